@@ -1,0 +1,51 @@
+"""Error types. Every message names the file/key/shape that was wrong and what was expected."""
+
+from __future__ import annotations
+
+
+class SimError(Exception):
+    """Base class for all demoforge errors."""
+
+
+class ConfigError(SimError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+class UnknownNameError(ConfigError):
+    """A registry lookup (task, robot, format, level, ...) failed."""
+
+    def __init__(self, kind: str, name: str, known: list[str] | tuple[str, ...]):
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(self.known)}")
+
+
+class SchemaError(SimError):
+    """Data does not match the Episode/feature schema (missing field, wrong shape, NaN, ...)."""
+
+
+class FormatError(SimError):
+    """A file on disk is corrupt or not in the expected format."""
+
+
+class PhysicsError(SimError):
+    """The simulation became unstable (NaN/inf state, MuJoCo warnings)."""
+
+
+class RenderError(SimError):
+    """No working OpenGL backend, or a camera/resolution problem."""
+
+
+class ReachError(SimError):
+    """A target pose cannot be reached by the robot's arm."""
+
+
+class OutputExistsError(ConfigError):
+    """The output path exists and overwriting was not requested."""
+
+
+class BridgeError(SimError):
+    """Hardware bridge failure: lost link, timeout, protocol violation."""
+
+
+class SafetyError(BridgeError):
+    """A safety rule stopped the robot (e-stop latched, watchdog, invalid command)."""

@@ -1,0 +1,126 @@
+"""Pose and quaternion helpers. Quaternions are MuJoCo order **w, x, y, z** everywhere in the core.
+
+Conversions to x, y, z, w (scipy/robomimic) happen only at reader/writer edges.
+A pose is a length-7 array: position [m] then quaternion (w, x, y, z).
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+
+def wxyz_to_xyzw(q: np.ndarray) -> np.ndarray:
+    """Reorder quaternions (..., 4) from w,x,y,z to x,y,z,w."""
+    q = np.asarray(q)
+    return np.concatenate([q[..., 1:4], q[..., :1]], axis=-1)
+
+
+def xyzw_to_wxyz(q: np.ndarray) -> np.ndarray:
+    """Reorder quaternions (..., 4) from x,y,z,w to w,x,y,z."""
+    q = np.asarray(q)
+    return np.concatenate([q[..., 3:4], q[..., :3]], axis=-1)
+
+
+def quat_normalize(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions with a non-negative w (canonical sign), shape preserved."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., :1] < 0, -q, q)
+
+
+def mat_to_quat(mat: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) -> quaternions (..., 4) w,x,y,z."""
+    mat = np.asarray(mat, dtype=np.float64)
+    flat = mat.reshape(-1, 9)
+    out = np.empty((flat.shape[0], 4))
+    for i, m in enumerate(flat):
+        mujoco.mju_mat2Quat(out[i], m)
+    return out.reshape(mat.shape[:-2] + (4,))
+
+
+def quat_to_mat(q: np.ndarray) -> np.ndarray:
+    """Quaternions (..., 4) w,x,y,z -> rotation matrices (..., 3, 3)."""
+    q = np.asarray(q, dtype=np.float64)
+    flat = q.reshape(-1, 4)
+    out = np.empty((flat.shape[0], 9))
+    for i, qi in enumerate(flat):
+        mujoco.mju_quat2Mat(out[i], qi / np.linalg.norm(qi))
+    return out.reshape(q.shape[:-1] + (3, 3))
+
+
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a*b of w,x,y,z quaternions (broadcasting)."""
+    aw, ax, ay, az = np.moveaxis(np.asarray(a, dtype=np.float64), -1, 0)
+    bw, bx, by, bz = np.moveaxis(np.asarray(b, dtype=np.float64), -1, 0)
+    return np.stack(
+        [
+            aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+        ],
+        axis=-1,
+    )
+
+
+def quat_conj(q: np.ndarray) -> np.ndarray:
+    """Conjugate (inverse for unit quaternions), w,x,y,z."""
+    q = np.asarray(q, dtype=np.float64)
+    return q * np.array([1.0, -1.0, -1.0, -1.0])
+
+
+def yaw_quat(yaw: float) -> np.ndarray:
+    """Quaternion (w,x,y,z) for a rotation of `yaw` [rad] about world z."""
+    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+
+
+def pose_to_mat(pose: np.ndarray) -> np.ndarray:
+    """Poses (..., 7) -> homogeneous transforms (..., 4, 4)."""
+    pose = np.asarray(pose, dtype=np.float64)
+    out = np.zeros(pose.shape[:-1] + (4, 4))
+    out[..., :3, :3] = quat_to_mat(pose[..., 3:])
+    out[..., :3, 3] = pose[..., :3]
+    out[..., 3, 3] = 1.0
+    return out
+
+
+def mat_to_pose(mat: np.ndarray) -> np.ndarray:
+    """Homogeneous transforms (..., 4, 4) -> poses (..., 7)."""
+    mat = np.asarray(mat, dtype=np.float64)
+    return np.concatenate([mat[..., :3, 3], mat_to_quat(mat[..., :3, :3])], axis=-1)
+
+
+def pose_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Compose poses: a ∘ b (b expressed in a's frame), shapes (..., 7)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    pos = a[..., :3] + np.einsum("...ij,...j->...i", quat_to_mat(a[..., 3:]), b[..., :3])
+    return np.concatenate([pos, quat_normalize(quat_mul(a[..., 3:], b[..., 3:]))], axis=-1)
+
+
+def pose_inv(a: np.ndarray) -> np.ndarray:
+    """Inverse pose, shape (..., 7)."""
+    a = np.asarray(a, dtype=np.float64)
+    qi = quat_conj(a[..., 3:])
+    pos = -np.einsum("...ij,...j->...i", quat_to_mat(qi), a[..., :3])
+    return np.concatenate([pos, qi], axis=-1)
+
+
+def quat_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation angle [rad] between unit quaternions a and b (..., 4)."""
+    d = np.abs(np.sum(quat_normalize(a) * quat_normalize(b), axis=-1))
+    return 2.0 * np.arccos(np.clip(d, 0.0, 1.0))
+
+
+def slerp(a: np.ndarray, b: np.ndarray, s: np.ndarray | float) -> np.ndarray:
+    """Spherical interpolation between unit quaternions a, b (4,) at fractions s in [0, 1]."""
+    a, b = quat_normalize(a), quat_normalize(b)
+    s = np.asarray(s, dtype=np.float64)[..., None]
+    dot = float(np.dot(a, b))
+    if dot < 0:
+        b, dot = -b, -dot
+    if dot > 0.9995:
+        out = a + s * (b - a)
+        return out / np.linalg.norm(out, axis=-1, keepdims=True)
+    theta = np.arccos(dot)
+    return (np.sin((1 - s) * theta) * a + np.sin(s * theta) * b) / np.sin(theta)
