@@ -1,0 +1,1 @@
+"""Control: waypoint plans, minimum-jerk timing, IK (mink), joint-target actions."""

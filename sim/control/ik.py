@@ -1,0 +1,120 @@
+"""EE-pose targets -> joint position targets with mink (differential IK on the robot alone).
+
+The IK model is the robot MJCF mounted exactly where the scene mounts it, without room or
+props, so world-frame targets apply directly and object contacts never perturb the solve.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import mink
+import mujoco
+import numpy as np
+
+from sim.errors import ReachError
+from sim.model.scene import Scene, compile_quiet
+
+
+def _ik_model(scene: Scene) -> mujoco.MjModel:
+    robot = mujoco.MjSpec.from_file(str(scene.robot.mjcf))
+    for key in list(robot.keys):
+        robot.delete(key)
+    if scene.robot.base_body:
+        for j in list(robot.body(scene.robot.base_body).joints):
+            if j.type == mujoco.mjtJoint.mjJNT_FREE:
+                robot.delete(j)
+    world = mujoco.MjSpec()
+    world.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    mount = scene.model.site("robot_mount")
+    frame = world.worldbody.add_frame(pos=mount.pos, quat=mount.quat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        frame.attach_body(robot.worldbody.first_body(), "", "")
+    return compile_quiet(world)
+
+
+class ArmIK:
+    """Differential IK for all arms of a scene's robot.
+
+    Args:
+        scene: the scene (for robot, mount pose and joint order).
+        iters: solver iterations per call (each a QP with joint limits).
+        position_cost / orientation_cost: FrameTask weights [1/m], [1/rad].
+        posture_cost: weight pulling toward home (resolves redundancy of 7-DoF arms).
+    """
+
+    def __init__(
+        self,
+        scene: Scene,
+        iters: int = 3,
+        position_cost: float = 1.0,
+        orientation_cost: float = 0.5,
+        posture_cost: float = 1e-3,
+    ):
+        self.scene = scene
+        self.model = _ik_model(scene)
+        self.iters = iters
+        self.dt = scene.control_dt
+        self.config = mink.Configuration(self.model)
+        self.frames = {
+            arm: mink.FrameTask(spec.ee_site, "site", position_cost, orientation_cost,
+                                lm_damping=1e-3)
+            for arm, spec in scene.robot.arms.items()
+        }
+        self.posture = mink.PostureTask(self.model, cost=posture_cost)
+        self.limits = [mink.ConfigurationLimit(self.model)]
+        self.qadr = np.array([self.model.joint(j).qposadr[0] for j in scene.joint_names])
+        # home of the IK model from the scene's home (by joint name)
+        self.q_home = self.model.qpos0.copy()
+        for j in range(self.model.njnt):
+            name = self.model.joint(j).name
+            sj = mujoco.mj_name2id(scene.model, mujoco.mjtObj.mjOBJ_JOINT, name)
+            if sj >= 0:
+                self.q_home[self.model.jnt_qposadr[j]] = scene.home_qpos[scene.model.jnt_qposadr[sj]]
+        self.posture.set_target(self.q_home)
+        self.shoulder = {
+            arm: spec.shoulder_body for arm, spec in scene.robot.arms.items() if spec.shoulder_body
+        }
+        self.reset()
+
+    def reset(self, joints: np.ndarray | None = None) -> None:
+        """Restart from home (or from the given arm joint values, in scene.joint_names order)."""
+        q = self.q_home.copy()
+        if joints is not None:
+            q[self.qadr] = joints
+        self.config.update(q)
+
+    def solve(self, targets: dict[str, np.ndarray]) -> np.ndarray:
+        """Joint targets [rad] (scene.joint_names order) reaching EE poses (world, wxyz)."""
+        tasks = [self.posture]
+        for arm, pose in targets.items():
+            task = self.frames[arm]
+            task.set_target(mink.SE3(np.concatenate([pose[3:], pose[:3]])))
+            tasks.append(task)
+        for _ in range(self.iters):
+            vel = mink.solve_ik(
+                self.config, tasks, self.dt, solver="daqp", damping=1e-3, limits=self.limits
+            )
+            self.config.integrate_inplace(vel, self.dt)
+        return self.config.q[self.qadr].copy()
+
+    def ee_pose(self, arm: str) -> np.ndarray:
+        """EE pose reached by the current IK solution (world, pos + wxyz)."""
+        T = self.config.get_transform_frame_to_world(self.scene.robot.arms[arm].ee_site, "site")
+        w = T.wxyz_xyz
+        return np.concatenate([w[4:], w[:4]])
+
+    def check_reach(self, arm: str, pos: np.ndarray, what: str) -> None:
+        """Raise ReachError if ``pos`` [m, world] is beyond the arm's reach from its shoulder."""
+        body = self.shoulder.get(arm)
+        if body is None:
+            return
+        shoulder = self.config.data.body(body).xpos
+        dist = float(np.linalg.norm(np.asarray(pos[:3]) - shoulder))
+        if dist > self.scene.robot.reach:
+            raise ReachError(
+                f"robot {self.scene.robot.name!r} arm {arm!r} cannot reach {what} at "
+                f"{np.round(pos[:3], 3).tolist()}: {dist:.3f} m from the shoulder, reach is "
+                f"{self.scene.robot.reach:.3f} m"
+            )

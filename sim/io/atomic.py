@@ -1,0 +1,147 @@
+"""Atomic file and directory writes shared by the dataset writers.
+
+A file is written to a temporary sibling, flushed to disk and renamed over its target, so a
+reader sees either the old content or the new one, never half of it. A dataset directory is
+built in ``<root>.partial/`` and renamed to ``<root>`` only once complete (see
+:func:`publish_dir`), so a directory at the final path always holds a finished dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from sim.errors import OutputExistsError
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def partial_path(root: str | os.PathLike) -> Path:
+    """The staging directory ``<root>.partial`` beside the final dataset directory."""
+    root = Path(root)
+    return root.with_name(root.name + PARTIAL_SUFFIX)
+
+
+def check_output_free(path: str | os.PathLike, overwrite: bool) -> None:
+    """Raise OutputExistsError if ``path`` exists and ``overwrite`` is False."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            f"output {path} already exists; pass overwrite=True to replace it "
+            "(or choose another path)"
+        )
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing; rename it over ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path for a library that writes files itself (pyarrow, PyAV).
+
+    The temporary file is renamed to ``path`` when the block exits normally and removed on an
+    exception. The temporary name keeps ``path``'s suffix so format detection by extension works.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, sets and tuples into plain JSON types (recursively)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    return obj
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 4) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (numpy values become lists/numbers)."""
+    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent) + "\n")
+
+
+def remove_tree(path: str | os.PathLike) -> None:
+    """Remove a file or directory tree if it exists."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def publish_dir(built: str | os.PathLike, final: str | os.PathLike, overwrite: bool) -> Path:
+    """Rename the finished directory ``built`` to ``final`` (same filesystem).
+
+    With ``overwrite``, an existing ``final`` is first moved aside and deleted only after the
+    rename succeeded, so at every moment either the old or the new dataset sits at ``final``
+    except for the instant between two renames.
+
+    Raises:
+        OutputExistsError: ``final`` exists and ``overwrite`` is False.
+    """
+    built, final = Path(built), Path(final)
+    check_output_free(final, overwrite)
+    old = None
+    if final.exists():
+        old = final.with_name(f"{final.name}.old-{os.getpid()}")
+        remove_tree(old)
+        os.replace(final, old)
+    try:
+        os.replace(built, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    if old is not None:
+        remove_tree(old)
+    return final

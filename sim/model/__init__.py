@@ -1,0 +1,1 @@
+"""Building MjModels: robot descriptions and scene composition."""

@@ -1,0 +1,352 @@
+"""Scene composition with mujoco.MjSpec: room + task props + robot, compiled once.
+
+Per-episode randomization writes values into ``model``/``data`` arrays; the structure is never
+recompiled between episodes and ``MjData`` is reused.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import mujoco
+import numpy as np
+
+from sim.errors import ConfigError, PhysicsError, UnknownNameError
+from sim.model.contacts import subtree_bodies
+from sim.model.robot import RobotSpec, check_robot_model, load_robot
+from sim.paths import scenes_dir
+
+if TYPE_CHECKING:
+    from sim.tasks.base import Task
+
+_J = mujoco.mjtObj.mjOBJ_JOINT
+
+
+def known_rooms() -> list[str]:
+    """Room names shipped in scenes/rooms/."""
+    return sorted(p.stem for p in (scenes_dir() / "rooms").glob("*.xml"))
+
+
+def _room_path(room: str) -> Path:
+    p = Path(room)
+    if p.suffix == ".xml" and p.exists():
+        return p
+    p = scenes_dir() / "rooms" / f"{room}.xml"
+    if not p.exists():
+        raise UnknownNameError("room", room, known_rooms())
+    return p
+
+
+def _attach(parent: mujoco.MjSpec, child: mujoco.MjSpec, pos, quat) -> None:
+    """Attach every top-level body of ``child`` at (pos, quat) of ``parent``'s world, names kept."""
+    frame = parent.worldbody.add_frame(pos=pos, quat=quat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # empty prefix: names are kept as authored
+        body = child.worldbody.first_body()
+        while body is not None:
+            nxt = child.worldbody.next_body(body)
+            frame.attach_body(body, "", "")
+            body = nxt
+        for geom in list(child.worldbody.geoms):  # static geoms in the child's world body
+            frame.add_geom(
+                name=geom.name, type=geom.type, size=geom.size, pos=geom.pos, quat=geom.quat,
+                rgba=geom.rgba, material=geom.material,
+            )
+
+
+def compile_quiet(spec: mujoco.MjSpec) -> mujoco.MjModel:
+    """Compile, silencing MuJoCo's notice about attaching with an empty name prefix."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(empty prefix|Attach conflict).*")
+        return spec.compile()
+
+
+def build_spec(robot: RobotSpec, room: str, props: str | Path | None) -> mujoco.MjSpec:
+    """Compose room + props (at site ``workspace``) + robot (at site ``robot_mount``)."""
+    spec = mujoco.MjSpec.from_file(str(_room_path(room)))
+    robot_spec = mujoco.MjSpec.from_file(str(robot.mjcf))
+    if robot.base_body:
+        base = robot_spec.body(robot.base_body)
+        if base is None:
+            raise ConfigError(f"{robot.source}: base_body {robot.base_body!r} not in {robot.mjcf}")
+        for j in list(base.joints):  # weld a floating base to the mount
+            if j.type == mujoco.mjtJoint.mjJNT_FREE:
+                robot_spec.delete(j)
+    for key in list(robot_spec.keys):
+        robot_spec.delete(key)  # keyframe sizes change once props are added; home set by name
+    for name, kind in (("robot_mount", "robot"), ("workspace", "props")):
+        site = spec.site(name)
+        if site is None or site.parent.name != "world":
+            raise ConfigError(
+                f"room {room!r} needs a site {name!r} in <worldbody> to place the {kind}"
+            )
+    mount = spec.site("robot_mount")
+    if props is not None:
+        props_path = Path(props)
+        if not props_path.is_absolute():
+            props_path = scenes_dir() / props_path
+        ws = spec.site("workspace")
+        _attach(spec, mujoco.MjSpec.from_file(str(props_path)), ws.pos, ws.quat)
+    _attach(spec, robot_spec, mount.pos, mount.quat)
+    return spec
+
+
+def robot_home(robot: RobotSpec) -> dict[str, float]:
+    """Home joint values by name: the robot MJCF keyframe `home_key`, then YAML overrides."""
+    m = mujoco.MjModel.from_xml_path(str(robot.mjcf))
+    out: dict[str, float] = {}
+    if robot.home_key:
+        k = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, robot.home_key)
+        if k < 0:
+            raise ConfigError(f"{robot.source}: home_key {robot.home_key!r} not in {robot.mjcf}")
+        for j in range(m.njnt):
+            if int(m.jnt_type[j]) in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
+                out[m.joint(j).name] = float(m.key_qpos[k, m.jnt_qposadr[j]])
+    out.update(robot.home)
+    return out
+
+
+@dataclass
+class Scene:
+    """A compiled scene plus the index maps every other room needs.
+
+    Attributes:
+        joint_names: the robot's arm joints, arms in RobotSpec order (action order).
+        action_names: joint_names then one ``<arm>_gripper`` opening per arm with a gripper.
+        control_dt: control period [s]; ``n_substeps`` physics steps per control step.
+    """
+
+    model: mujoco.MjModel
+    data: mujoco.MjData
+    robot: RobotSpec
+    room: str
+    task: Task | None
+    joint_names: list[str]
+    action_names: list[str]
+    qpos_adr: np.ndarray
+    dof_adr: np.ndarray
+    joint_act: np.ndarray
+    gripper_arms: list[str]
+    gripper_act: dict[str, int]
+    gripper_qpos_adr: dict[str, int]
+    ee_site: dict[str, int]
+    home_qpos: np.ndarray
+    home_ctrl: np.ndarray
+    control_dt: float
+    n_substeps: int
+    robot_root: int = 0
+    hand_bodies: dict[str, np.ndarray] = field(default_factory=dict)
+    level: str = "D0"
+    info: dict[str, Any] = field(default_factory=dict)
+    _nominal: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self.robot.arms)
+
+    # ------------------------------------------------------------------ reset / act / step
+    def reset(self, rng: np.random.Generator, level: str | None = None) -> None:
+        """Reset physics to home, restore nominal model values, let the task sample its props."""
+        if level is not None:
+            self.level = level
+        for name, arr in self._nominal.items():  # undo last episode's randomization
+            getattr(self.model, name)[:] = arr
+        mujoco.mj_resetData(self.model, self.data)
+        self.data.qpos[:] = self.home_qpos
+        self.data.ctrl[:] = self.home_ctrl
+        if self.task is not None:
+            self.task.reset(self, rng, self.level)
+        mujoco.mj_forward(self.model, self.data)
+
+    def remember_nominal(self, *names: str) -> None:
+        """Snapshot model arrays (e.g. 'geom_friction') so reset() restores them."""
+        for name in names:
+            if name not in self._nominal:
+                self._nominal[name] = getattr(self.model, name).copy()
+
+    def set_action(self, action: np.ndarray) -> None:
+        """Apply an action: absolute joint targets [rad] then gripper openings in [0, 1]."""
+        action = np.asarray(action, dtype=np.float64)
+        if action.shape != (len(self.action_names),):
+            raise ConfigError(
+                f"action must have shape ({len(self.action_names)},) = {self.action_names}, "
+                f"got {action.shape}"
+            )
+        if not np.all(np.isfinite(action)):
+            raise PhysicsError(f"action has NaN/inf: {action}")
+        n = len(self.joint_names)
+        self.data.ctrl[self.joint_act] = action[:n]
+        for i, arm in enumerate(self.gripper_arms):
+            g = self.robot.arms[arm].gripper
+            assert g is not None
+            opening = float(np.clip(action[n + i], 0.0, 1.0))
+            self.data.ctrl[self.gripper_act[arm]] = g.closed + opening * (g.open - g.closed)
+
+    def step(self, n: int | None = None) -> None:
+        """Advance physics by ``n`` steps (default: one control period); raise on instability."""
+        for _ in range(self.n_substeps if n is None else n):
+            mujoco.mj_step(self.model, self.data)
+        w = self.data.warning
+        if (
+            not np.all(np.isfinite(self.data.qpos))
+            or w[mujoco.mjtWarning.mjWARN_BADQACC].number > 0
+        ):
+            raise PhysicsError(
+                f"simulation unstable at t={self.data.time:.3f}s (NaN/inf or bad qacc) in "
+                f"room {self.room!r} task {getattr(self.task, 'name', None)!r}"
+            )
+
+    # ------------------------------------------------------------------ observation
+    def joint_qpos(self) -> np.ndarray:
+        return self.data.qpos[self.qpos_adr].copy()
+
+    def joint_qvel(self) -> np.ndarray:
+        return self.data.qvel[self.dof_adr].copy()
+
+    def ee_pose(self, arm: str) -> np.ndarray:
+        """EE site pose in world frame: pos [m] + quat w,x,y,z."""
+        sid = self.ee_site[arm]
+        q = np.empty(4)
+        mujoco.mju_mat2Quat(q, self.data.site_xmat[sid])
+        return np.concatenate([self.data.site_xpos[sid], q])
+
+    def gripper_opening(self, arm: str) -> float:
+        """Measured opening in [0, 1] (0 = closed) from the finger joint."""
+        g = self.robot.arms[arm].gripper
+        if g is None or arm not in self.gripper_qpos_adr:
+            return 0.0
+        q = self.data.qpos[self.gripper_qpos_adr[arm]]
+        return float(np.clip((q - g.closed) / (g.open - g.closed), 0.0, 1.0))
+
+    def body_pose(self, name: str) -> np.ndarray:
+        """Body pose in world frame: pos [m] + quat w,x,y,z."""
+        b = self.data.body(name)
+        return np.concatenate([b.xpos, b.xquat])
+
+    def object_names(self) -> list[str]:
+        return list(self.task.objects) if self.task is not None else []
+
+    def observe(self) -> dict[str, Any]:
+        """Robot and object state, using Episode field names."""
+        return {
+            "qpos": self.joint_qpos(),
+            "qvel": self.joint_qvel(),
+            "ee": {arm: self.ee_pose(arm) for arm in self.arms},
+            "gripper": {arm: self.gripper_opening(arm) for arm in self.gripper_arms},
+            "objects": {o: self.body_pose(o) for o in self.object_names()},
+        }
+
+    def current_action(self) -> np.ndarray:
+        """The action that would hold the current ctrl (joint targets + gripper openings)."""
+        out = list(self.data.ctrl[self.joint_act])
+        for arm in self.gripper_arms:
+            g = self.robot.arms[arm].gripper
+            assert g is not None
+            c = self.data.ctrl[self.gripper_act[arm]]
+            out.append((c - g.closed) / (g.open - g.closed))
+        return np.array(out)
+
+    def set_free_pose(self, body: str, pose: np.ndarray) -> None:
+        """Place a free-joint body at a world pose (pos + quat w,x,y,z) and zero its velocity."""
+        b = self.model.body(body)
+        jid = self.model.body_jntadr[b.id]
+        if jid < 0 or int(self.model.jnt_type[jid]) != int(mujoco.mjtJoint.mjJNT_FREE):
+            raise ConfigError(f"body {body!r} has no free joint; cannot place it")
+        a, v = self.model.jnt_qposadr[jid], self.model.jnt_dofadr[jid]
+        self.data.qpos[a : a + 7] = pose
+        self.data.qvel[v : v + 6] = 0.0
+
+    def workspace(self) -> np.ndarray:
+        """World position [m] of the room's ``workspace`` site (table-top centre)."""
+        return self.model.site_pos[self.model.site("workspace").id].copy()
+
+
+def build_scene(
+    robot: str | RobotSpec = "demoforge_humanoid",
+    task: str | Task | None = "stack_blocks",
+    room: str | None = None,
+    control_hz: float = 20.0,
+    task_cfg: dict[str, Any] | None = None,
+) -> Scene:
+    """Build a scene for (robot, task). The task's room is used unless ``room`` is given."""
+    from sim.tasks import make_task
+
+    robot_spec = load_robot(robot)
+    task_obj = make_task(task, **(task_cfg or {})) if isinstance(task, str) else task
+    room_name = room or (task_obj.room if task_obj is not None else "home")
+    spec = build_spec(robot_spec, room_name, task_obj.props if task_obj is not None else None)
+    if task_obj is not None and hasattr(task_obj, "edit_spec"):
+        task_obj.edit_spec(spec)
+    robot_root = mujoco.MjSpec.from_file(str(robot_spec.mjcf)).worldbody.first_body().name
+    model = compile_quiet(spec)
+    check_robot_model(robot_spec, model)
+    data = mujoco.MjData(model)
+
+    joint_names = [j for arm in robot_spec.arms.values() for j in arm.joints]
+    jids = [mujoco.mj_name2id(model, _J, j) for j in joint_names]
+    act_of_joint = {
+        int(model.actuator_trnid[a, 0]): a
+        for a in range(model.nu)
+        if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT
+    }
+    missing = [joint_names[i] for i, j in enumerate(jids) if j not in act_of_joint]
+    if missing:
+        raise ConfigError(f"{robot_spec.source}: joints without a position actuator: {missing}")
+    gripper_arms = [a for a, s in robot_spec.arms.items() if s.gripper and not s.gripper.weld]
+    home = robot_home(robot_spec)
+    home_qpos = model.qpos0.copy()
+    for name, value in home.items():
+        j = mujoco.mj_name2id(model, _J, name)
+        if j >= 0:
+            home_qpos[model.jnt_qposadr[j]] = value
+    joint_act = np.array([act_of_joint[j] for j in jids])
+    home_ctrl = np.zeros(model.nu)
+    for j, a in act_of_joint.items():  # every joint actuator holds its home position
+        home_ctrl[a] = home_qpos[model.jnt_qposadr[j]]
+    control_dt = 1.0 / control_hz
+    n_sub = int(round(control_dt / model.opt.timestep))
+    if n_sub < 1 or abs(n_sub * model.opt.timestep - control_dt) > 1e-9:
+        raise ConfigError(
+            f"control_hz={control_hz} is not an integer divisor of physics rate "
+            f"{1 / model.opt.timestep:.0f} Hz"
+        )
+    scene = Scene(
+        model=model,
+        data=data,
+        robot=robot_spec,
+        room=room_name,
+        task=task_obj,
+        joint_names=joint_names,
+        action_names=joint_names + [f"{a}_gripper" for a in gripper_arms],
+        qpos_adr=np.array([model.jnt_qposadr[j] for j in jids]),
+        dof_adr=np.array([model.jnt_dofadr[j] for j in jids]),
+        joint_act=joint_act,
+        gripper_arms=gripper_arms,
+        gripper_act={
+            a: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, robot_spec.arms[a].gripper.actuator)
+            for a in gripper_arms
+        },
+        gripper_qpos_adr={
+            a: int(model.jnt_qposadr[mujoco.mj_name2id(model, _J, robot_spec.arms[a].gripper.joint)])
+            for a in gripper_arms
+        },
+        ee_site={
+            a: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, s.ee_site)
+            for a, s in robot_spec.arms.items()
+        },
+        home_qpos=home_qpos,
+        home_ctrl=home_ctrl,
+        control_dt=control_dt,
+        n_substeps=n_sub,
+        robot_root=model.body(robot_root).id,
+        hand_bodies={
+            a: subtree_bodies(model, int(model.site_bodyid[model.site(s.ee_site).id]))
+            for a, s in robot_spec.arms.items()
+        },
+    )
+    if task_obj is not None and hasattr(task_obj, "bind"):
+        task_obj.bind(scene)
+    return scene

@@ -1,0 +1,93 @@
+"""The Task protocol and the task registry.
+
+A task is one short file plus one props MJCF: props, reset distribution per level (rng in),
+physics-judged success predicate, per-step subtask signals, and a scripted demonstrator that
+returns a waypoint :class:`~sim.control.plan.Plan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from sim.errors import ConfigError, UnknownNameError
+
+if TYPE_CHECKING:
+    from sim.control.plan import Plan
+    from sim.model.scene import Scene
+
+LEVELS = ("D0", "D1", "D2")
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What every task provides. Positions are in the world frame [m]."""
+
+    name: str
+    room: str  # scenes/rooms/<room>.xml
+    props: str  # props MJCF, relative to scenes/, attached at the room's workspace site
+    objects: tuple[str, ...]  # bodies whose poses are recorded in Episode.objects
+    arms: tuple[str, ...]  # arms the scripted demonstrator uses
+    instruction: str  # natural-language task string
+
+    def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
+        """Sample the props' initial state for `level` (D0 narrow .. D2 wide) into scene.data."""
+
+    def success(self, scene: Scene) -> bool:
+        """Task success, judged on the physics state only."""
+
+    def subtasks(self, scene: Scene) -> dict[str, bool]:
+        """Per-step subtask signals (e.g. grasped, placed)."""
+
+    def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
+        """Scripted demonstrator: a waypoint plan from the state after reset."""
+
+
+_REGISTRY: dict[str, Callable[..., Task]] = {}
+
+
+def register_task(name: str) -> Callable[[type], type]:
+    """Class decorator: register a task under `name` (its gymnasium env follows automatically)."""
+
+    def deco(cls: type) -> type:
+        if name in _REGISTRY:
+            raise ConfigError(f"task {name!r} registered twice ({_REGISTRY[name]} and {cls})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def known_tasks() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make_task(name: str, **cfg: Any) -> Task:
+    """Instantiate a registered task with its config (unknown keys raise, naming the key)."""
+    if name not in _REGISTRY:
+        raise UnknownNameError("task", name, known_tasks())
+    cls = _REGISTRY[name]
+    try:
+        return cls(**cfg)
+    except TypeError as e:
+        raise ConfigError(f"task {name!r}: bad config {sorted(cfg)}: {e}") from None
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise UnknownNameError("level", level, LEVELS)
+    return level
+
+
+def sample_xy_yaw(
+    rng: np.random.Generator, ranges: dict[str, tuple[float, float]]
+) -> tuple[float, float, float]:
+    """Sample (x, y, yaw) uniformly from {'x': (lo, hi), 'y': ..., 'yaw': ...} (missing = 0)."""
+    vals = []
+    for key in ("x", "y", "yaw"):
+        lo, hi = ranges.get(key, (0.0, 0.0))
+        vals.append(float(rng.uniform(lo, hi)))
+    return vals[0], vals[1], vals[2]
