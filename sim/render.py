@@ -50,7 +50,7 @@ class CameraRig:
         if height <= 0 or width <= 0:
             raise ConfigError(f"cameras.height/width must be > 0, got {height}x{width}")
         if quality not in QUALITY:
-            raise ConfigError(f"cameras.quality {quality!r} unknown; expected one of {list(QUALITY)}")
+            raise ConfigError(f"cameras.quality {quality!r} unknown; expected {list(QUALITY)}")
         for name, mj in cameras.items():
             if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, mj) < 0:
                 raise ConfigError(f"camera {name!r} -> MJCF camera {mj!r} not in the model")

@@ -31,7 +31,7 @@ class Recorder:
         obs = scene.observe()
         self.qpos.append(obs["qpos"])
         self.qvel.append(obs["qvel"])
-        self.action.append(np.asarray(action, dtype=np.float64))
+        self.action.append(np.array(action, dtype=np.float64))  # copy: caller reuses its buffer
         for group in ("ee", "gripper", "objects"):
             for k, v in obs[group].items():
                 getattr(self, group).setdefault(k, []).append(v)

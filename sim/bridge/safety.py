@@ -255,6 +255,24 @@ class SafetyLayer:
             self._t_last_cmd = None
             self._holding = False
 
+    def reset_driver(self, **kwargs: Any) -> None:
+        """Reset a simulated driver (``driver.reset(**kwargs)``), then re-baseline from its state.
+
+        Raises:
+            BridgeError: the driver cannot reset (a real robot).
+            SafetyError: the e-stop is latched.
+        """
+        with self._lock:
+            reset = getattr(self.driver, "reset", None)
+            if reset is None:
+                raise BridgeError(f"driver {self.capabilities.driver!r} cannot reset (not "
+                                  "simulated)")
+            if self._estop is not None:
+                raise SafetyError(f"e-stop latched ({self._estop}); reset_estop before "
+                                  "resetting the scene")
+            reset(**kwargs)
+            self.reset_estop()
+
     def check_watchdog(self, now: float | None = None) -> bool:
         """Hold once if the last command is older than ``watchdog_s``; return True if it did."""
         if self.cfg.watchdog_s is None:

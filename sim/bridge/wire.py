@@ -140,7 +140,7 @@ def decode(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, 
     try:
         msg = msgpack.unpackb(
             frame, raw=False, object_hook=_hook, strict_map_key=True, use_list=True,
-            max_buffer_size=max_bytes, max_bin_len=max_bytes, max_str_len=65536,
+            max_bin_len=max_bytes, max_str_len=65536,
             max_array_len=65536, max_map_len=4096, max_ext_len=0,
         )
     except WireError:

@@ -6,14 +6,12 @@ props, so world-frame targets apply directly and object contacts never perturb t
 
 from __future__ import annotations
 
-import warnings
-
 import mink
 import mujoco
 import numpy as np
 
 from sim.errors import ReachError
-from sim.model.scene import Scene, compile_quiet
+from sim.model.scene import Scene, attach_body, compile_quiet
 
 
 def _ik_model(scene: Scene) -> mujoco.MjModel:
@@ -28,9 +26,7 @@ def _ik_model(scene: Scene) -> mujoco.MjModel:
     world.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     mount = scene.model.site("robot_mount")
     frame = world.worldbody.add_frame(pos=mount.pos, quat=mount.quat)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        frame.attach_body(robot.worldbody.first_body(), "", "")
+    attach_body(frame, robot.worldbody.first_body())
     return compile_quiet(world)
 
 
@@ -71,7 +67,8 @@ class ArmIK:
             name = self.model.joint(j).name
             sj = mujoco.mj_name2id(scene.model, mujoco.mjtObj.mjOBJ_JOINT, name)
             if sj >= 0:
-                self.q_home[self.model.jnt_qposadr[j]] = scene.home_qpos[scene.model.jnt_qposadr[sj]]
+                home = scene.home_qpos[scene.model.jnt_qposadr[sj]]
+                self.q_home[self.model.jnt_qposadr[j]] = home
         self.posture.set_target(self.q_home)
         self.shoulder = {
             arm: spec.shoulder_body for arm, spec in scene.robot.arms.items() if spec.shoulder_body

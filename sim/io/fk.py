@@ -45,8 +45,9 @@ def _parse(xml: str) -> ET.Element:
 
 
 def _label(el: ET.Element) -> str:
-    name = el.get("name") or el.get("class") or el.get("file")
-    return f"<{el.tag} {name!r}>" if name else f"<{el.tag}>"
+    parts = [el.tag] + [f"{k}={el.get(k)!r}" for k in ("name", "class", "mesh", "hfield", "file")
+                        if el.get(k) is not None]
+    return "<" + " ".join(parts) + ">"
 
 
 def sanitize_mjcf(xml: str) -> tuple[str, list[str]]:
@@ -87,6 +88,7 @@ def sanitize_mjcf(xml: str) -> tuple[str, list[str]]:
         refs = [a for a in ("mesh", "hfield") if geom.get(a) is not None]
         if gtype not in _FILE_GEOM_TYPES and not refs:
             continue
+        label = _label(geom)
         for a in ("mesh", "hfield", "fitscale"):
             geom.attrib.pop(a, None)
         if geom in in_default:
@@ -96,7 +98,7 @@ def sanitize_mjcf(xml: str) -> tuple[str, list[str]]:
             continue
         geom.set("type", "sphere")
         geom.set("size", str(PLACEHOLDER_RADIUS))
-        changes.append(f"geom {_label(geom)} -> sphere r={PLACEHOLDER_RADIUS}")
+        changes.append(f"{label} -> sphere r={PLACEHOLDER_RADIUS}")
     return ET.tostring(root, encoding="unicode"), changes
 
 
@@ -194,7 +196,7 @@ _GRIP_SITE = re.compile(r"^gripper(\d+)_(?:(left|right)_)?grip_site$")
 
 
 def default_ee_sites(model: mujoco.MjModel) -> dict[str, str]:
-    """robosuite's EE sites: ``gripper<i>_grip_site`` (≤1.4) / ``gripper<i>_<side>_grip_site`` (1.5).
+    """robosuite EE sites: ``gripper<i>_grip_site`` (<=1.4), ``gripper<i>_<side>_grip_site`` (1.5).
 
     Arm names: ``"main"`` when there is one such site, else ``"robot<i>"`` or
     ``"robot<i>_<side>"``.
@@ -213,7 +215,7 @@ def default_objects(model: mujoco.MjModel) -> dict[str, str]:
     """Bodies that own a free joint, named without robosuite's ``_main`` suffix."""
     out = {}
     for j in range(model.njnt):
-        if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_FREE:
+        if int(model.jnt_type[j]) != int(mujoco.mjtJoint.mjJNT_FREE):
             continue
         body = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, int(model.jnt_bodyid[j]))
         if body:

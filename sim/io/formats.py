@@ -1,17 +1,15 @@
 """Format registry: detect a demo file's format and dispatch to its reader; atomic output paths.
 
-Formats (name -> reader):
+Formats (name: what; how :func:`detect_format` recognizes it):
 
-========== ============================================== ===========================================
-name       what                                           detected by
-========== ============================================== ===========================================
-lerobot    LeRobot v2.1/v3 dataset directory              directory with ``meta/info.json``
-robomimic  robomimic / MimicGen HDF5 (``sim.io.robomimic``) ``.hdf5``/``.h5`` with ``data/@env_args``
-robosuite  raw robosuite ``demo.hdf5`` (``sim.io.robosuite``) ``.hdf5`` with ``@env`` or
-                                                          ``@repository_version`` and ``states``
-rlds       RLDS TFRecord of ``tf.train.Example``          ``*.tfrecord*`` file, or a directory of them
-teleop     VR/exoskeleton teleop log (``sim.io.teleop_log``) ``.csv`` / ``.jsonl``
-========== ============================================== ===========================================
+- ``lerobot``: LeRobot v2.1/v3 dataset (``sim.io.lerobot``); a directory with ``meta/info.json``.
+- ``robomimic``: robomimic / MimicGen HDF5 (``sim.io.robomimic``); ``.hdf5``/``.h5`` whose
+  ``data`` group has attribute ``env_args``.
+- ``robosuite``: raw robosuite ``demo.hdf5`` (``sim.io.robosuite``); ``.hdf5`` with attribute
+  ``env`` or ``repository_version`` and ``data/demo_*/states``.
+- ``rlds``: RLDS TFRecord of ``tf.train.Example`` (``sim.io.rlds``); a ``*.tfrecord*`` file or a
+  directory holding some.
+- ``teleop``: VR/exoskeleton teleop log (``sim.io.teleop_log``); ``.csv`` or ``.jsonl``.
 """
 
 from __future__ import annotations

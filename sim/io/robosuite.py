@@ -36,63 +36,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import h5py
 import mujoco
 import numpy as np
 
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import FormatError
 from sim.io.fk import default_ee_sites, default_objects, frame_poses, load_kinematic_model
+from sim.io.robomimic import attr_str, demo_names, open_hdf5, read_dataset
 
-_DEMO = re.compile(r"^demo_?(\d+)$")
+_DEMO = re.compile(r"^demo_?(\d+)$")  # robosuite: demo_1, demo_2, ... (older: demo1)
+_HINGE_SLIDE = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 _OSC_POSE_NAMES = ["dx", "dy", "dz", "dax", "day", "daz", "gripper"]
-
-
-def open_hdf5(path: Path) -> h5py.File:
-    """Open an HDF5 file read-only, turning h5py's OSError into a FormatError naming the file."""
-    try:
-        return h5py.File(path, "r")
-    except (OSError, ValueError) as e:
-        raise FormatError(
-            f"{path}: cannot open as HDF5 ({e}); expected a complete HDF5 file "
-            "(truncated or not HDF5?)"
-        ) from e
-
-
-def demo_names(path: Path, data: h5py.Group) -> list[str]:
-    """Names of ``demo_<int>`` groups sorted by their integer (robomimic's order)."""
-    names = [k for k in data if _DEMO.match(k) and isinstance(data[k], h5py.Group)]
-    if not names:
-        raise FormatError(f"{path}: group 'data' has no demo_<int> groups; expected at least one")
-    return sorted(names, key=lambda k: int(_DEMO.match(k).group(1)))
-
-
-def read_dataset(path: Path, group: h5py.Group, key: str, ndim: int | None = None) -> np.ndarray:
-    """Read ``group[key]`` fully; FormatError naming file and key if missing or unreadable."""
-    full = f"{group.name.lstrip('/')}/{key}"
-    if key not in group:
-        raise FormatError(f"{path}: missing dataset '{full}'; expected it in every demo")
-    try:
-        arr = group[key][()]
-    except (OSError, KeyError, RuntimeError) as e:
-        raise FormatError(f"{path}: cannot read '{full}' ({e}); file truncated?") from e
-    arr = np.asarray(arr)
-    if ndim is not None and arr.ndim != ndim:
-        raise FormatError(f"{path}: '{full}' has shape {arr.shape}; expected {ndim}-D")
-    return arr
-
-
-def check_finite(path: Path, key: str, arr: np.ndarray) -> None:
-    """SchemaError-free early check: NaN/inf rows named by file, key and row."""
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        row = int(np.argwhere(~np.isfinite(arr))[0][0])
-        raise FormatError(f"{path}: '{key}' has NaN/inf at row {row}; expected finite values")
-
-
-def _attr_str(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
 
 
 def _robot_joints(model: mujoco.MjModel, prefixes: Sequence[str]) -> list[int]:
@@ -100,9 +54,7 @@ def _robot_joints(model: mujoco.MjModel, prefixes: Sequence[str]) -> list[int]:
     out = []
     for j in range(model.njnt):
         name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or ""
-        if model.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE) and (
-            pat.match(name)
-        ):
+        if int(model.jnt_type[j]) in _HINGE_SLIDE and pat.match(name):
             out.append(j)
     return out
 
@@ -134,16 +86,16 @@ def read_robosuite(
             raise FormatError(f"{path}: missing group 'data'; expected robosuite demo.hdf5 layout")
         data = f["data"]
         attrs = {**dict(f.attrs), **dict(data.attrs)}
-        env_name = _attr_str(attrs.get("env", "unknown"))
+        env_name = attr_str(attrs.get("env", "unknown"))
         try:
-            env_info = json.loads(_attr_str(attrs.get("env_info", "{}")) or "{}")
+            env_info = json.loads(attr_str(attrs.get("env_info", "{}")) or "{}")
         except json.JSONDecodeError as e:
             raise FormatError(f"{path}: attribute 'data/@env_info' is not JSON ({e})") from e
         robots = env_info.get("robots", "unknown")
         robot = "+".join(robots) if isinstance(robots, list) else str(robots)
         controller = env_info.get("controller_configs", {})
         ctrl_type = controller.get("type", "") if isinstance(controller, dict) else ""
-        names = demo_names(path, data)
+        names = demo_names(path, data, _DEMO)
         if demos is not None:
             wanted = {int(d) for d in demos}
             names = [n for n in names if int(_DEMO.match(n).group(1)) in wanted]
@@ -156,7 +108,7 @@ def read_robosuite(
                     f"{path}: missing attribute 'data/{name}/@model_file'; expected the MJCF "
                     "XML needed for forward kinematics"
                 )
-            xml = _attr_str(grp.attrs["model_file"])
+            xml = attr_str(grp.attrs["model_file"])
             if xml not in models:
                 report: list[str] = []
                 try:
@@ -166,14 +118,8 @@ def read_robosuite(
                 models[xml] = (m, report)
             model, report = models[xml]
             states = read_dataset(path, grp, "states", ndim=2)
-            actions = read_dataset(path, grp, "actions", ndim=2)
-            check_finite(path, f"data/{name}/states", states)
-            check_finite(path, f"data/{name}/actions", actions)
-            if len(actions) != len(states):
-                raise FormatError(
-                    f"{path}: 'data/{name}/actions' has {len(actions)} rows; expected "
-                    f"{len(states)} (= rows of 'data/{name}/states')"
-                )
+            actions = read_dataset(path, grp, "actions", ndim=2, rows=len(states),
+                                   rows_from=f"= rows of 'data/{name}/states'")
             nq, nv, na = model.nq, model.nv, model.na
             if states.shape[1] not in (1 + nq + nv, 1 + nq + nv + na):
                 raise FormatError(
@@ -219,7 +165,7 @@ def _episode(
         "format": "robosuite",
         "file": str(path),
         "demo": name,
-        "repository_version": _attr_str(attrs.get("repository_version", "")),
+        "repository_version": attr_str(attrs.get("repository_version", "")),
         "controller": ctrl_type,
         "action_space": f"robosuite controller {ctrl_type or '(unknown)'} commands",
         "model_changes": report,
@@ -235,7 +181,7 @@ def _episode(
     instruction = ""
     if ep_meta is not None:
         try:
-            instruction = str(json.loads(_attr_str(ep_meta)).get("lang", ""))
+            instruction = str(json.loads(attr_str(ep_meta)).get("lang", ""))
         except (json.JSONDecodeError, AttributeError):
             instruction = ""
     action_names = (_OSC_POSE_NAMES if ctrl_type == "OSC_POSE" and actions.shape[1] == 7

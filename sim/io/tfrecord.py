@@ -13,7 +13,7 @@ CRC (reflected polynomial 0x82F63B78, init and final xor 0xFFFFFFFF).
 ``tf.train.Example`` (tensorflow/core/example/{example,feature}.proto), in protobuf wire format::
 
     Example   { Features features = 1; }
-    Features  { map<string, Feature> feature = 1; }      # entries: {string key = 1; Feature value = 2}
+    Features  { map<string, Feature> feature = 1; }   # entry: {string key = 1; Feature value = 2}
     Feature   { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2;
                              Int64List int64_list = 3; } }
     BytesList { repeated bytes value = 1; }

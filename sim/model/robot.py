@@ -103,7 +103,7 @@ def _resolve_mjcf(ref: str, source: str) -> Path:
 
 
 def _menagerie_path(name: str, source: str) -> Path:
-    """Resolve a MuJoCo Menagerie model: $MENAGERIE_ROOT first, then the mujoco-menagerie package."""
+    """Resolve a Menagerie model: $MENAGERIE_ROOT first, then the mujoco-menagerie package."""
     roots = []
     if os.environ.get("MENAGERIE_ROOT"):
         roots.append(Path(os.environ["MENAGERIE_ROOT"]))
@@ -160,7 +160,7 @@ def robot_from_dict(raw: dict[str, Any], source: str) -> RobotSpec:
 
 
 def check_robot_model(spec: RobotSpec, model: mujoco.MjModel) -> None:
-    """Raise ConfigError naming every joint/site/actuator/camera the YAML names but the MJCF lacks."""
+    """Raise ConfigError naming each joint/site/actuator/camera the YAML names but the MJCF lacks."""
     missing = []
     kinds = {
         "joint": mujoco.mjtObj.mjOBJ_JOINT,

@@ -6,7 +6,10 @@ recompiled between episodes and ``MjData`` is reused.
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from sim.tasks.base import Task
 
 _J = mujoco.mjtObj.mjOBJ_JOINT
+_SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
 
 def known_rooms() -> list[str]:
@@ -40,11 +44,34 @@ def _room_path(room: str) -> Path:
     return p
 
 
+@contextmanager
+def _quiet_attach():
+    """Silence MuJoCo's notice that an empty name prefix may hamper saving (names are kept as
+    authored on purpose); it is printed on the C side, so stderr is muted at the fd level."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*(empty prefix|Attach conflict).*")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def attach_body(frame, body) -> None:
+    """Attach a body (and its subtree) of another spec at ``frame``, keeping its names."""
+    with _quiet_attach():
+        frame.attach_body(body, "", "")
+
+
 def _attach(parent: mujoco.MjSpec, child: mujoco.MjSpec, pos, quat) -> None:
     """Attach every top-level body of ``child`` at (pos, quat) of ``parent``'s world, names kept."""
     frame = parent.worldbody.add_frame(pos=pos, quat=quat)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # empty prefix: names are kept as authored
+    with _quiet_attach():
         body = child.worldbody.first_body()
         while body is not None:
             nxt = child.worldbody.next_body(body)
@@ -59,8 +86,7 @@ def _attach(parent: mujoco.MjSpec, child: mujoco.MjSpec, pos, quat) -> None:
 
 def compile_quiet(spec: mujoco.MjSpec) -> mujoco.MjModel:
     """Compile, silencing MuJoCo's notice about attaching with an empty name prefix."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*(empty prefix|Attach conflict).*")
+    with _quiet_attach():
         return spec.compile()
 
 
@@ -103,7 +129,7 @@ def robot_home(robot: RobotSpec) -> dict[str, float]:
         if k < 0:
             raise ConfigError(f"{robot.source}: home_key {robot.home_key!r} not in {robot.mjcf}")
         for j in range(m.njnt):
-            if int(m.jnt_type[j]) in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
+            if int(m.jnt_type[j]) in _SCALAR_JOINTS:
                 out[m.joint(j).name] = float(m.key_qpos[k, m.jnt_qposadr[j]])
     out.update(robot.home)
     return out
@@ -326,11 +352,11 @@ def build_scene(
         joint_act=joint_act,
         gripper_arms=gripper_arms,
         gripper_act={
-            a: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, robot_spec.arms[a].gripper.actuator)
+            a: model.actuator(robot_spec.arms[a].gripper.actuator).id
             for a in gripper_arms
         },
         gripper_qpos_adr={
-            a: int(model.jnt_qposadr[mujoco.mj_name2id(model, _J, robot_spec.arms[a].gripper.joint)])
+            a: int(model.joint(robot_spec.arms[a].gripper.joint).qposadr[0])
             for a in gripper_arms
         },
         ee_site={

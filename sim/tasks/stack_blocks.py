@@ -13,7 +13,7 @@ from sim.tasks.base import check_level, register_task
 from sim.transforms import yaw_quat
 
 HALF = 0.025  # block half size [m]
-# Reset ranges per level, relative to the workspace site [m, rad]: (x, y) box centre and half-widths.
+# Reset ranges per level around NOMINAL (relative to the workspace site): half-widths [m, rad].
 LEVEL_RANGES = {
     "D0": {"xy": 0.03, "yaw": 0.2, "swap": False},
     "D1": {"xy": 0.06, "yaw": 0.6, "swap": False},
