@@ -87,7 +87,8 @@ def make_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Rend
         hint = GL_PACKAGES.get(backend, "a working OpenGL backend (MUJOCO_GL=egl|osmesa)")
         raise RenderError(
             f"cannot create an offscreen OpenGL context with MUJOCO_GL={backend!r} ({e}). "
-            f"Install {hint}, or pass cameras=[] to skip images."
+            f"Install {hint}, or pass cameras=[] to skip images. If mujoco was imported before "
+            "sim, export MUJOCO_GL=egl in the environment instead."
         ) from e
 
 

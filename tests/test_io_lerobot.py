@@ -53,8 +53,13 @@ def make_episode(i: int, T: int = T, H: int = 32, W: int = 32, cams=CAMS) -> Epi
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     return Episode(
         meta=EpisodeMeta(
-            task="stack", robot="panda", fps=float(FPS), source="generated", seed=i,
-            success=bool(i % 2), instruction=f"stack the cubes ({i % 2})",
+            task="stack",
+            robot="panda",
+            fps=float(FPS),
+            source="generated",
+            seed=i,
+            success=bool(i % 2),
+            instruction=f"stack the cubes ({i % 2})",
             provenance={"source_episode": i, "noise": [0.1, 0.2], "nested": {"a": None}},
         ),
         time=np.arange(T) / FPS,
@@ -141,12 +146,18 @@ def test_read_subset_and_unknown_episode(written, episodes):
 
 def test_layout_and_info_json(written, episodes):
     names = sorted(str(p.relative_to(written)) for p in written.rglob("*") if p.is_file())
-    assert names == sorted([
-        "meta/info.json", "meta/stats.json", "meta/tasks.parquet",
-        "meta/episodes/chunk-000/file-000.parquet", "data/chunk-000/file-000.parquet",
-        "meta/demoforge/episodes.jsonl", "meta/demoforge/dataset.json",
-        *(f"videos/observation.images.{c}/chunk-000/file-000.mp4" for c in CAMS),
-    ])
+    assert names == sorted(
+        [
+            "meta/info.json",
+            "meta/stats.json",
+            "meta/tasks.parquet",
+            "meta/episodes/chunk-000/file-000.parquet",
+            "data/chunk-000/file-000.parquet",
+            "meta/demoforge/episodes.jsonl",
+            "meta/demoforge/dataset.json",
+            *(f"videos/observation.images.{c}/chunk-000/file-000.mp4" for c in CAMS),
+        ]
+    )
     info = json.loads((written / "meta/info.json").read_text())
     n = sum(len(e) for e in episodes)
     assert info["codebase_version"] == "v3.0"
@@ -163,19 +174,32 @@ def test_layout_and_info_json(written, episodes):
     for name, spec in lr.DEFAULT_FEATURES.items():
         assert feats[name] == spec
     assert feats["observation.state"]["names"] == [f"joint{k}" for k in range(7)] + [
-        "left_gripper", "right_gripper"
+        "left_gripper",
+        "right_gripper",
     ]
     assert feats["action"]["names"] == episodes[0].action_names
     assert feats["observation.ee_pose.left"]["names"] == ["x", "y", "z", "qw", "qx", "qy", "qz"]
     assert feats["observation.environment_state"]["names"][:8] == [
-        "cube.x", "cube.y", "cube.z", "cube.qw", "cube.qx", "cube.qy", "cube.qz", "plate.x"
+        "cube.x",
+        "cube.y",
+        "cube.z",
+        "cube.qw",
+        "cube.qx",
+        "cube.qy",
+        "cube.qz",
+        "plate.x",
     ]
     assert feats["observation.subtask.grasp"] == {"dtype": "bool", "shape": [1], "names": None}
     vinfo = feats["observation.images.front"]
     assert vinfo["dtype"] == "video" and vinfo["shape"] == [32, 32, 3]
-    for key, value in {"video.fps": FPS, "video.height": 32, "video.width": 32,
-                       "video.codec": "h264", "video.pix_fmt": "yuv420p",
-                       "is_depth_map": False}.items():
+    for key, value in {
+        "video.fps": FPS,
+        "video.height": 32,
+        "video.width": 32,
+        "video.codec": "h264",
+        "video.pix_fmt": "yuv420p",
+        "is_depth_map": False,
+    }.items():
         assert vinfo["info"][key] == value
     demo = info["demoforge"]
     assert demo["config"] == {"task": {"name": "stack"}, "seed": 7}
@@ -215,12 +239,22 @@ def test_parquet_columns_match_features(written, episodes):
     assert success.sum() == 1 and success[-1]  # only episode 1 succeeded
 
     eps = pq.read_table(written / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
-    required = ["episode_index", "tasks", "length", "data/chunk_index", "data/file_index",
-                "dataset_from_index", "dataset_to_index", "meta/episodes/chunk_index",
-                "meta/episodes/file_index"]
+    required = [
+        "episode_index",
+        "tasks",
+        "length",
+        "data/chunk_index",
+        "data/file_index",
+        "dataset_from_index",
+        "dataset_to_index",
+        "meta/episodes/chunk_index",
+        "meta/episodes/file_index",
+    ]
     for cam in CAMS:
-        required += [f"videos/observation.images.{cam}/{k}" for k in
-                     ("chunk_index", "file_index", "from_timestamp", "to_timestamp")]
+        required += [
+            f"videos/observation.images.{cam}/{k}"
+            for k in ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
+        ]
     for row, ep in zip(eps, episodes):
         assert all(k in row for k in required)
         assert row["tasks"] == [ep.meta.instruction] and row["length"] == len(ep)
@@ -348,8 +382,11 @@ def test_crash_before_finalize_is_resumable(tmp_path, episodes):
     # a half-staged next episode (mp4 written, no commit marker) is discarded on resume
     (partial / "episodes" / "episode_000001.front.mp4").write_bytes(b"junk")
 
-    with pytest.raises(OutputExistsError, match=r"ds\.partial exists \(1 staged episodes\); "
-                       r"pass resume=True"):
+    with pytest.raises(
+        OutputExistsError,
+        match=r"ds\.partial exists \(1 staged episodes\); "
+        r"pass resume=True",
+    ):
         LeRobotWriter(root)
     w = LeRobotWriter(root, resume=True)
     assert w.num_staged == 1
@@ -397,14 +434,20 @@ def test_resume_with_different_settings_is_refused(tmp_path, episodes):
     root = tmp_path / "ds"
     w = LeRobotWriter(root, config={"seed": 1})
     w.add(episodes[0])
-    with pytest.raises(ConfigError, match=r"config is \{'seed': 2\} but the staged episodes were "
-                       r"written with \{'seed': 1\}"):
+    with pytest.raises(
+        ConfigError,
+        match=r"config is \{'seed': 2\} but the staged episodes were "
+        r"written with \{'seed': 1\}",
+    ):
         LeRobotWriter(root, resume=True, config={"seed": 2})
 
 
 def test_existing_output_and_overwrite(written, tmp_path, episodes):
-    with pytest.raises(OutputExistsError, match=rf"output {written} already exists; pass "
-                       "overwrite=True"):
+    with pytest.raises(
+        OutputExistsError,
+        match=rf"output {written} already exists; pass "
+        "overwrite=True",
+    ):
         LeRobotWriter(written)
     root = tmp_path / "ds"
     write_lerobot(episodes, root)
@@ -463,14 +506,23 @@ def _slash(ep: Episode) -> Episode:
     "corrupt, message",
     [
         (_nan_action, r"episode 1: generated: 'action' has NaN/inf \(first at step 3\)"),
-        (_renamed_joints, r"joint_names is \['j0'.*but the dataset's first episode has "
-                          r"\['joint0'"),
+        (
+            _renamed_joints,
+            r"joint_names is \['j0'.*but the dataset's first episode has "
+            r"\['joint0'",
+        ),
         (_fps, r"meta.fps is 29.97; LeRobot v3.0 needs an integer fps"),
         (_time, r"'time' at step 0 is 0.5 s; LeRobot timestamps must be frame_index/fps = 0.0"),
-        (_odd_image, r"episode 1 \(generated\): images\['front'\] is 31x32; yuv420p video "
-                     r"needs even height and width"),
-        (_image_size, r"images\['front'\] frames are 16x16, but the dataset's first episode has "
-                      r"32x32"),
+        (
+            _odd_image,
+            r"episode 1 \(generated\): images\['front'\] is 31x32; yuv420p video "
+            r"needs even height and width",
+        ),
+        (
+            _image_size,
+            r"images\['front'\] frames are 16x16, but the dataset's first episode has "
+            r"32x32",
+        ),
         (_slash, r"objects key 'a/b' is not a valid LeRobot feature name part"),
     ],
 )
@@ -481,7 +533,9 @@ def test_writer_rejects_bad_episode(tmp_path, corrupt, message):
         w.add(corrupt(make_episode(1)))
     assert w.num_staged == 1
     assert sorted(p.name for p in (tmp_path / "ds.partial" / "episodes").iterdir()) == [
-        "episode_000000.front.mp4", "episode_000000.json", "episode_000000.parquet",
+        "episode_000000.front.mp4",
+        "episode_000000.json",
+        "episode_000000.parquet",
         "episode_000000.wrist.mp4",
     ]
     assert not (tmp_path / "ds").exists()
@@ -526,43 +580,86 @@ def _episode_length(root: Path) -> None:
     t = pq.read_table(path)
     lengths = t["length"].to_numpy().copy()
     lengths[0] += 1
-    pq.write_table(t.set_column(t.schema.get_field_index("length"), "length", pa.array(lengths)),
-                   path)
+    pq.write_table(
+        t.set_column(t.schema.get_field_index("length"), "length", pa.array(lengths)), path
+    )
 
 
 @pytest.mark.parametrize(
     "corrupt, error, message",
     [
-        (lambda r: (r / "meta/info.json").unlink(), FormatError,
-         r"meta/info.json: file missing; a LeRobot dataset"),
-        (lambda r: _edit_info(r, lambda i: i.update(codebase_version="v9.9")), FormatError,
-         r"info.json: key 'codebase_version' is 'v9.9'; expected one of "
-         r"\['v2.0', 'v2.1', 'v3.0'\]"),
-        (lambda r: _edit_info(r, lambda i: i.pop("features")), FormatError,
-         r"info.json: missing key 'features'; expected a dict of feature specs"),
-        (lambda r: _edit_info(r, lambda i: i.update(fps=29.97)), FormatError,
-         r"info.json: key 'fps' is 29.97; expected a positive integer"),
-        (lambda r: _edit_info(r, lambda i: i["features"].pop("index")), FormatError,
-         r"features lacks default feature 'index'"),
-        (lambda r: _edit_info(r, lambda i: i["features"]["action"].update(shape=[5])), FormatError,
-         r"file-000.parquet: column 'action' has 8 values at row 0; meta/info.json "
-         r"features\['action'\]\['shape'\] is \[5\]"),
-        (lambda r: _edit_data(r, _drop_action), FormatError,
-         r"file-000.parquet: column 'action' declared in meta/info.json features is missing"),
-        (lambda r: _edit_data(r, _nan_state), SchemaError,
-         r"file-000.parquet: episode 0 column 'observation.state' has NaN/inf at step 3"),
-        (lambda r: _edit_data(r, _shift_timestamp), FormatError,
-         r"episode 0 column 'timestamp' is 0.14\d+ at frame 4; expected frame_index/fps"),
-        (_episode_length, FormatError,
-         r"file-000.parquet: episode 0 has 20 rows; the episode metadata says length 21"),
-        (lambda r: (r / "meta/tasks.parquet").unlink(), FormatError,
-         r"tasks.parquet: file missing"),
-        (lambda r: shutil.rmtree(r / "meta/episodes"), FormatError,
-         r"meta/episodes: no parquet files"),
-        (lambda r: (r / "data/chunk-000/file-000.parquet").unlink(), FormatError,
-         r"file-000.parquet: data file missing \(episode 0\)"),
-        (lambda r: (r / "meta/demoforge/episodes.jsonl").unlink(), FormatError,
-         r"episodes.jsonl: file missing"),
+        (
+            lambda r: (r / "meta/info.json").unlink(),
+            FormatError,
+            r"meta/info.json: file missing; a LeRobot dataset",
+        ),
+        (
+            lambda r: _edit_info(r, lambda i: i.update(codebase_version="v9.9")),
+            FormatError,
+            r"info.json: key 'codebase_version' is 'v9.9'; expected one of "
+            r"\['v2.0', 'v2.1', 'v3.0'\]",
+        ),
+        (
+            lambda r: _edit_info(r, lambda i: i.pop("features")),
+            FormatError,
+            r"info.json: missing key 'features'; expected a dict of feature specs",
+        ),
+        (
+            lambda r: _edit_info(r, lambda i: i.update(fps=29.97)),
+            FormatError,
+            r"info.json: key 'fps' is 29.97; expected a positive integer",
+        ),
+        (
+            lambda r: _edit_info(r, lambda i: i["features"].pop("index")),
+            FormatError,
+            r"features lacks default feature 'index'",
+        ),
+        (
+            lambda r: _edit_info(r, lambda i: i["features"]["action"].update(shape=[5])),
+            FormatError,
+            r"file-000.parquet: column 'action' has 8 values at row 0; meta/info.json "
+            r"features\['action'\]\['shape'\] is \[5\]",
+        ),
+        (
+            lambda r: _edit_data(r, _drop_action),
+            FormatError,
+            r"file-000.parquet: column 'action' declared in meta/info.json features is missing",
+        ),
+        (
+            lambda r: _edit_data(r, _nan_state),
+            SchemaError,
+            r"file-000.parquet: episode 0 column 'observation.state' has NaN/inf at step 3",
+        ),
+        (
+            lambda r: _edit_data(r, _shift_timestamp),
+            FormatError,
+            r"episode 0 column 'timestamp' is 0.14\d+ at frame 4; expected frame_index/fps",
+        ),
+        (
+            _episode_length,
+            FormatError,
+            r"file-000.parquet: episode 0 has 20 rows; the episode metadata says length 21",
+        ),
+        (
+            lambda r: (r / "meta/tasks.parquet").unlink(),
+            FormatError,
+            r"tasks.parquet: file missing",
+        ),
+        (
+            lambda r: shutil.rmtree(r / "meta/episodes"),
+            FormatError,
+            r"meta/episodes: no parquet files",
+        ),
+        (
+            lambda r: (r / "data/chunk-000/file-000.parquet").unlink(),
+            FormatError,
+            r"file-000.parquet: data file missing \(episode 0\)",
+        ),
+        (
+            lambda r: (r / "meta/demoforge/episodes.jsonl").unlink(),
+            FormatError,
+            r"episodes.jsonl: file missing",
+        ),
     ],
 )
 def test_reader_rejects_bad_dataset(copy_of, corrupt, error, message):
@@ -578,12 +675,17 @@ def test_reader_missing_or_truncated_video(copy_of, episodes):
     back = read_lerobot(copy_of)
     assert sorted(back[0].images) == ["front"]  # images only where the file exists
     assert read_lerobot_info(copy_of).missing_videos == {
-        0: ["observation.images.wrist"], 1: ["observation.images.wrist"]
+        0: ["observation.images.wrist"],
+        1: ["observation.images.wrist"],
     }
-    clip = VideoClip(copy_of / "wrist.mp4", from_timestamp=len(episodes[0]) / FPS, length=T + 6,
-                     fps=FPS)
-    with pytest.raises(FormatError, match=r"wrist.mp4: expected 26 frames from 0.666\d* s at 30 "
-                       r"fps, decoded 25"):
+    clip = VideoClip(
+        copy_of / "wrist.mp4", from_timestamp=len(episodes[0]) / FPS, length=T + 6, fps=FPS
+    )
+    with pytest.raises(
+        FormatError,
+        match=r"wrist.mp4: expected 26 frames from 0.666\d* s at 30 "
+        r"fps, decoded 25",
+    ):
         clip()
 
 
@@ -632,8 +734,10 @@ def test_g1_v21_all_episodes():
     eps = read_lerobot(G1)
     assert len(eps) == 100 and sum(len(e) for e in eps) == 35965
     names = info.feature_names("observation.state")
-    assert len(names) == 26 and names[0] == "kLeftShoulderPitch" and names[-1] == (
-        "kRightHandThumbRotation"
+    assert (
+        len(names) == 26
+        and names[0] == "kLeftShoulderPitch"
+        and names[-1] == "kRightHandThumbRotation"
     )
     with_video = [i for i, e in enumerate(eps) if e.images]
     assert with_video == [1, 2, 4]
@@ -658,3 +762,72 @@ def test_g1_av1_video_decodes():
     frames = ep.image("cam_high")  # AV1 640x480 through PyAV (libdav1d)
     assert frames.shape == (len(ep), 480, 640, 3) and frames.dtype == np.uint8
     assert frames[::50, ::8, ::8].std() > 10  # a real picture, not a blank frame
+
+
+def test_foreign_image_dtype_feature_is_lazy_png(copy_of, episodes):
+    """Image-dtype features (PNG bytes in parquet, as HF datasets.Image writes) decode lazily."""
+    import imageio.v3 as iio
+
+    _edit_info(copy_of, lambda i: i.pop("demoforge"))
+    shutil.rmtree(copy_of / "meta/demoforge")
+    _edit_info(
+        copy_of,
+        lambda i: i["features"].update(
+            {
+                "observation.images.top": {
+                    "dtype": "image",
+                    "shape": [32, 32, 3],
+                    "names": ["height", "width", "channels"],
+                }
+            }
+        ),
+    )
+    frames = np.concatenate([e.images["front"] for e in episodes])
+    pngs = [{"bytes": iio.imwrite("<bytes>", f, extension=".png"), "path": None} for f in frames]
+    _edit_data(copy_of, lambda t: t.append_column("observation.images.top", pa.array(pngs)))
+    back = read_lerobot(copy_of)
+    for a, b in zip(episodes, back):
+        assert callable(b.images["top"])
+        np.testing.assert_array_equal(b.image("top"), a.images["front"])  # lossless
+
+
+def test_writer_cannot_be_reused_after_finalize(tmp_path, episodes):
+    w = LeRobotWriter(tmp_path / "ds")
+    w.add(episodes[0])
+    w.finalize()
+    with pytest.raises(ConfigError, match=r"LeRobotWriter\(.*ds\) is already finalized"):
+        w.add(episodes[1])
+
+
+def test_resume_after_crash_in_first_episode_forgets_its_schema(tmp_path, episodes, monkeypatch):
+    root = tmp_path / "ds"
+    w = LeRobotWriter(root)
+
+    def boom(*args, **kwargs):
+        raise OSError("encoder crashed")
+
+    monkeypatch.setattr(lr, "_encode_mp4", boom)
+    with pytest.raises(OSError, match="encoder crashed"):
+        w.add(episodes[0])
+    monkeypatch.undo()
+    w = LeRobotWriter(root, resume=True)
+    assert w.num_staged == 0
+    other = make_episode(3, cams=("side",))  # a different camera set is fine: nothing committed
+    w.add(other)
+    w.finalize()
+    assert sorted(read_lerobot(root)[0].images) == ["side"]
+
+
+def test_demoforge_metadata_survives_info_rewrite(copy_of, episodes):
+    """lerobot drops unknown info.json keys when it rewrites the file; meta/demoforge/ remains."""
+    _edit_info(copy_of, lambda i: i.pop("demoforge"))
+    for a, b in zip(episodes, read_lerobot(copy_of)):
+        assert_same(a, b)
+
+
+def test_rewrite_from_lazy_images(written, tmp_path, episodes):
+    """Episodes read back (lazy VideoClip images) can be written again, e.g. to convert."""
+    again = write_lerobot(read_lerobot(written), tmp_path / "again")
+    for a, b in zip(episodes, read_lerobot(again)):
+        assert_same(a, b)
+        assert _psnr(b.image("wrist"), a.images["wrist"]) > 30

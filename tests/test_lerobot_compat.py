@@ -33,8 +33,12 @@ OPT_IN = "DEMOFORGE_LEROBOT_COMPAT"
 
 
 def _python312() -> str | None:
-    candidates = [shutil.which("python3.12"), *sorted(glob.glob(
-        str(Path.home() / ".pyenv" / "versions" / "3.12*" / "bin" / "python3.12")))]
+    candidates = [
+        shutil.which("python3.12"),
+        *sorted(
+            glob.glob(str(Path.home() / ".pyenv" / "versions" / "3.12*" / "bin" / "python3.12"))
+        ),
+    ]
     for exe in filter(None, candidates):
         ok = subprocess.run([exe, "--version"], capture_output=True, text=True)
         if ok.returncode == 0 and ok.stdout.startswith("Python 3.12"):
@@ -44,10 +48,15 @@ def _python312() -> str | None:
 
 def _venv_python() -> Path:
     py = VENV / "bin" / "python"
-    check = subprocess.run(
-        [str(py), "-c", "import lerobot, importlib.metadata as m; print(m.version('lerobot'))"],
-        capture_output=True, text=True,
-    ) if py.exists() else None
+    check = (
+        subprocess.run(
+            [str(py), "-c", "import lerobot, importlib.metadata as m; print(m.version('lerobot'))"],
+            capture_output=True,
+            text=True,
+        )
+        if py.exists()
+        else None
+    )
     if check is not None and check.returncode == 0 and check.stdout.strip() == "0.6.1":
         return py
     if os.environ.get(OPT_IN) != "1":
@@ -63,7 +72,8 @@ def _venv_python() -> Path:
     subprocess.run([exe, "-m", "venv", str(tmp)], check=True)
     pip = subprocess.run(
         [str(tmp / "bin" / "python"), "-m", "pip", "install", LEROBOT],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if pip.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -121,12 +131,15 @@ def test_lerobot_061_loads_our_dataset(tmp_path):
     root = write_lerobot(episodes, tmp_path / "ds", config={"seed": 0})
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     proc = subprocess.run(
-        [str(py), "-c", SCRIPT, str(root), str(FPS)], capture_output=True, text=True, env=env,
+        [str(py), "-c", SCRIPT, str(root), str(FPS)],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(s for s in proc.stdout.splitlines() if s.startswith("RESULT "))
-    out = json.loads(line[len("RESULT "):])
+    out = json.loads(line[len("RESULT ") :])
     assert (out["len"], out["num_episodes"], out["fps"]) == (45, 2, FPS)
     starts = [0, 20]
     for i, item in out["items"].items():
@@ -145,7 +158,8 @@ def test_lerobot_061_loads_our_dataset(tmp_path):
     actions = np.concatenate([e.action for e in episodes]).astype(np.float64)
     np.testing.assert_allclose(out["stats_action_mean"], actions.mean(0), rtol=1e-6)
     assert out["delta"] == {
-        "front_shape": [2, 3, 32, 32], "front_is_pad": [True, False],
+        "front_shape": [2, 3, 32, 32],
+        "front_is_pad": [True, False],
         "action_is_pad": [False, False],
     }
     print("lerobot 0.6.1 default video backend:", out["default_backend"])

@@ -255,6 +255,13 @@ class SafetyLayer:
             self._t_last_cmd = None
             self._holding = False
 
+    def hold(self, reason: str) -> None:
+        """Tell the robot to hold now (see ``hold_mode``); ignored while e-stopped (already
+        holding, and nothing may reach the driver)."""
+        with self._lock:
+            if self._estop is None:
+                self._hold(reason)
+
     def reset_driver(self, **kwargs: Any) -> None:
         """Reset a simulated driver (``driver.reset(**kwargs)``), then re-baseline from its state.
 

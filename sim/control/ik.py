@@ -11,17 +11,12 @@ import mujoco
 import numpy as np
 
 from sim.errors import ReachError
+from sim.model.robot import robot_mjspec
 from sim.model.scene import Scene, attach_body, compile_quiet
 
 
 def _ik_model(scene: Scene) -> mujoco.MjModel:
-    robot = mujoco.MjSpec.from_file(str(scene.robot.mjcf))
-    for key in list(robot.keys):
-        robot.delete(key)
-    if scene.robot.base_body:
-        for j in list(robot.body(scene.robot.base_body).joints):
-            if j.type == mujoco.mjtJoint.mjJNT_FREE:
-                robot.delete(j)
+    robot = robot_mjspec(scene.robot)  # same build-time edits as the scene (fixed joints, sites)
     world = mujoco.MjSpec()
     world.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     mount = scene.model.site("robot_mount")

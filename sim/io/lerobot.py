@@ -34,6 +34,12 @@ Writing is atomic and resumable: :class:`LeRobotWriter` stages each added episod
 mp4 per camera and a JSON commit marker) in ``<root>.partial/episodes/``; :meth:`finalize`
 builds the v3.0 layout in ``<root>.partial/dataset/``, writes ``meta/info.json`` last and renames
 the directory to ``<root>``. A crash leaves ``<root>`` absent and the staged episodes resumable.
+
+Reading: :func:`read_lerobot` / :func:`iter_lerobot` (v2.0, v2.1 and v3.0, detected from
+``codebase_version``) give Episodes with lazy images; :func:`read_lerobot_info` and
+:func:`read_lerobot_columns` give the raw named columns (e.g. to map a foreign robot's joints);
+:func:`is_lerobot` detects a dataset directory. A 1-wide vector (e.g. a lone gripper as
+``observation.state``) has shape (1,), which LeRobot stores as a scalar column.
 """
 
 from __future__ import annotations
@@ -146,12 +152,8 @@ class _Layout:
     cameras: dict[str, list[int]]  # camera -> [H, W]
 
     @classmethod
-    def of(cls, ep: Episode) -> _Layout:
-        cams = {}
-        for cam in ep.images:
-            frames = ep.images[cam]
-            shape = None if callable(frames) else np.shape(frames)
-            cams[cam] = [int(shape[1]), int(shape[2])] if shape else []
+    def of(cls, ep: Episode, cameras: Mapping[str, list[int]] | None = None) -> _Layout:
+        """Layout of ``ep``; camera sizes from ``cameras`` (else left empty: compare names only)."""
         return cls(
             joint_names=list(ep.joint_names),
             has_qpos=ep.qpos is not None,
@@ -162,7 +164,7 @@ class _Layout:
             arms=list(ep.ee),
             objects=list(ep.objects),
             subtasks=list(ep.subtasks),
-            cameras=cams,
+            cameras={cam: list((cameras or {}).get(cam, [])) for cam in ep.images},
         )
 
     @classmethod
@@ -354,8 +356,12 @@ def _episode_columns(ep: Episode, layout: _Layout) -> dict[str, np.ndarray]:
 
 
 def _table(
-    cols: Mapping[str, np.ndarray], schema: pa.Schema, fps: int, episode_index: int,
-    global_from: int, task_index: int,
+    cols: Mapping[str, np.ndarray],
+    schema: pa.Schema,
+    fps: int,
+    episode_index: int,
+    global_from: int,
+    task_index: int,
 ) -> pa.Table:
     T = len(next(iter(cols.values())))
     frame_index = np.arange(T, dtype=np.int64)
@@ -382,7 +388,10 @@ def _numeric_stats(x: np.ndarray) -> dict[str, np.ndarray]:
     x = x.reshape(len(x), -1)
     q = np.quantile(x, QUANTILES, axis=0)
     out = {
-        "min": x.min(0), "max": x.max(0), "mean": x.mean(0), "std": x.std(0),
+        "min": x.min(0),
+        "max": x.max(0),
+        "mean": x.mean(0),
+        "std": x.std(0),
         "count": np.array([len(x)]),
     }
     for qi, v in zip(QUANTILES, q):
@@ -596,8 +605,11 @@ class LeRobotWriter:
         self.partial = partial_path(self.root)
         self.overwrite = overwrite
         check_output_free(self.root, overwrite)
-        for name, v in (("chunks_size", chunks_size), ("data_files_size_in_mb",
-                        data_files_size_in_mb), ("video_files_size_in_mb", video_files_size_in_mb)):
+        for name, v in (
+            ("chunks_size", chunks_size),
+            ("data_files_size_in_mb", data_files_size_in_mb),
+            ("video_files_size_in_mb", video_files_size_in_mb),
+        ):
             if not v > 0:
                 raise ConfigError(f"LeRobotWriter: {name} must be > 0, got {v}")
         requested = {
@@ -625,6 +637,7 @@ class LeRobotWriter:
                     "resume=True to continue it or overwrite=True to discard it"
                 )
         self._requested = requested
+        self._finalized = False
         if self._state is None:
             self._episodes_dir.mkdir(parents=True, exist_ok=True)
 
@@ -662,18 +675,22 @@ class LeRobotWriter:
             i += 1
         if self._staged and self._state is None:
             raise FormatError(f"{self._state_path}: missing, but {i} episodes are staged")
+        if not self._staged:  # the schema of an episode that never committed is not binding
+            self._state = None
+            self._state_path.unlink(missing_ok=True)
         # Remove leftovers of an episode that crashed mid-staging, and any half-built dataset.
         for p in self._episodes_dir.glob("episode_*"):
             m = re.match(r"episode_(\d+)", p.name)
             if m and int(m.group(1)) >= i:
                 p.unlink()
+        for p in self._episodes_dir.glob(".*.tmp*"):  # temp files of interrupted atomic writes
+            p.unlink()
         remove_tree(self.partial / "dataset")
         self._episodes_dir.mkdir(parents=True, exist_ok=True)
 
     def _init_state(self, ep: Episode, fps: int, cameras: dict[str, list[int]]) -> None:
         req = self._requested
-        layout = _Layout.of(ep)
-        layout.cameras = cameras
+        layout = _Layout.of(ep, cameras)
         video = req["video"] or dataclasses.asdict(VideoOptions())
         self._state = {
             "format": _STAGE_FORMAT,
@@ -703,6 +720,7 @@ class LeRobotWriter:
             SchemaError: the episode is invalid (shape, NaN, non-integer fps, time != k/fps) or its
                 fields/cameras/names differ from the dataset's first episode. Nothing is staged.
         """
+        self._check_open()
         index = self.num_staged
         state_path = str(self._state_path)
         layout = _Layout.from_dict(self._state["layout"], state_path) if self._state else None
@@ -729,16 +747,26 @@ class LeRobotWriter:
         for k in DEFAULT_FEATURES:
             stats[k] = _numeric_stats(table[k].to_numpy())
         marker, parquet, mp4 = self._paths(index)
-        with atomic_path(parquet) as tmp:
-            pq.write_table(table, tmp, compression="snappy")
-        for cam, fr in frames.items():
-            _encode_mp4(mp4(cam), fr, fps, video)
-            stats[IMAGE_PREFIX + cam] = _image_stats(fr)
-        staged = _Staged(
-            index=index, length=len(episode), task=task, dataset_from_index=start,
-            meta=_meta_dict(episode.meta), stats=to_jsonable(stats),
-        )
-        atomic_write_json(marker, dataclasses.asdict(staged), indent=None)  # the commit
+        try:
+            with atomic_path(parquet) as tmp:
+                pq.write_table(table, tmp, compression="snappy")
+            for cam, fr in frames.items():
+                _encode_mp4(mp4(cam), fr, fps, video)
+                stats[IMAGE_PREFIX + cam] = _image_stats(fr)
+            staged = _Staged(
+                index=index,
+                length=len(episode),
+                task=task,
+                dataset_from_index=start,
+                meta=_meta_dict(episode.meta),
+                stats=to_jsonable(stats),
+            )
+            atomic_write_json(marker, dataclasses.asdict(staged), indent=None)  # the commit
+        except BaseException:
+            if index == 0:
+                self._state = None
+                self._state_path.unlink(missing_ok=True)
+            raise
         self._staged.append(staged)
         return index
 
@@ -758,6 +786,7 @@ class LeRobotWriter:
             SchemaError: no episode was added.
             OutputExistsError: ``root`` appeared meanwhile and ``overwrite`` is False.
         """
+        self._check_open()
         if not self._staged:
             raise SchemaError(f"{self.root}: no episodes were added; nothing to finalize")
         check_output_free(self.root, self.overwrite)
@@ -777,7 +806,8 @@ class LeRobotWriter:
         schema = _schema(features)
         groups = _rollover(
             [self._paths(s.index)[1].stat().st_size for s in self._staged],
-            st["data_files_size_in_mb"] * _MB, chunks_size,
+            st["data_files_size_in_mb"] * _MB,
+            chunks_size,
         )
         for (chunk, file), members in groups.items():
             path = build / DATA_PATH.format(chunk_index=chunk, file_index=file)
@@ -787,11 +817,14 @@ class LeRobotWriter:
                     s = self._staged[i]
                     t = pq.read_table(self._paths(s.index)[1])
                     w.write_table(t.cast(schema), row_group_size=max(1, t.num_rows))
-                    rows[i].update({
-                        "data/chunk_index": chunk, "data/file_index": file,
-                        "dataset_from_index": s.dataset_from_index,
-                        "dataset_to_index": s.dataset_from_index + s.length,
-                    })
+                    rows[i].update(
+                        {
+                            "data/chunk_index": chunk,
+                            "data/file_index": file,
+                            "dataset_from_index": s.dataset_from_index,
+                            "dataset_to_index": s.dataset_from_index + s.length,
+                        }
+                    )
 
         # videos: stream-copied per camera
         for cam in layout.cameras:
@@ -805,11 +838,14 @@ class LeRobotWriter:
                 lengths = [self._staged[i].length for i in members]
                 starts = _concat_mp4([mp4s[i] for i in members], lengths, path, fps)
                 for i, t0, n in zip(members, starts, lengths):
-                    rows[i].update({
-                        f"videos/{key}/chunk_index": chunk, f"videos/{key}/file_index": file,
-                        f"videos/{key}/from_timestamp": t0,
-                        f"videos/{key}/to_timestamp": t0 + n / fps,
-                    })
+                    rows[i].update(
+                        {
+                            f"videos/{key}/chunk_index": chunk,
+                            f"videos/{key}/file_index": file,
+                            f"videos/{key}/from_timestamp": t0,
+                            f"videos/{key}/to_timestamp": t0 + n / fps,
+                        }
+                    )
 
         # meta/episodes, tasks, stats
         for r, s in zip(rows, self._staged):
@@ -865,7 +901,12 @@ class LeRobotWriter:
         atomic_write_json(build / "meta" / "info.json", info)  # written last: marks completeness
         publish_dir(build, self.root, self.overwrite)
         remove_tree(self.partial)
+        self._finalized = True
         return self.root
+
+    def _check_open(self) -> None:
+        if self._finalized:
+            raise ConfigError(f"LeRobotWriter({self.root}) is already finalized")
 
     def __enter__(self) -> LeRobotWriter:
         return self
@@ -924,7 +965,12 @@ def write_lerobot(
     On an exception the staged episodes stay in ``<root>.partial`` and ``root`` is not created.
     """
     writer = LeRobotWriter(
-        root, fps=fps, robot_type=robot_type, config=config, overwrite=overwrite, resume=resume,
+        root,
+        fps=fps,
+        robot_type=robot_type,
+        config=config,
+        overwrite=overwrite,
+        resume=resume,
         video=video,
     )
     for ep in episodes:
@@ -951,6 +997,32 @@ class VideoClip:
 
     def __call__(self) -> np.ndarray:
         return decode_frames(self.path, self.from_timestamp, self.length, self.fps)
+
+
+@dataclass(frozen=True)
+class ParquetImages:
+    """Lazy loader of an image-dtype feature (PNG/JPEG bytes in the parquet rows).
+
+    Call it to get (T, H, W, 3) uint8; ``column`` is the episode's slice of the struct column
+    ``{bytes, path}`` that HF ``datasets.Image()`` writes.
+    """
+
+    column: Any
+    where: str
+
+    def __call__(self) -> np.ndarray:
+        import imageio.v3 as iio
+
+        frames = []
+        for k, value in enumerate(self.column.to_pylist()):
+            data = value.get("bytes") if isinstance(value, dict) else value
+            if not data:
+                raise FormatError(f"{self.where}: row {k} has no embedded image bytes")
+            img = np.asarray(iio.imread(data))
+            if img.ndim == 2:
+                img = np.repeat(img[..., None], 3, axis=-1)
+            frames.append(img[..., :3])
+        return np.stack(frames).astype(np.uint8)
 
 
 def decode_frames(
@@ -1168,8 +1240,15 @@ def read_lerobot_info(root: str | os.PathLike) -> LeRobotInfo:
     if demo is None and (root / DEMOFORGE_DATASET_PATH).is_file():
         demo = _load_json(root / DEMOFORGE_DATASET_PATH)
     return LeRobotInfo(
-        root=root, codebase_version=version, fps=fps, robot_type=info.get("robot_type"),
-        features=features, tasks=tasks, episodes=episodes, demoforge=demo, raw=info,
+        root=root,
+        codebase_version=version,
+        fps=fps,
+        robot_type=info.get("robot_type"),
+        features=features,
+        tasks=tasks,
+        episodes=episodes,
+        demoforge=demo,
+        raw=info,
     )
 
 
@@ -1199,22 +1278,29 @@ def _index_v30(
     need = ["episode_index", "length", "data/chunk_index", "data/file_index"]
     for path in ep_files:
         cols = [c for c in pq.read_schema(path).names if not c.startswith("stats/")]
-        vneed = [f"videos/{k}/{s}" for k in video_keys for s in ("chunk_index", "file_index",
-                                                                  "from_timestamp")]
+        vneed = [
+            f"videos/{k}/{s}"
+            for k in video_keys
+            for s in ("chunk_index", "file_index", "from_timestamp")
+        ]
         for c in need + vneed:
             if c not in cols:
                 raise FormatError(f"{path}: column {c!r} missing; columns present: {cols}")
         for r in pq.read_table(path, columns=cols).to_pylist():
             i = int(r["episode_index"])
             ref = LeRobotEpisodeRef(
-                index=i, length=int(r["length"]), tasks=list(r.get("tasks") or []),
-                data_file=root / data_tpl.format(
+                index=i,
+                length=int(r["length"]),
+                tasks=list(r.get("tasks") or []),
+                data_file=root
+                / data_tpl.format(
                     chunk_index=r["data/chunk_index"], file_index=r["data/file_index"]
                 ),
             )
             for k in video_keys:
                 vp = root / video_tpl.format(
-                    video_key=k, chunk_index=r[f"videos/{k}/chunk_index"],
+                    video_key=k,
+                    chunk_index=r[f"videos/{k}/chunk_index"],
                     file_index=r[f"videos/{k}/file_index"],
                 )
                 if vp.is_file():
@@ -1246,7 +1332,9 @@ def _index_v2x(
         i = int(row["episode_index"])
         chunk = i // chunks_size
         ref = LeRobotEpisodeRef(
-            index=i, length=int(row["length"]), tasks=list(row.get("tasks") or []),
+            index=i,
+            length=int(row["length"]),
+            tasks=list(row.get("tasks") or []),
             data_file=root / data_tpl.format(episode_chunk=chunk, episode_index=i),
         )
         for k in video_keys:
@@ -1273,12 +1361,18 @@ def _column(table: pa.Table, name: str, spec: Mapping[str, Any], where: Path) ->
     width = int(np.prod(shape))
     dtype = np.dtype(spec["dtype"])
     T = table.num_rows
-    if pa.types.is_fixed_size_list(col.type) or pa.types.is_list(col.type) \
-            or pa.types.is_large_list(col.type):
+    if (
+        pa.types.is_fixed_size_list(col.type)
+        or pa.types.is_list(col.type)
+        or pa.types.is_large_list(col.type)
+    ):
         if T == 0:
             return np.empty((0, width), dtype)
-        lengths = col.value_lengths().to_numpy(zero_copy_only=False) if not \
-            pa.types.is_fixed_size_list(col.type) else np.full(T, col.type.list_size)
+        lengths = (
+            col.value_lengths().to_numpy(zero_copy_only=False)
+            if not pa.types.is_fixed_size_list(col.type)
+            else np.full(T, col.type.list_size)
+        )
         if np.any(lengths != width):
             k = int(np.argmax(lengths != width))
             raise FormatError(
@@ -1348,7 +1442,7 @@ def read_lerobot_columns(
     """
     info = info or read_lerobot_info(root)
     ref = _episode_ref(info, episode)
-    return _episode_columns_read(info, ref, _TableCache())
+    return _episode_columns_read(info, ref, _TableCache())[0]
 
 
 def _episode_ref(info: LeRobotInfo, episode: int) -> LeRobotEpisodeRef:
@@ -1362,7 +1456,8 @@ def _episode_ref(info: LeRobotInfo, episode: int) -> LeRobotEpisodeRef:
 
 def _episode_columns_read(
     info: LeRobotInfo, ref: LeRobotEpisodeRef, cache: _TableCache
-) -> dict[str, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], dict[str, ParquetImages]]:
+    """Numeric/bool columns of one episode as numpy, and lazy loaders of image-dtype columns."""
     table = cache.rows(ref.data_file, ref.index)
     where = ref.data_file
     if table.num_rows != ref.length:
@@ -1390,7 +1485,16 @@ def _episode_columns_read(
             f"{where}: episode {ref.index} column 'timestamp' is {float(ts[k])!r} at frame {k}; "
             f"expected frame_index/fps = {k / info.fps!r} (tolerance {TIMESTAMP_TOL_S} s)"
         )
-    return cols
+    images = {}
+    for name, spec in info.features.items():
+        if spec["dtype"] == "image":
+            if name not in table.column_names:
+                raise FormatError(
+                    f"{where}: column {name!r} declared in meta/info.json features is missing; "
+                    f"columns present: {table.column_names}"
+                )
+            images[name] = ParquetImages(table[name], f"{where} column {name!r}")
+    return cols, images
 
 
 def iter_lerobot(
@@ -1406,16 +1510,21 @@ def iter_lerobot(
         log.warning(
             "%s: video files missing for %d of %d episodes (e.g. episode %d: %s); those "
             "episodes have no images for these cameras",
-            info.root, len(missing), len(info.episodes), next(iter(missing)),
+            info.root,
+            len(missing),
+            len(info.episodes),
+            next(iter(missing)),
             missing[next(iter(missing))],
         )
     cache = _TableCache()
     for ref in refs:
-        cols = _episode_columns_read(info, ref, cache)
+        cols, images = _episode_columns_read(info, ref, cache)
         if info.demoforge is not None:
             yield _own_episode(info, ref, cols, metas)
         else:
-            yield _foreign_episode(info, ref, cols)
+            ep = _foreign_episode(info, ref, cols)
+            ep.images.update({_camera(k): v for k, v in images.items()})
+            yield ep
 
 
 def read_lerobot(root: str | os.PathLike, episodes: Iterable[int] | None = None) -> list[Episode]:
@@ -1444,12 +1553,15 @@ def read_lerobot(root: str | os.PathLike, episodes: Iterable[int] | None = None)
     return list(iter_lerobot(root, episodes))
 
 
+def _camera(key: str) -> str:
+    return key[len(IMAGE_PREFIX) :] if key.startswith(IMAGE_PREFIX) else key
+
+
 def _clips(info: LeRobotInfo, ref: LeRobotEpisodeRef) -> dict[str, VideoClip]:
-    out = {}
-    for key, (path, t0) in ref.videos.items():
-        cam = key[len(IMAGE_PREFIX):] if key.startswith(IMAGE_PREFIX) else key
-        out[cam] = VideoClip(path=path, from_timestamp=t0, length=ref.length, fps=info.fps)
-    return out
+    return {
+        _camera(key): VideoClip(path=path, from_timestamp=t0, length=ref.length, fps=info.fps)
+        for key, (path, t0) in ref.videos.items()
+    }
 
 
 def _demoforge_metas(info: LeRobotInfo) -> dict[int, dict[str, Any]]:
@@ -1459,7 +1571,9 @@ def _demoforge_metas(info: LeRobotInfo) -> dict[int, dict[str, Any]]:
 
 
 def _own_episode(
-    info: LeRobotInfo, ref: LeRobotEpisodeRef, cols: dict[str, np.ndarray],
+    info: LeRobotInfo,
+    ref: LeRobotEpisodeRef,
+    cols: dict[str, np.ndarray],
     metas: dict[int, dict[str, Any]],
 ) -> Episode:
     where = info.root / "meta" / "info.json"
@@ -1497,8 +1611,9 @@ def _own_episode(
             )
         if layout.has_qpos:
             ep.qpos = np.ascontiguousarray(state[:, :n])
-        ep.gripper = {a: np.ascontiguousarray(state[:, n + i]) for i, a in
-                      enumerate(layout.grippers)}
+        ep.gripper = {
+            a: np.ascontiguousarray(state[:, n + i]) for i, a in enumerate(layout.grippers)
+        }
     ep.joint_names = list(layout.joint_names)
     if layout.has_qvel:
         ep.qvel = vec(VELOCITY)
@@ -1508,8 +1623,9 @@ def _own_episode(
     ep.ee = {a: get(EE_PREFIX + a) for a in layout.arms}
     if layout.objects:
         env = vec(ENV_STATE)
-        ep.objects = {o: np.ascontiguousarray(env[:, 7 * i:7 * i + 7])
-                      for i, o in enumerate(layout.objects)}
+        ep.objects = {
+            o: np.ascontiguousarray(env[:, 7 * i : 7 * i + 7]) for i, o in enumerate(layout.objects)
+        }
     ep.subtasks = {s: get(SUBTASK_PREFIX + s).astype(bool) for s in layout.subtasks}
     ep.images = dict(_clips(info, ref))
     return ep
@@ -1529,8 +1645,12 @@ def _foreign_episode(
     missing = ["ee", "gripper", "objects", "subtasks"]
     ep = Episode(
         meta=EpisodeMeta(
-            task=task, robot=info.robot_type or "unknown", fps=float(info.fps),
-            source=f"{info.root}#{ref.index}", success=success, instruction=task,
+            task=task,
+            robot=info.robot_type or "unknown",
+            fps=float(info.fps),
+            source=f"{info.root}#{ref.index}",
+            success=success,
+            instruction=task,
         ),
         time=np.arange(ref.length) / info.fps,
     )
@@ -1539,8 +1659,11 @@ def _foreign_episode(
         ep.joint_names = info.feature_names(STATE)
     else:
         missing.append("qpos")
-    if VELOCITY in cols and STATE in cols and info.features[VELOCITY]["shape"] == \
-            info.features[STATE]["shape"]:
+    if (
+        VELOCITY in cols
+        and STATE in cols
+        and info.features[VELOCITY]["shape"] == info.features[STATE]["shape"]
+    ):
         ep.qvel = _finite(cols[VELOCITY].reshape(ref.length, -1), VELOCITY, df, ref.index)
     else:
         missing.append("qvel")
@@ -1550,7 +1673,7 @@ def _foreign_episode(
     else:
         missing.append("action")
     ep.images = dict(_clips(info, ref))
-    if not info.video_keys:
+    if not any(v["dtype"] in ("video", "image") for v in info.features.values()):
         missing.append("images")
     ep.meta.provenance["lerobot"] = {
         "root": str(info.root),
@@ -1558,7 +1681,8 @@ def _foreign_episode(
         "episode_index": ref.index,
         "tasks": list(ref.tasks),
         "feature_names": {
-            k: info.feature_names(k) for k, v in info.features.items()
+            k: info.feature_names(k)
+            for k, v in info.features.items()
             if v["dtype"] not in ("video", "image", "string", "language")
             and k not in DEFAULT_FEATURES
         },

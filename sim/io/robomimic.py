@@ -35,11 +35,12 @@ Foreign robomimic/MimicGen files: demos sorted by integer index; EE from
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,16 @@ def open_hdf5(path: Path) -> h5py.File:
             f"{path}: cannot open as HDF5 ({e}); expected a complete HDF5 file "
             "(truncated or not HDF5?)"
         ) from e
+
+
+@contextlib.contextmanager
+def hdf5_errors(path: Path) -> Iterator[None]:
+    """Turn h5py's low-level errors on a damaged file into a FormatError naming the file."""
+    try:
+        yield
+    except (OSError, KeyError, RuntimeError) as e:
+        raise FormatError(f"{path}: HDF5 read failed ({e}); expected an intact file "
+                          "(corrupt or truncated?)") from e
 
 
 def demo_names(path: Path, data: h5py.Group, pattern: re.Pattern = _DEMO) -> list[str]:
@@ -212,10 +223,18 @@ def write_robomimic(
         order = list(rng.permutation(len(names))) if rng is not None else list(range(len(names)))
         valid = sorted(order[len(names) - n_valid:])
         mask = f.create_group("mask")
-        mask.create_dataset("train", data=np.array(
-            [n for j, n in enumerate(names) if j not in valid], dtype="S"))
-        mask.create_dataset("valid", data=np.array([names[j] for j in valid], dtype="S"))
+        _dataset(mask, "train", np.array([n for j, n in enumerate(names) if j not in valid],
+                                         dtype="S"))
+        _dataset(mask, "valid", np.array([names[j] for j in valid], dtype="S"))
     return path
+
+
+def _dataset(group: h5py.Group, name: str, data: Any, **kw: Any) -> h5py.Dataset:
+    """Create a dataset with a Fletcher-32 checksum (so corruption is caught on read)."""
+    arr = np.asarray(data)
+    if arr.size:
+        kw.setdefault("fletcher32", True)
+    return group.create_dataset(name, data=arr, **kw)
 
 
 def _write_demo(
@@ -242,56 +261,56 @@ def _write_demo(
         "has": {k: getattr(ep, k) is not None for k in ("qpos", "qvel", "action")},
     }, default=_json_default)
     parts = [a for a in (ep.qpos, ep.qvel) if a is not None]
-    g.create_dataset("states", data=np.concatenate(parts, axis=1) if parts else np.zeros((T, 0)))
-    g.create_dataset("actions", data=ep.action if ep.action is not None else np.zeros((T, 0)))
+    _dataset(g, "states", data=np.concatenate(parts, axis=1) if parts else np.zeros((T, 0)))
+    _dataset(g, "actions", data=ep.action if ep.action is not None else np.zeros((T, 0)))
     rewards = np.zeros(T)
     if ep.meta.success and T:
         rewards[-1] = 1.0
     dones = np.zeros(T, dtype=np.int64)
     if T:
         dones[-1] = 1
-    g.create_dataset("rewards", data=rewards)
-    g.create_dataset("dones", data=dones)
+    _dataset(g, "rewards", data=rewards)
+    _dataset(g, "dones", data=dones)
 
     obs = g.create_group("obs")
-    obs.create_dataset("timestamp", data=np.asarray(ep.time))
+    _dataset(obs, "timestamp", data=np.asarray(ep.time))
     if ep.qpos is not None:
-        obs.create_dataset("robot0_joint_pos", data=ep.qpos)
+        _dataset(obs, "robot0_joint_pos", data=ep.qpos)
     if ep.qvel is not None:
-        obs.create_dataset("robot0_joint_vel", data=ep.qvel)
+        _dataset(obs, "robot0_joint_vel", data=ep.qvel)
     for arm, k in arms.items():
         if arm in ep.ee:
             pose = np.asarray(ep.ee[arm])
-            obs.create_dataset(f"robot{k}_eef_pos", data=pose[:, :3])
-            obs.create_dataset(f"robot{k}_eef_quat", data=wxyz_to_xyzw(pose[:, 3:]))
+            _dataset(obs, f"robot{k}_eef_pos", data=pose[:, :3])
+            _dataset(obs, f"robot{k}_eef_quat", data=wxyz_to_xyzw(pose[:, 3:]))
         if arm in ep.gripper:
-            obs.create_dataset(f"robot{k}_gripper_opening",
+            _dataset(obs, f"robot{k}_gripper_opening",
                                data=np.asarray(ep.gripper[arm])[:, None])
     for name, pose in ep.objects.items():
         pose = np.asarray(pose)
-        obs.create_dataset(f"{name}_pos", data=pose[:, :3])
-        obs.create_dataset(f"{name}_quat", data=wxyz_to_xyzw(pose[:, 3:]))
+        _dataset(obs, f"{name}_pos", data=pose[:, :3])
+        _dataset(obs, f"{name}_quat", data=wxyz_to_xyzw(pose[:, 3:]))
     if ep.objects:
-        obs.create_dataset("object", data=np.concatenate(
+        _dataset(obs, "object", data=np.concatenate(
             [np.concatenate([p[:, :3], wxyz_to_xyzw(p[:, 3:])], axis=1)
              for p in map(np.asarray, ep.objects.values())], axis=1))
     for cam in cams:
         kw = {"compression": "gzip", "compression_opts": 4} if compress_images else {}
-        obs.create_dataset(f"{cam}_image", data=ep.image(cam), **kw)
+        _dataset(obs, f"{cam}_image", data=ep.image(cam), **kw)
 
     dg = g.create_group("datagen_info")
     dg.attrs["env_interface_name"] = iface_name or f"MG_{ep.meta.task}"
     dg.attrs["env_interface_type"] = iface_type
     if ep.ee:
         eef = pose_to_mat(np.asarray(next(iter(ep.ee.values()))))
-        dg.create_dataset("eef_pose", data=eef)
-        dg.create_dataset("target_pose", data=np.concatenate([eef[1:], eef[-1:]]) if T else eef)
+        _dataset(dg, "eef_pose", data=eef)
+        _dataset(dg, "target_pose", data=np.concatenate([eef[1:], eef[-1:]]) if T else eef)
     op = dg.create_group("object_poses")
     for name, pose in ep.objects.items():
-        op.create_dataset(name, data=pose_to_mat(np.asarray(pose)))
+        _dataset(op, name, data=pose_to_mat(np.asarray(pose)))
     sig = dg.create_group("subtask_term_signals")
     for name, s in ep.subtasks.items():
-        sig.create_dataset(name, data=np.asarray(s).astype(np.uint8))
+        _dataset(sig, name, data=np.asarray(s).astype(np.uint8))
     grip_cols = [j for j, n in enumerate(ep.action_names) if "gripper" in n.lower()]
     if ep.action is not None and grip_cols:
         opening = np.asarray(ep.action)[:, grip_cols]
@@ -300,7 +319,7 @@ def _write_demo(
     else:
         opening = None
     if opening is not None:
-        dg.create_dataset("gripper_action", data=1.0 - 2.0 * opening)
+        _dataset(dg, "gripper_action", data=1.0 - 2.0 * opening)
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,7 +347,7 @@ def read_robomimic(
             ``datagen_info/eef_pose`` only when read as w, x, y, z (wrong convention).
     """
     path = Path(path)
-    with open_hdf5(path) as f:
+    with open_hdf5(path) as f, hdf5_errors(path):
         if "data" not in f or not isinstance(f["data"], h5py.Group):
             raise FormatError(f"{path}: missing group 'data'; expected robomimic layout "
                               "(data/demo_<i>/...)")
@@ -364,7 +383,7 @@ def read_robomimic(
 
 def _lazy_loader(path: Path, key: str):
     def load() -> np.ndarray:
-        with open_hdf5(path) as f:
+        with open_hdf5(path) as f, hdf5_errors(path):
             return np.asarray(f[key][()])
 
     return load

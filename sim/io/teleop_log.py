@@ -254,8 +254,10 @@ def read_teleop_log(
     dt = np.diff(t)
     if np.any(dt <= 0):
         i = int(np.argmax(dt <= 0)) + 1
-        raise FormatError(f"{path}: column 't' at row {i} (line {lines[i]}) is {t[i]!r} after "
-                          f"{t[i - 1]!r}; expected strictly increasing timestamps [s]")
+        raise FormatError(
+            f"{path}: column 't' at row {i} (line {lines[i]}) is {float(t[i])!r} after "
+            f"{float(t[i - 1])!r}; expected strictly increasing timestamps [s]"
+        )
     units = header.get("units", "m")
     junits = header.get("joint_units", "rad")
     frame = header.get("frame", "world")
@@ -294,8 +296,10 @@ def read_teleop_log(
             bad = (g < -1e-6) | (g > 1 + 1e-6)
             if bad.any():
                 i = int(np.argmax(bad))
-                raise SchemaError(f"{path}: column '{arm}.gripper' at row {i} (line {lines[i]}) "
-                                  f"is {g[i]!r}; expected an opening in [0, 1] (0 = closed)")
+                raise SchemaError(
+                    f"{path}: column '{arm}.gripper' at row {i} (line {lines[i]}) is "
+                    f"{float(g[i])!r}; expected an opening in [0, 1] (0 = closed)"
+                )
             gripper[arm] = np.clip(interp_linear(t_rel, g, grid), 0.0, 1.0)
     if frame == "rig" and rig_to_world is None:
         log.warning("%s: poses are in the rig frame and no rig_to_world was given; "

@@ -19,7 +19,8 @@ import numpy as np
 
 from sim.errors import ConfigError, PhysicsError, UnknownNameError
 from sim.model.contacts import subtree_bodies
-from sim.model.robot import RobotSpec, check_robot_model, load_robot
+from sim.model.robot import RobotSpec, check_robot_model, load_robot, robot_mjspec
+from sim.model.weld_grasp import WeldGrasp, add_grasp_welds, graspable_objects, weld_arms
 from sim.paths import scenes_dir
 
 if TYPE_CHECKING:
@@ -93,16 +94,7 @@ def compile_quiet(spec: mujoco.MjSpec) -> mujoco.MjModel:
 def build_spec(robot: RobotSpec, room: str, props: str | Path | None) -> mujoco.MjSpec:
     """Compose room + props (at site ``workspace``) + robot (at site ``robot_mount``)."""
     spec = mujoco.MjSpec.from_file(str(_room_path(room)))
-    robot_spec = mujoco.MjSpec.from_file(str(robot.mjcf))
-    if robot.base_body:
-        base = robot_spec.body(robot.base_body)
-        if base is None:
-            raise ConfigError(f"{robot.source}: base_body {robot.base_body!r} not in {robot.mjcf}")
-        for j in list(base.joints):  # weld a floating base to the mount
-            if j.type == mujoco.mjtJoint.mjJNT_FREE:
-                robot_spec.delete(j)
-    for key in list(robot_spec.keys):
-        robot_spec.delete(key)  # keyframe sizes change once props are added; home set by name
+    robot_spec = robot_mjspec(robot)  # base welded, keyframes dropped, YAML edits applied
     for name, kind in (("robot_mount", "robot"), ("workspace", "props")):
         site = spec.site(name)
         if site is None or site.parent.name != "world":
@@ -167,6 +159,7 @@ class Scene:
     hand_bodies: dict[str, np.ndarray] = field(default_factory=dict)
     level: str = "D0"
     info: dict[str, Any] = field(default_factory=dict)
+    weld: WeldGrasp | None = None  # grippers of hands without fingers (gripper.weld)
     _nominal: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -181,6 +174,8 @@ class Scene:
         for name, arr in self._nominal.items():  # undo last episode's randomization
             getattr(self.model, name)[:] = arr
         mujoco.mj_resetData(self.model, self.data)
+        if self.weld is not None:
+            self.weld.reset(self.data)
         self.data.qpos[:] = self.home_qpos
         self.data.ctrl[:] = self.home_ctrl
         if self.task is not None:
@@ -209,6 +204,10 @@ class Scene:
             g = self.robot.arms[arm].gripper
             assert g is not None
             opening = float(np.clip(action[n + i], 0.0, 1.0))
+            if g.weld:
+                assert self.weld is not None
+                self.weld.command(self.data, arm, opening)
+                continue
             self.data.ctrl[self.gripper_act[arm]] = g.closed + opening * (g.open - g.closed)
 
     def step(self, n: int | None = None) -> None:
@@ -242,6 +241,8 @@ class Scene:
     def gripper_opening(self, arm: str) -> float:
         """Measured opening in [0, 1] (0 = closed) from the finger joint."""
         g = self.robot.arms[arm].gripper
+        if g is not None and g.weld and self.weld is not None:
+            return self.weld.opening(arm)
         if g is None or arm not in self.gripper_qpos_adr:
             return 0.0
         q = self.data.qpos[self.gripper_qpos_adr[arm]]
@@ -271,6 +272,9 @@ class Scene:
         for arm in self.gripper_arms:
             g = self.robot.arms[arm].gripper
             assert g is not None
+            if g.weld and self.weld is not None:
+                out.append(self.weld.commanded[arm])
+                continue
             c = self.data.ctrl[self.gripper_act[arm]]
             out.append((c - g.closed) / (g.open - g.closed))
         return np.array(out)
@@ -306,6 +310,7 @@ def build_scene(
     spec = build_spec(robot_spec, room_name, task_obj.props if task_obj is not None else None)
     if task_obj is not None and hasattr(task_obj, "edit_spec"):
         task_obj.edit_spec(spec)
+    add_grasp_welds(spec, robot_spec, graspable_objects(task_obj))  # no-op without weld hands
     robot_root = mujoco.MjSpec.from_file(str(robot_spec.mjcf)).worldbody.first_body().name
     model = compile_quiet(spec)
     check_robot_model(robot_spec, model)
@@ -321,7 +326,8 @@ def build_scene(
     missing = [joint_names[i] for i, j in enumerate(jids) if j not in act_of_joint]
     if missing:
         raise ConfigError(f"{robot_spec.source}: joints without a position actuator: {missing}")
-    gripper_arms = [a for a, s in robot_spec.arms.items() if s.gripper and not s.gripper.weld]
+    gripper_arms = [a for a, s in robot_spec.arms.items() if s.gripper]
+    finger_arms = [a for a in gripper_arms if a not in weld_arms(robot_spec)]
     home = robot_home(robot_spec)
     home_qpos = model.qpos0.copy()
     for name, value in home.items():
@@ -353,11 +359,11 @@ def build_scene(
         gripper_arms=gripper_arms,
         gripper_act={
             a: model.actuator(robot_spec.arms[a].gripper.actuator).id
-            for a in gripper_arms
+            for a in finger_arms
         },
         gripper_qpos_adr={
             a: int(model.joint(robot_spec.arms[a].gripper.joint).qposadr[0])
-            for a in gripper_arms
+            for a in finger_arms
         },
         ee_site={
             a: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, s.ee_site)
@@ -372,6 +378,10 @@ def build_scene(
             a: subtree_bodies(model, int(model.site_bodyid[model.site(s.ee_site).id]))
             for a, s in robot_spec.arms.items()
         },
+        weld=(
+            WeldGrasp.build(model, robot_spec, graspable_objects(task_obj))
+            if weld_arms(robot_spec) else None
+        ),
     )
     if task_obj is not None and hasattr(task_obj, "bind"):
         task_obj.bind(scene)

@@ -1,0 +1,213 @@
+"""fold_cloth (home, bimanual): fold a square cloth in half, near edge onto far edge.
+
+The cloth is a MuJoCo flex (``scenes/props/fold_cloth.xml``): a grid of vertex bodies with three
+slide joints each, inextensible edges and self-collision. Both hands pinch the beads sewn onto the
+two corners nearest the robot (see :meth:`FoldCloth.edit_spec`), carry them in an arc over the
+fold line and lay them on the two far corners. Success is judged on vertex positions only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from sim.control.plan import Plan, Waypoint
+from sim.model.scene import Scene
+from sim.tasks.base import check_level, register_task
+from sim.transforms import quat_mul, yaw_quat
+
+# Reset ranges per level, relative to the workspace site [m, rad]: centre offset half-width, yaw.
+LEVEL_RANGES = {
+    "D0": {"xy": 0.01, "yaw": 0.05},
+    "D1": {"xy": 0.03, "yaw": 0.25},
+    "D2": {"xy": 0.05, "yaw": 0.45},
+}
+NOMINAL = (0.0, 0.0)  # cloth centre relative to the workspace site [m]
+CORNERS = ("near_right", "near_left", "far_right", "far_left")
+SIGNS = {"near_right": (-1, -1), "near_left": (-1, 1), "far_right": (1, -1), "far_left": (1, 1)}
+PAD_TIP = 0.015  # finger-pad tips below the EE site [m]
+
+
+def _corner_index(local: np.ndarray) -> dict[str, int]:
+    """Indices of the four corners of vertex positions ``local`` (N, 2) in the cloth frame."""
+    return {c: int(np.argmax(local @ np.array(s, float))) for c, s in SIGNS.items()}
+
+
+def hull_area(xy: np.ndarray) -> float:
+    """Area [m^2] of the convex hull of 2-D points ``xy`` (N, 2) (monotone chain)."""
+    pts = sorted(map(tuple, np.round(xy, 9)))
+    if len(pts) < 3:
+        return 0.0
+
+    def half(seq: list) -> list:
+        out: list = []
+        for p in seq:
+            while len(out) >= 2 and np.cross(np.subtract(out[-1], out[-2]),
+                                             np.subtract(p, out[-2])) <= 0:
+                out.pop()
+            out.append(p)
+        return out[:-1]
+
+    h = np.array(half(pts) + half(pts[::-1]))
+    x, y = h[:, 0], h[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+
+
+@register_task("fold_cloth")
+@dataclass
+class FoldCloth:
+    """Fold the cloth in half: both near corners onto the far corners (bimanual)."""
+
+    room: str = "home"
+    props: str = "props/fold_cloth.xml"
+    objects: tuple[str, ...] = tuple(f"cloth_{c}" for c in CORNERS)
+    arms: tuple[str, ...] = ("right", "left")
+    instruction: str = "Fold the cloth in half, bringing the near edge onto the far edge."
+    corner_tol: float = 0.03  # near corner to far corner, xy [m]
+    half_area: tuple[float, float] = (0.35, 0.65)  # folded footprint / flat footprint
+    levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+
+    # ------------------------------------------------------------------ model hooks
+    def edit_spec(self, spec: mujoco.MjSpec) -> None:
+        """Name the corner vertex bodies ``cloth_<corner>`` and sew a bead (class ``cloth_bead``)
+        onto the two near ones, its bottom level with the cloth's underside."""
+        flex = spec.flexes[0]
+        names = list(flex.vertbody)
+        local = np.array([spec.body(n).pos[:2] for n in names])
+        bead = spec.find_default("cloth_bead")
+        lift = bead.geom.size[0] - flex.radius
+        for corner, i in _corner_index(local - local.mean(axis=0)).items():
+            body = spec.body(names[i])
+            body.name = names[i] = f"cloth_{corner}"
+            if corner.startswith("near"):
+                body.add_geom(name=f"cloth_bead_{corner}", default=bead, pos=[0, 0, lift])
+        flex.vertbody = names
+
+    def bind(self, scene: Scene) -> None:
+        """Cache vertex bodies, their slide-joint addresses and the corner vertices."""
+        m = scene.model
+        f = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_FLEX, "cloth")
+        a, n = m.flex_vertadr[f], m.flex_vertnum[f]
+        self.vbody = m.flex_vertbodyid[a : a + n].copy()
+        self.qadr = m.jnt_qposadr[m.body_jntadr[self.vbody]]  # x, y, z slides follow
+        self.rest = m.body_pos[self.vbody].copy()  # world position at qpos = 0 [m]
+        self.local = self.rest[:, :2] - self.rest[:, :2].mean(axis=0)
+        self.side = float(np.ptp(self.local[:, 0]))
+        self.corner = _corner_index(self.local)
+        self.beads = {c: m.geom(f"cloth_bead_{c}").id for c in ("near_right", "near_left")}
+        self.table_z = float(scene.workspace()[2])
+        self.pose = np.zeros(3)
+
+    # ------------------------------------------------------------------ reset
+    def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
+        r = self.levels[check_level(level)]
+        x, y = np.array(NOMINAL) + rng.uniform(-r["xy"], r["xy"], size=2)
+        self.pose = np.array([x, y, rng.uniform(-r["yaw"], r["yaw"])])
+        target = self.rest.copy()
+        target[:, :2] = scene.workspace()[:2] + self.to_world(self.local)
+        for k in range(3):
+            scene.data.qpos[self.qadr + k] = target[:, k] - self.rest[:, k]
+
+    def to_world(self, local: np.ndarray) -> np.ndarray:
+        """Cloth-frame xy (..., 2) -> world xy offset from the workspace site [m] at reset pose."""
+        c, s = np.cos(self.pose[2]), np.sin(self.pose[2])
+        return local @ np.array([[c, s], [-s, c]]) + self.pose[:2]
+
+    # ------------------------------------------------------------------ physics-judged signals
+    def verts(self, scene: Scene) -> np.ndarray:
+        """Vertex positions (N, 3) in the world frame [m]."""
+        return scene.data.xpos[self.vbody]
+
+    def _pinched(self, scene: Scene, corner: str) -> bool:
+        """A bead held between two distinct finger pads of one hand."""
+        d, g = scene.data, self.beads[corner]
+        g1, g2 = d.contact.geom1[: d.ncon], d.contact.geom2[: d.ncon]
+        other = np.concatenate([g2[g1 == g], g1[g2 == g]])
+        other = other[other >= 0]
+        bodies = scene.model.geom_bodyid[other]
+        return any(
+            len(set(other[np.isin(bodies, hand)])) >= 2 for hand in scene.hand_bodies.values()
+        )
+
+    def _folded(self, scene: Scene) -> bool:
+        v = self.verts(scene)
+        c = self.corner
+        close = all(
+            np.linalg.norm(v[c[f"near_{s}"], :2] - v[c[f"far_{s}"], :2]) < self.corner_tol
+            for s in ("right", "left")
+        )
+        ratio = hull_area(v[:, :2]) / self.side**2
+        return bool(close and self.half_area[0] < ratio < self.half_area[1])
+
+    def _robot_touching(self, scene: Scene) -> bool:
+        """Any finger pad touching the cloth (flex) or a bead."""
+        m, d = scene.model, scene.data
+        n = d.ncon
+        if n == 0:
+            return False
+        robot = np.flatnonzero(m.body_rootid == scene.robot_root)
+        geoms = np.stack([d.contact.geom1[:n], d.contact.geom2[:n]], axis=1)
+        flex = np.stack([d.contact.flex[:n, 0], d.contact.flex[:n, 1]], axis=1)
+        ours = (flex >= 0) | np.isin(geoms, list(self.beads.values()))
+        theirs = (geoms >= 0) & np.isin(m.geom_bodyid[geoms], robot)
+        return bool(np.any((ours[:, 0] & theirs[:, 1]) | (ours[:, 1] & theirs[:, 0])))
+
+    def subtasks(self, scene: Scene) -> dict[str, bool]:
+        v = self.verts(scene)
+        near = [self.corner["near_right"], self.corner["near_left"]]
+        return {
+            "corners_grasped": all(self._pinched(scene, c) for c in self.beads),
+            "lifted": bool(np.all(v[near, 2] > self.table_z + 0.04)),
+            "folded": self._folded(scene),
+        }
+
+    def success(self, scene: Scene) -> bool:
+        dof = scene.model.jnt_dofadr[scene.model.body_jntadr[self.vbody]]
+        speed = np.abs(scene.data.qvel[np.concatenate([dof, dof + 1, dof + 2])])
+        resting = float(np.max(speed)) < 0.05
+        return bool(self._folded(scene) and resting and not self._robot_touching(scene))
+
+    # ------------------------------------------------------------------ scripted demonstrator
+    def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
+        """Pinch both near beads, carry them in an arc over the fold line, lay them down."""
+        ws, yaw, h = scene.workspace(), self.pose[2], self.side / 2
+        bead_z = self.table_z + PAD_TIP + 0.003  # EE height that puts the pads around a bead
+        dur = {k: v * rng.uniform(0.9, 1.15) for k, v in DURATIONS.items()}  # shared by both arms
+        plan = Plan()
+        for arm, side in (("right", "right"), ("left", "left")):
+            sy = -1.0 if side == "right" else 1.0
+            grip_yaw = yaw - sy * np.pi / 4  # pads close across the corner's diagonal
+
+            def at(lx: float, z: float, pitch: float = 0.0, sy: float = sy,
+                   grip_yaw: float = grip_yaw) -> np.ndarray:
+                xy = ws[:2] + self.to_world(np.array([lx, sy * h]))
+                q = quat_mul(_pitch_quat(pitch), yaw_quat(grip_yaw))
+                return np.concatenate([xy, [z], q])
+
+            jit = rng.normal(0, 0.002)
+            ref = f"cloth_bead_near_{side}"
+            plan.add(
+                arm,
+                Waypoint(at(-h, bead_z + 0.08), dur["approach"], 1.0, "approach", ref),
+                Waypoint(at(-h + jit, bead_z), dur["descend"], 1.0, "grasp", ref),
+                Waypoint(at(-h + jit, bead_z), dur["close"], 0.0, "grasp", ref, True),
+                Waypoint(at(-h + 0.03, bead_z + 0.07), dur["lift"], 0.0, "lift", ref),
+                Waypoint(at(0.0, bead_z + 0.15, -0.3), dur["over"], 0.0, "fold", ref),
+                Waypoint(at(h - 0.03, bead_z + 0.05, -0.5), dur["down"], 0.0, "fold", ref),
+                Waypoint(at(h - 0.012, bead_z + 0.012, -0.5), dur["place"], 0.0, "place", ref),
+                Waypoint(at(h - 0.012, bead_z + 0.012, -0.5), dur["release"], 1.0, "release",
+                         ref, True),
+                Waypoint(at(h - 0.05, bead_z + 0.09, -0.3), dur["retreat"], 1.0, "retreat", ref),
+            )
+        return plan
+
+
+DURATIONS = {"approach": 1.2, "descend": 0.7, "close": 0.5, "lift": 0.7, "over": 1.0,
+             "down": 0.9, "place": 0.5, "release": 0.4, "retreat": 0.6}
+
+
+def _pitch_quat(pitch: float) -> np.ndarray:
+    """Rotation about world y by ``pitch`` [rad] (w,x,y,z); negative tips the hand forward."""
+    return np.array([np.cos(pitch / 2), 0.0, np.sin(pitch / 2), 0.0])
