@@ -290,6 +290,21 @@ def test_unknown_format(tmp_path):
         detect_format(tmp_path / "nope.hdf5")
 
 
+def test_dispatch_to_lerobot_reader(tmp_path):
+    root = tmp_path / "ds"
+    (root / "meta").mkdir(parents=True)
+    (root / "meta" / "info.json").write_text('{"codebase_version": "v9.9", "fps": 30}')
+    assert detect_format(root) == "lerobot"
+    pytest.importorskip("sim.io.lerobot")
+    with pytest.raises(FormatError, match=r"info.json: key 'codebase_version' is 'v9.9'; "
+                                          r"expected one of"):
+        read_episodes(root)
+    g1 = Path(__file__).resolve().parents[2] / "shared" / "data" / "g1_pick_bottle"
+    if g1.is_dir():
+        (ep,) = read_episodes(g1, episodes=[0])
+        assert len(ep) > 100 and ep.meta.source
+
+
 # ------------------------------------------------------------------------------------- atomic
 
 

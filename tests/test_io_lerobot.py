@@ -390,6 +390,7 @@ def test_crash_before_finalize_is_resumable(tmp_path, episodes):
         LeRobotWriter(root)
     w = LeRobotWriter(root, resume=True)
     assert w.num_staged == 1
+    assert [m.seed for m in w.staged_meta] == [episodes[0].meta.seed]
     assert not (partial / "episodes" / "episode_000001.front.mp4").exists()
     assert w.add(episodes[1]) == 1
     w.finalize()

@@ -124,7 +124,7 @@ def test_writer_refuses_existing_file_and_bad_env_args(tmp_path):
     rng = np.random.default_rng(2)
     path = tmp_path / "x.hdf5"
     write_robomimic([make_episode(rng)], path, ENV_ARGS)
-    with pytest.raises(OutputExistsError, match="x.hdf5 exists"):
+    with pytest.raises(OutputExistsError, match="x.hdf5 already exists; pass overwrite=True"):
         write_robomimic([make_episode(rng)], path, ENV_ARGS)
     write_robomimic([make_episode(rng, 4)], path, ENV_ARGS, overwrite=True)
     assert len(read_robomimic(path)[0]) == 4

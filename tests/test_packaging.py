@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_every_subpackage_is_listed():
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
         "packages"])
-    found = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "sim").rglob("__init__.py")}
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "sim").rglob("__init__.py")
+    }
     assert found <= listed, f"add to pyproject [tool.setuptools] packages: {sorted(found - listed)}"
 
 

@@ -77,7 +77,7 @@ class WireError(BridgeError):
 
 def _default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
-        a = np.ascontiguousarray(obj)
+        a = np.asarray(obj, order="C")
         if a.dtype.byteorder == ">":
             a = a.astype(a.dtype.newbyteorder("<"))
         if a.dtype.str not in _DTYPES:
@@ -110,7 +110,7 @@ def _decode_array(m: dict[str, Any]) -> np.ndarray:
     if size != len(data):
         raise WireError(f"array of dtype {dtype} shape {shape} needs {size} bytes, got "
                         f"{len(data)}")
-    return np.frombuffer(data, dtype=dt).reshape(shape).copy()
+    return np.frombuffer(data, dtype=dt).reshape(tuple(shape)).copy()
 
 
 def _hook(m: dict[str, Any]) -> Any:

@@ -1,4 +1,4 @@
-"""Format registry: detect a demo file's format and dispatch to its reader; atomic output paths.
+"""Format registry: detect a demo file's format and dispatch to its reader; shared value checks.
 
 Formats (name: what; how :func:`detect_format` recognizes it):
 
@@ -14,42 +14,17 @@ Formats (name: what; how :func:`detect_format` recognizes it):
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sim.episode import Episode
-from sim.errors import FormatError, OutputExistsError, SchemaError, UnknownNameError
+from sim.errors import FormatError, SchemaError, UnknownNameError
 
 FORMATS: tuple[str, ...] = ("lerobot", "robomimic", "robosuite", "rlds", "teleop")
 _HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
-
-    Nothing is left at ``path`` (nor the temporary) when the block raises, so readers never see a
-    partially written file.
-
-    Raises:
-        OutputExistsError: ``path`` exists and ``overwrite`` is False.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def check_finite(where: str, arr: np.ndarray, row_offset: int = 0, row_word: str = "row") -> None:
@@ -91,14 +66,6 @@ def check_unit_quat(
         )
 
 
-def _is_lerobot(path: Path) -> bool:
-    try:
-        from sim.io.lerobot import is_lerobot  # written by another module owner; optional
-    except ImportError:
-        return path.is_dir() and (path / "meta" / "info.json").is_file()
-    return bool(is_lerobot(path))
-
-
 def _hdf5_kind(path: Path) -> str:
     import h5py
 
@@ -137,7 +104,7 @@ def detect_format(path: str | Path) -> str:
     if not path.exists():
         raise FormatError(f"{path}: no such file or directory")
     if path.is_dir():
-        if _is_lerobot(path):
+        if (path / "meta" / "info.json").is_file():  # sim.io.lerobot reports bad versions
             return "lerobot"
         if any(".tfrecord" in p.name for p in path.iterdir() if p.is_file()):
             return "rlds"

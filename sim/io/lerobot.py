@@ -556,6 +556,11 @@ def _meta_dict(meta: EpisodeMeta) -> dict[str, Any]:
     return to_jsonable(dataclasses.asdict(meta))
 
 
+def _meta_from_dict(d: Mapping[str, Any]) -> EpisodeMeta:
+    known = {f.name for f in dataclasses.fields(EpisodeMeta)}
+    return EpisodeMeta(**{k: v for k, v in d.items() if k in known})
+
+
 class LeRobotWriter:
     """Write Episodes as a LeRobot v3.0 dataset, atomically and resumably.
 
@@ -649,6 +654,11 @@ class LeRobotWriter:
         return len(self._staged)
 
     @property
+    def staged_meta(self) -> list[EpisodeMeta]:
+        """EpisodeMeta of each staged episode (e.g. the seeds already done, when resuming)."""
+        return [_meta_from_dict(s.meta) for s in self._staged]
+
+    @property
     def fps(self) -> int | None:
         """Dataset frame rate [Hz], known once the first episode is staged (or given)."""
         return self._state["fps"] if self._state else self._requested["fps"]
@@ -687,6 +697,7 @@ class LeRobotWriter:
             p.unlink()
         remove_tree(self.partial / "dataset")
         self._episodes_dir.mkdir(parents=True, exist_ok=True)
+        log.info("%s: resuming with %d staged episodes", self.partial, len(self._staged))
 
     def _init_state(self, ep: Episode, fps: int, cameras: dict[str, list[int]]) -> None:
         req = self._requested
@@ -1582,9 +1593,7 @@ def _own_episode(
         raise FormatError(
             f"{info.root / DEMOFORGE_EPISODES_PATH}: no entry for episode_index {ref.index}"
         )
-    meta_d = dict(metas[ref.index])
-    known = {f.name for f in dataclasses.fields(EpisodeMeta)}
-    meta = EpisodeMeta(**{k: v for k, v in meta_d.items() if k in known})
+    meta = _meta_from_dict(metas[ref.index])
     df = ref.data_file
 
     def get(name: str) -> np.ndarray:

@@ -24,7 +24,8 @@ Written layout (per demo ``data/demo_<i>``, ``i`` = 0..n-1 in input order)::
         gripper_action (T, g) robosuite convention (-1 open, +1 close) = 1 - 2 * opening
     mask/train, mask/valid    demo names as bytes ('S')
 
-Reading a file we wrote restores every Episode field exactly (quaternions back to w, x, y, z).
+Reading a file we wrote restores every Episode field exactly (quaternions back to w, x, y, z;
+``meta.provenance`` goes through JSON, so tuples come back as lists and numpy values as numbers).
 Foreign robomimic/MimicGen files: demos sorted by integer index; EE from
 ``datagen_info/eef_pose`` when present (else ``obs/robot<k>_eef_pos|quat``); objects from
 ``datagen_info/object_poses``; subtasks from ``subtask_term_signals``; gripper opening from
@@ -49,7 +50,8 @@ import numpy as np
 
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import FormatError, SchemaError
-from sim.io.formats import atomic_output, check_finite, check_unit_quat
+from sim.io.atomic import atomic_path, check_output_free, to_jsonable
+from sim.io.formats import check_finite, check_unit_quat
 from sim.transforms import mat_to_pose, pose_to_mat, quat_angle, wxyz_to_xyzw, xyzw_to_wxyz
 
 log = logging.getLogger(__name__)
@@ -137,16 +139,6 @@ def read_dataset(
 # writer
 
 
-def _json_default(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, Path):
-        return str(x)
-    raise TypeError(f"{type(x).__name__} is not JSON serializable")
-
-
 def _arm_index(ep: Episode) -> dict[str, int]:
     arms = list(ep.ee) + [a for a in ep.gripper if a not in ep.ee]
     return {a: i for i, a in enumerate(arms)}
@@ -209,7 +201,8 @@ def write_robomimic(
     if len(xmls) != len(episodes):
         raise SchemaError(f"model_xml has {len(xmls)} entries; expected {len(episodes)} (one per "
                           "episode) or a single string")
-    with atomic_output(path, overwrite=overwrite) as tmp, h5py.File(tmp, "w") as f:
+    check_output_free(path, overwrite)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         data = f.create_group("data")
         total = 0
         for i, (ep, xml) in enumerate(zip(episodes, xmls)):
@@ -217,7 +210,7 @@ def write_robomimic(
             _write_demo(data.create_group(f"demo_{i}"), ep, xml, env_interface_name,
                         env_interface_type, compress_images)
         data.attrs["total"] = total
-        data.attrs["env_args"] = json.dumps(env_args, default=_json_default)
+        data.attrs["env_args"] = json.dumps(to_jsonable(env_args))
         names = [f"demo_{i}" for i in range(len(episodes))]
         n_valid = min(int(round(len(names) * valid_fraction)), max(len(names) - 1, 0))
         order = list(rng.permutation(len(names))) if rng is not None else list(range(len(names)))
@@ -247,7 +240,7 @@ def _write_demo(
     g.attrs["num_samples"] = T
     if xml is not None:
         g.attrs["model_file"] = xml
-    g.attrs["demoforge"] = json.dumps({
+    g.attrs["demoforge"] = json.dumps(to_jsonable({
         "version": FORMAT_VERSION,
         "meta": dataclasses.asdict(ep.meta),
         "joint_names": list(ep.joint_names),
@@ -259,7 +252,7 @@ def _write_demo(
         "cameras": cams,
         "subtasks": list(ep.subtasks),
         "has": {k: getattr(ep, k) is not None for k in ("qpos", "qvel", "action")},
-    }, default=_json_default)
+    }))
     parts = [a for a in (ep.qpos, ep.qvel) if a is not None]
     _dataset(g, "states", data=np.concatenate(parts, axis=1) if parts else np.zeros((T, 0)))
     _dataset(g, "actions", data=ep.action if ep.action is not None else np.zeros((T, 0)))
@@ -416,7 +409,11 @@ def _read_ours(
 ) -> Episode:
     try:
         info = json.loads(attr_str(g.attrs["demoforge"]))
-        meta = EpisodeMeta(**info["meta"])
+        known = {f.name for f in dataclasses.fields(EpisodeMeta)}
+        extra = sorted(set(info["meta"]) - known)
+        if extra:
+            log.warning("%s: data/%s: ignoring unknown EpisodeMeta fields %s", path, name, extra)
+        meta = EpisodeMeta(**{k: v for k, v in info["meta"].items() if k in known})
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise FormatError(f"{path}: 'data/{name}/@demoforge' is not valid demoforge metadata "
                           f"({e!r})") from e

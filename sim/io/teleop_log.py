@@ -47,7 +47,7 @@ import numpy as np
 
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import ConfigError, FormatError, SchemaError
-from sim.io.formats import atomic_output
+from sim.io.atomic import atomic_path, check_output_free
 from sim.transforms import pose_mul, quat_normalize
 
 log = logging.getLogger(__name__)
@@ -408,8 +408,8 @@ def write_teleop_log(
         meta["instruction"] = episode.meta.instruction
     meta.update(dict(header or {}))
     names = list(cols)
-    with atomic_output(path, overwrite=overwrite) as tmp, open(tmp, "w", newline="",
-                                                               encoding="utf-8") as f:
+    check_output_free(path, overwrite)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         if format == "csv":
             for k, v in meta.items():
                 f.write(f"# {k}: {v}\n")

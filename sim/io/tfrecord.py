@@ -145,40 +145,39 @@ def iter_tfrecord(path: str | Path, verify: bool = True) -> Iterator[bytes]:
     """
     path = Path(path)
     with open(path, "rb") as f:
-        data = f.read()
-    offset, index = 0, 0
-    while offset < len(data):
-        where = f"{path}: record {index} at byte {offset}"
-        if offset + 12 > len(data):
-            raise FormatError(
-                f"{where}: truncated header ({len(data) - offset} bytes left, expected 12: "
-                "uint64 length + uint32 masked crc32c)"
-            )
-        head = data[offset : offset + 8]
-        (length,) = struct.unpack("<Q", head)
-        (len_crc,) = struct.unpack("<I", data[offset + 8 : offset + 12])
-        if verify and masked_crc32c(head) != len_crc:
-            raise FormatError(
-                f"{where}: length CRC mismatch (stored {len_crc:#010x}, computed "
-                f"{masked_crc32c(head):#010x}); expected a valid TFRecord frame (corrupt file?)"
-            )
-        start, end = offset + 12, offset + 12 + length
-        if end + 4 > len(data):
-            raise FormatError(
-                f"{where}: truncated record (needs {length + 16} bytes, {len(data) - offset} "
-                "left); expected length + data + uint32 masked crc32c"
-            )
-        payload = data[start:end]
-        (data_crc,) = struct.unpack("<I", data[end : end + 4])
-        if verify and masked_crc32c(payload) != data_crc:
-            raise FormatError(
-                f"{where}: data CRC mismatch (stored {data_crc:#010x}, computed "
-                f"{masked_crc32c(payload):#010x}); expected crc32c of the {length}-byte payload "
-                "(corrupt file?)"
-            )
-        yield payload
-        offset = end + 4
-        index += 1
+        offset, index = 0, 0
+        while head := f.read(12):
+            where = f"{path}: record {index} at byte {offset}"
+            if len(head) < 12:
+                raise FormatError(
+                    f"{where}: truncated header ({len(head)} bytes left, expected 12: "
+                    "uint64 length + uint32 masked crc32c)"
+                )
+            (length,) = struct.unpack("<Q", head[:8])
+            (len_crc,) = struct.unpack("<I", head[8:])
+            if verify and masked_crc32c(head[:8]) != len_crc:
+                raise FormatError(
+                    f"{where}: length CRC mismatch (stored {len_crc:#010x}, computed "
+                    f"{masked_crc32c(head[:8]):#010x}); expected a valid TFRecord frame "
+                    "(corrupt file?)"
+                )
+            body = f.read(length + 4)
+            if len(body) < length + 4:
+                raise FormatError(
+                    f"{where}: truncated record (needs {length + 16} bytes, "
+                    f"{len(body) + 12} left); expected length + data + uint32 masked crc32c"
+                )
+            payload = body[:length]
+            (data_crc,) = struct.unpack("<I", body[length:])
+            if verify and masked_crc32c(payload) != data_crc:
+                raise FormatError(
+                    f"{where}: data CRC mismatch (stored {data_crc:#010x}, computed "
+                    f"{masked_crc32c(payload):#010x}); expected crc32c of the {length}-byte "
+                    "payload (corrupt file?)"
+                )
+            yield payload
+            offset += 16 + length
+            index += 1
 
 
 def frame_record(payload: bytes) -> bytes:

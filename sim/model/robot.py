@@ -446,7 +446,7 @@ def _set_position_servo(spec: mujoco.MjSpec, joint: mujoco.MjsJoint, g: Actuator
 
 
 def check_robot_model(spec: RobotSpec, model: mujoco.MjModel) -> None:
-    """Raise ConfigError naming each joint/site/actuator/camera the YAML names but the MJCF lacks."""
+    """Raise ConfigError naming each joint/site/actuator/camera named in the YAML but not the MJCF."""
     missing = []
     kinds = {
         "joint": mujoco.mjtObj.mjOBJ_JOINT,

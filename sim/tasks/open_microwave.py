@@ -20,6 +20,7 @@ from sim.transforms import mat_to_quat, quat_mul, yaw_quat
 
 OPEN_ANGLE = np.deg2rad(60.0)  # success threshold on the hinge angle [rad]
 FOOT = 0.0045  # microwave body origin above the table top (feet are 4 mm tall) [m]
+BAR_OPENING = (0.05, 0.5)  # gripper opening range that means "closed around the bar" [0-1]
 NOMINAL_X = 0.2  # microwave centre ahead of the workspace site [m]
 # Reset ranges per level: offsets of the microwave's (x, y) [m] and yaw [rad] from nominal.
 LEVEL_RANGES = {
@@ -63,11 +64,18 @@ class OpenMicrowave:
         return float(scene.data.qpos[self._qadr])
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
-        grasped = any(
-            num_touching_geoms(scene.model, scene.data, self._handle, hand) >= 2
-            for hand in scene.hand_bodies.values()
-        )
-        return {"handle_grasped": grasped, "door_open": self.success(scene)}
+        return {"handle_grasped": self.handle_grasped(scene), "door_open": self.success(scene)}
+
+    def handle_grasped(self, scene: Scene) -> bool:
+        """A hand holds the handle bar: both pads touch it, or one pad does while the measured
+        gripper opening says the fingers are closed around the bar (a pull loads one pad)."""
+        m, d = scene.model, scene.data
+        for arm, hand in scene.hand_bodies.items():
+            pads = num_touching_geoms(m, d, self._handle, hand)
+            closed_on_bar = BAR_OPENING[0] < scene.gripper_opening(arm) < BAR_OPENING[1]
+            if pads >= 2 or (pads == 1 and closed_on_bar):
+                return True
+        return False
 
     def success(self, scene: Scene) -> bool:
         return self.door_angle(scene) >= self.open_angle
@@ -93,8 +101,10 @@ class OpenMicrowave:
             return dur * rng.uniform(0.9, 1.15)
 
         depth = rng.uniform(-0.008, -0.002)  # EE this far beyond the bar centre (into the door)
+        clear = scene.ee_pose(arm)[:3] + rng.uniform(0.13, 0.16) * out  # back off the door first
         wps = [
-            Waypoint(on_arc(0.0, 0.10), j(1.4), 1.0, "approach", "microwave_handle"),
+            Waypoint(np.concatenate([clear, grasp_q]), j(0.9), 1.0, "clear"),
+            Waypoint(on_arc(0.0, 0.10), j(0.9), 1.0, "approach", "microwave_handle"),
             Waypoint(on_arc(0.0, depth), j(0.8), 1.0, "reach", "microwave_handle"),
             Waypoint(on_arc(0.0, depth), j(0.5), 0.0, "grasp", "microwave_handle", True),
         ]
