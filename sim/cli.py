@@ -92,6 +92,7 @@ def generate_main(cfg: DictConfig) -> None:
     """`demoforge-generate`: scripted demos -> physics-verified dataset."""
     from sim.generate import generate
 
+    logging.getLogger("OpenGL").setLevel(logging.WARNING)  # PyOpenGL's INFO chatter
     try:
         gcfg = to_generate_config(cfg)
         result = generate(gcfg, progress=cfg.progress)

@@ -20,7 +20,7 @@ _SIDE = {"l": "left", "r": "right"}
 
 
 def joint_key(name: str) -> str:
-    """Canonical key: 'kLeftShoulderPitch' and 'left_shoulder_pitch_joint' -> 'leftshoulderpitch'."""
+    """Canonical key: 'kLeftShoulderPitch', 'left_shoulder_pitch_joint' -> 'leftshoulderpitch'."""
     n = re.sub(r"^k(?=[A-Z])", "", name)
     n = re.sub(r"(_joint|joint)$", "", n.lower())
     return re.sub(r"[^a-z0-9]", "", n)

@@ -88,8 +88,14 @@ def synthetic_bridge(path: Path, n_episodes: int = 2, T: int = 4) -> list[np.nda
     rng = np.random.default_rng(1)
     states, payloads = [], []
     for e in range(n_episodes):
-        state = np.concatenate([rng.uniform(0.1, 0.3, (T, 3)), rng.uniform(-0.5, 0.5, (T, 3)),
-                                rng.uniform(0, 1.01, (T, 1))], 1).astype(np.float32)
+        state = np.concatenate(
+            [
+                rng.uniform(0.1, 0.3, (T, 3)),
+                rng.uniform(-0.5, 0.5, (T, 3)),
+                rng.uniform(0, 1.01, (T, 1)),
+            ],
+            1,
+        ).astype(np.float32)
         states.append(state)
         smooth = np.tile(np.linspace(0, 255, 16, dtype=np.uint8)[None, :, None], (16, 1, 3))
         feats = {
@@ -132,8 +138,11 @@ def test_bridge_mapping_on_synthetic_records(tmp_path):
     raw = read_rlds(tmp_path, apply_default_rot=False, episodes=[1])
     assert len(raw) == 1
     roll, pitch, yaw = states[1][0, 3:6].astype(np.float64)
-    np.testing.assert_allclose(quat_to_mat(raw[0].ee["main"][0, 3:]), euler_xyz_to_mat(
-        np.array([roll, pitch, yaw])), atol=1e-12)
+    np.testing.assert_allclose(
+        quat_to_mat(raw[0].ee["main"][0, 3:]),
+        euler_xyz_to_mat(np.array([roll, pitch, yaw])),
+        atol=1e-12,
+    )
 
 
 @pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"shared Bridge sample not found at {SAMPLE}")
@@ -141,8 +150,12 @@ def test_real_bridge_sample():
     episodes = read_episodes(SAMPLE)
     assert len(episodes) == 25
     instructions = {ep.meta.instruction for ep in episodes}
-    assert instructions == {"put carrot on plate", "put cup from counter or drying rack into sink",
-                            "turn lever vertical to front", "flip pot upright which is in sink"}
+    assert instructions == {
+        "put carrot on plate",
+        "put cup from counter or drying rack into sink",
+        "turn lever vertical to front",
+        "flip pot upright which is in sink",
+    }
     for ep in episodes:
         assert len(ep) == 10 and ep.meta.task == "bridge_dataset"
         assert list(ep.images) == ["image_0", "image_1", "image_2"]

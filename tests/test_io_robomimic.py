@@ -14,8 +14,12 @@ from sim.io.formats import detect_format, read_episodes
 from sim.io.robomimic import read_robomimic, write_robomimic
 from sim.transforms import pose_to_mat, quat_normalize, wxyz_to_xyzw
 
-ENV_ARGS = {"env_name": "Stack_D0", "env_version": "1.4.1", "type": 1,
-            "env_kwargs": {"control_freq": 20, "robots": ["Panda"]}}
+ENV_ARGS = {
+    "env_name": "Stack_D0",
+    "env_version": "1.4.1",
+    "type": 1,
+    "env_kwargs": {"control_freq": 20, "robots": ["Panda"]},
+}
 
 
 def random_poses(rng: np.random.Generator, T: int) -> np.ndarray:
@@ -23,12 +27,21 @@ def random_poses(rng: np.random.Generator, T: int) -> np.ndarray:
 
 
 def make_episode(rng: np.random.Generator, T: int = 12, full: bool = True, idx: int = 0) -> Episode:
-    meta = EpisodeMeta(task="stack", robot="panda", fps=20.0, source=f"scripted#{idx}",
-                       success=bool(idx % 2 == 0), seed=idx, instruction="stack the cubes",
-                       provenance={"transforms": ["se3"], "noise": 0.01, "nested": {"a": [1, 2]}})
+    meta = EpisodeMeta(
+        task="stack",
+        robot="panda",
+        fps=20.0,
+        source=f"scripted#{idx}",
+        success=bool(idx % 2 == 0),
+        seed=idx,
+        instruction="stack the cubes",
+        provenance={"transforms": ["se3"], "noise": 0.01, "nested": {"a": [1, 2]}},
+    )
     ep = Episode(
-        meta=meta, time=np.arange(T) / 20.0,
-        joint_names=[f"joint{j}" for j in range(7)], qpos=rng.normal(size=(T, 7)),
+        meta=meta,
+        time=np.arange(T) / 20.0,
+        joint_names=[f"joint{j}" for j in range(7)],
+        qpos=rng.normal(size=(T, 7)),
         action_names=[f"joint{j}" for j in range(7)] + ["gripper"],
         action=rng.normal(size=(T, 8)),
         ee={"left": random_poses(rng, T), "right": random_poses(rng, T)},
@@ -67,8 +80,11 @@ def assert_episodes_equal(a: Episode, b: Episode) -> None:
 
 def test_round_trip_is_exact(tmp_path):
     rng = np.random.default_rng(0)
-    episodes = [make_episode(rng, 12, True, 0), make_episode(rng, 9, False, 1),
-                make_episode(rng, 5, True, 2)]
+    episodes = [
+        make_episode(rng, 12, True, 0),
+        make_episode(rng, 9, False, 1),
+        make_episode(rng, 5, True, 2),
+    ]
     path = write_robomimic(episodes, tmp_path / "out.hdf5", ENV_ARGS, model_xml="<mujoco/>")
     assert detect_format(path) == "robomimic"
     back = read_robomimic(path)
@@ -85,8 +101,14 @@ def test_round_trip_is_exact(tmp_path):
 def test_layout_matches_robomimic_and_mimicgen(tmp_path):
     rng = np.random.default_rng(1)
     episodes = [make_episode(rng, 10, True, i) for i in range(10)]
-    path = write_robomimic(episodes, tmp_path / "out.hdf5", ENV_ARGS, model_xml="<mujoco/>",
-                           valid_fraction=0.2, rng=np.random.default_rng(3))
+    path = write_robomimic(
+        episodes,
+        tmp_path / "out.hdf5",
+        ENV_ARGS,
+        model_xml="<mujoco/>",
+        valid_fraction=0.2,
+        rng=np.random.default_rng(3),
+    )
     ep = episodes[0]
     with h5py.File(path, "r") as f:
         data = f["data"]

@@ -113,9 +113,14 @@ def write_demo_hdf5(path: Path, demos: list[tuple[np.ndarray, np.ndarray]], xml:
         data.attrs["time"] = "06:00:00"
         data.attrs["repository_version"] = "1.4.1"
         data.attrs["env"] = "TinyLift"
-        data.attrs["env_info"] = json.dumps({"env_name": "TinyLift", "robots": ["Tiny"],
-                                             "controller_configs": {"type": "JOINT_TORQUE"},
-                                             "control_freq": 20})
+        data.attrs["env_info"] = json.dumps(
+            {
+                "env_name": "TinyLift",
+                "robots": ["Tiny"],
+                "controller_configs": {"type": "JOINT_TORQUE"},
+                "control_freq": 20,
+            }
+        )
         for i, (states, actions) in enumerate(demos, start=1):
             g = data.create_group(f"demo_{i}")
             g.attrs["model_file"] = xml
@@ -156,8 +161,12 @@ def test_fk_recovers_ee_and_object_trajectories(recorded, caplog):
         assert_same_pose(ep.objects["cube"], obj_ref)
         # the cube fell and the arm moved: the comparison is not between constants
         assert np.ptp(obj_ref[:, 2]) > 0.05 and np.ptp(ee_ref[:, 0]) > 1e-3
-        assert ep.joint_names == ["robot0_joint1", "robot0_joint2", "robot0_joint3",
-                                  "gripper0_finger_joint1"]
+        assert ep.joint_names == [
+            "robot0_joint1",
+            "robot0_joint2",
+            "robot0_joint3",
+            "gripper0_finger_joint1",
+        ]
         np.testing.assert_array_equal(ep.qpos[:, :3], states[:, 1:4])
         np.testing.assert_array_equal(ep.action, actions)
         np.testing.assert_allclose(ep.gripper["main"], (1 - actions[:, -1]) / 2)
@@ -170,8 +179,9 @@ def test_fk_recovers_ee_and_object_trajectories(recorded, caplog):
 def test_explicit_frames_and_dispatch(recorded):
     path, runs = recorded
     assert detect_format(path) == "robosuite"
-    (ep,) = read_episodes(path, ee_sites={"arm": "gripper0_eef"}, objects={"box": "cube_main"},
-                          demos=[2])
+    (ep,) = read_episodes(
+        path, ee_sites={"arm": "gripper0_eef"}, objects={"box": "cube_main"}, demos=[2]
+    )
     ref_model = mujoco.MjModel.from_xml_string(CLEAN_XML)
     states = runs[1][0]
     ref = frame_poses(ref_model, states[:, 1 : 1 + ref_model.nq], {"b": "gripper0_eef"})["b"]
@@ -188,7 +198,11 @@ def test_sanitize_keeps_kinematic_structure():
     model = load_kinematic_model(stale_xml())
     clean = mujoco.MjModel.from_xml_string(CLEAN_XML)
     assert (model.nq, model.nv, model.nbody, model.nsite) == (
-        clean.nq, clean.nv, clean.nbody, clean.nsite)
+        clean.nq,
+        clean.nv,
+        clean.nbody,
+        clean.nsite,
+    )
     np.testing.assert_allclose(model.body_pos, clean.body_pos)
     np.testing.assert_allclose(model.site_quat, clean.site_quat)
     assert default_ee_sites(model) == {"main": "gripper0_grip_site"}
@@ -199,8 +213,10 @@ def test_load_kinematic_model_gives_up_with_named_error():
     broken = '<mujoco><worldbody><body><joint/><geom type="box"/></body></worldbody></mujoco>'
     with pytest.raises(FormatError, match="does not compile"):
         load_kinematic_model(broken)
-    many = ('<mujoco><option a1="1" a2="2" a3="3"/><worldbody><body><joint/>'
-            '<geom size=".1"/></body></worldbody></mujoco>')
+    many = (
+        '<mujoco><option a1="1" a2="2" a3="3"/><worldbody><body><joint/>'
+        '<geom size=".1"/></body></worldbody></mujoco>'
+    )
     with pytest.raises(FormatError, match="still failing after 2 removals"):
         load_kinematic_model(many, max_retries=2)
     assert load_kinematic_model(many).nq == 1
@@ -214,3 +230,16 @@ def test_state_width_mismatch_is_named(tmp_path, recorded):
     write_demo_hdf5(path, [(runs[0][0][:, :-1], runs[0][1])], stale_xml())
     with pytest.raises(FormatError, match=r"data/demo_1/states' has width .* expected 1 \+ nq"):
         read_robosuite(path)
+
+
+def test_invalid_keyword_from_old_mujoco_is_dropped(caplog):
+    xml = (
+        '<mujoco><option integrator="oldmethod"/><worldbody><body><joint/>'
+        '<geom size=".1"/></body></worldbody></mujoco>'
+    )
+    report: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="sim.io.fk"):
+        model = load_kinematic_model(xml, report=report)
+    assert model.nq == 1
+    assert report == ["removed attribute option@integrator='oldmethod' (invalid keyword)"]
+    assert "invalid keyword: 'oldmethod'" in caplog.text

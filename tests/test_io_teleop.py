@@ -34,9 +34,11 @@ def smooth_episode(T: int = 60, fps: float = 30.0) -> Episode:
         ee[arm] = np.concatenate([pos, quat], 1)
     return Episode(
         meta=EpisodeMeta(task="pour", robot="bimanual_panda", fps=fps, instruction="pour water"),
-        time=t, joint_names=["left_j1", "left_j2", "right_j1"],
+        time=t,
+        joint_names=["left_j1", "left_j2", "right_j1"],
         qpos=np.stack([np.sin(t), np.cos(t), 0.5 * t], 1),
-        ee=ee, gripper={"left": 0.5 + 0.5 * np.cos(t), "right": np.clip(t / 2, 0, 1)},
+        ee=ee,
+        gripper={"left": 0.5 + 0.5 * np.cos(t), "right": np.clip(t / 2, 0, 1)},
     )
 
 
@@ -66,8 +68,7 @@ def test_writer_reader_round_trip_without_jitter(tmp_path, fmt):
 
 def test_jittered_log_resamples_back_to_the_motion(tmp_path):
     ep = smooth_episode()
-    path = write_teleop_log(ep, tmp_path / "log.csv", jitter=0.012,
-                            rng=np.random.default_rng(0))
+    path = write_teleop_log(ep, tmp_path / "log.csv", jitter=0.012, rng=np.random.default_rng(0))
     raw = [ln for ln in path.read_text().splitlines() if not ln.startswith("#")][1:]
     t_raw = np.array([float(r.split(",")[0]) for r in raw])
     assert np.std(np.diff(t_raw)) > 1e-3  # really irregular
@@ -83,12 +84,26 @@ def test_irregular_samples_are_interpolated_linearly_and_by_slerp(tmp_path):
     # constant velocity and constant yaw rate: linear / slerp interpolation is exact
     t = np.array([0.0, 0.013, 0.05, 0.061, 0.12, 0.2, 0.21, 0.3])
     yaw = 2.0 * t
-    rows = ["t,arm.pos.x,arm.pos.y,arm.pos.z,arm.quat.w,arm.quat.x,arm.quat.y,arm.quat.z,"
-            "arm.gripper,arm.joint.elbow"]
+    rows = [
+        "t,arm.pos.x,arm.pos.y,arm.pos.z,arm.quat.w,arm.quat.x,arm.quat.y,arm.quat.z,"
+        "arm.gripper,arm.joint.elbow"
+    ]
     for ti, yi in zip(t + 5.0, yaw):
         q = yaw_quat(yi)
-        rows.append(",".join(repr(float(v)) for v in (
-            ti, 0.1 + ti - 5.0, 2 * (ti - 5.0), 0.5, *q, 1 - (ti - 5.0) / 0.3, 10 * (ti - 5.0))))
+        rows.append(
+            ",".join(
+                repr(float(v))
+                for v in (
+                    ti,
+                    0.1 + ti - 5.0,
+                    2 * (ti - 5.0),
+                    0.5,
+                    *q,
+                    1 - (ti - 5.0) / 0.3,
+                    10 * (ti - 5.0),
+                )
+            )
+        )
     header = "# frame: world\n# units: m\n# joint_units: deg\n# robot: widowx\n# task: wipe\n"
     path = tmp_path / "irregular.csv"
     path.write_text(header + "\n".join(rows) + "\n")
@@ -108,16 +123,30 @@ def test_header_units_and_rig_frame(tmp_path):
     path = tmp_path / "rig.jsonl"
     lines = [json.dumps({"meta": {"frame": "rig", "units": "mm", "fps": 10}})]
     for i in range(5):
-        lines.append(json.dumps({"t": i * 0.1, "h.pos.x": 100.0 * i, "h.pos.y": 0, "h.pos.z": 0,
-                                 "h.quat.w": 1, "h.quat.x": 0, "h.quat.y": 0, "h.quat.z": 0}))
+        lines.append(
+            json.dumps(
+                {
+                    "t": i * 0.1,
+                    "h.pos.x": 100.0 * i,
+                    "h.pos.y": 0,
+                    "h.pos.z": 0,
+                    "h.quat.w": 1,
+                    "h.quat.x": 0,
+                    "h.quat.y": 0,
+                    "h.quat.z": 0,
+                }
+            )
+        )
     path.write_text("\n".join(lines) + "\n")
     rig_to_world = np.array([1.0, 2.0, 0.0, *yaw_quat(np.pi / 2)])
     ep = read_teleop_log(path, rig_to_world=rig_to_world)
     assert ep.meta.fps == 10 and "h" not in ep.gripper
     # x in the rig (0.1 m per step) is +y in the world after a 90 deg yaw
-    np.testing.assert_allclose(ep.ee["h"][:, :3],
-                               np.stack([np.ones(5), 2 + 0.1 * np.arange(5), np.zeros(5)], 1),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        ep.ee["h"][:, :3],
+        np.stack([np.ones(5), 2 + 0.1 * np.arange(5), np.zeros(5)], 1),
+        atol=1e-12,
+    )
     np.testing.assert_allclose(np.abs(ep.ee["h"][:, 3:]), np.abs(np.tile(rig_to_world[3:], (5, 1))))
     kept = read_teleop_log(path)
     np.testing.assert_allclose(kept.ee["h"][:, 0], 0.1 * np.arange(5), atol=1e-12)
@@ -141,5 +170,10 @@ def test_writer_options_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="format 'xml' unknown"):
         write_teleop_log(ep, tmp_path / "a.csv", format="xml")
     assert not (tmp_path / "a.csv").exists()
-    assert set(SCHEMA) >= {"t", "<arm>.pos.x", "<arm>.quat.w", "<arm>.gripper",
-                           "<arm>.joint.<name>"}
+    assert set(SCHEMA) >= {
+        "t",
+        "<arm>.pos.x",
+        "<arm>.quat.w",
+        "<arm>.gripper",
+        "<arm>.joint.<name>",
+    }

@@ -231,7 +231,7 @@ class BridgeClient:
                         continue
                     self.stats.timeouts += 1
                     raise BridgeError(f"no reply from {self.endpoint} within "
-                                      f"{timeout_s * 1e3:.0f} ms ({typ}, seq {seq})")
+                                      f"{timeout_s * 1e3:.0f} ms (seq {seq}) to {typ}")
                 raw = sock.recv(zmq.NOBLOCK)
                 try:
                     h, b = wire.decode(raw, self.max_msg_bytes)

@@ -273,7 +273,7 @@ class MjcfBackend:
 def tiny_arm_spec() -> mujoco.MjSpec:
     """A tiny robot for tests/benchmarks: arm ``right`` (3 hinges), gripper, EE site, a cube.
 
-    Joints ``shoulder_yaw``, ``shoulder_pitch``, ``elbow`` (position actuators kp=60), slide
+    Joints ``shoulder_yaw``, ``shoulder_pitch``, ``elbow`` (position actuators kp=300), slide
     gripper ``right_gripper`` (0..0.04 m), site ``right_ee`` at the tip, free body ``cube``.
     """
     s = mujoco.MjSpec()
@@ -301,9 +301,9 @@ def tiny_arm_spec() -> mujoco.MjSpec:
     finger = hand.add_body(name="finger")
     finger.add_joint(name="finger", type=slide, axis=[0, 0, 1], range=[0, 0.04], damping=1.0)
     finger.add_geom(type=box, size=[0.01, 0.01, 0.02], mass=0.05, contype=0, conaffinity=0)
-    for jname, kp in (("shoulder_yaw", 60.0), ("shoulder_pitch", 60.0), ("elbow", 60.0)):
+    for jname in ("shoulder_yaw", "shoulder_pitch", "elbow"):
         a = s.add_actuator(name=jname, target=jname, trntype=mujoco.mjtTrn.mjTRN_JOINT)
-        a.set_to_position(kp=kp, kv=4.0)
+        a.set_to_position(kp=300.0, kv=10.0)
     g = s.add_actuator(name="right_gripper", target="finger", trntype=mujoco.mjtTrn.mjTRN_JOINT)
     g.set_to_position(kp=200.0, kv=5.0)
     g.ctrllimited = 1

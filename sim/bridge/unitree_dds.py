@@ -124,6 +124,8 @@ def _fill(arr: np.ndarray, msg: Any, dtype: np.dtype) -> None:
             else:
                 _fill(arr[name], value, sub.base)
         else:
+            if isinstance(value, (bytes, bytearray)):  # cyclonedds gives uint8 arrays as bytes
+                value = np.frombuffer(value, dtype=np.uint8)
             arr[name] = value
 
 
@@ -211,89 +213,37 @@ def dds_config_xml(interface: str = "lo", peers: Sequence[str] = ("127.0.0.1",))
 try:  # import guard: the driver and server need cyclonedds; CRC/packing do not
     from cyclonedds.core import Policy, Qos
     from cyclonedds.domain import Domain, DomainParticipant
-    from cyclonedds.idl import IdlStruct
-    from cyclonedds.idl import annotations as annotate
-    from cyclonedds.idl import types as T
     from cyclonedds.pub import DataWriter
     from cyclonedds.sub import DataReader
     from cyclonedds.topic import Topic
+
+    from sim.bridge.unitree_idl import (
+        IMUState_,
+        LowCmd_,
+        LowState_,
+        MotorCmd_,
+        MotorState_,
+    )
 
     HAVE_DDS = True
 except ImportError:  # pragma: no cover - depends on the environment
     HAVE_DDS = False
 
-if HAVE_DDS:
 
-    @dataclass
-    @annotate.final
-    @annotate.autoid("sequential")
-    class MotorCmd_(IdlStruct, typename="unitree_hg.msg.dds_.MotorCmd_"):  # noqa: N801
-        mode: T.uint8
-        q: T.float32
-        dq: T.float32
-        tau: T.float32
-        kp: T.float32
-        kd: T.float32
-        reserve: T.uint32
+def new_lowcmd() -> Any:
+    """A zeroed ``unitree_hg`` LowCmd_ (all motors disabled)."""
+    _require_dds()
+    return LowCmd_(0, 0, [MotorCmd_(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0) for _ in range(NUM_MOTORS)],
+                   [0] * 4, 0)
 
-    @dataclass
-    @annotate.final
-    @annotate.autoid("sequential")
-    class LowCmd_(IdlStruct, typename="unitree_hg.msg.dds_.LowCmd_"):  # noqa: N801
-        mode_pr: T.uint8
-        mode_machine: T.uint8
-        motor_cmd: T.array[MotorCmd_, 35]
-        reserve: T.array[T.uint32, 4]
-        crc: T.uint32
 
-    @dataclass
-    @annotate.final
-    @annotate.autoid("sequential")
-    class IMUState_(IdlStruct, typename="unitree_hg.msg.dds_.IMUState_"):  # noqa: N801
-        quaternion: T.array[T.float32, 4]
-        gyroscope: T.array[T.float32, 3]
-        accelerometer: T.array[T.float32, 3]
-        rpy: T.array[T.float32, 3]
-        temperature: T.int16
-
-    @dataclass
-    @annotate.final
-    @annotate.autoid("sequential")
-    class MotorState_(IdlStruct, typename="unitree_hg.msg.dds_.MotorState_"):  # noqa: N801
-        mode: T.uint8
-        q: T.float32
-        dq: T.float32
-        ddq: T.float32
-        tau_est: T.float32
-        temperature: T.array[T.int16, 2]
-        vol: T.float32
-        sensor: T.array[T.uint32, 2]
-        motorstate: T.uint32
-        reserve: T.array[T.uint32, 4]
-
-    @dataclass
-    @annotate.final
-    @annotate.autoid("sequential")
-    class LowState_(IdlStruct, typename="unitree_hg.msg.dds_.LowState_"):  # noqa: N801
-        version: T.array[T.uint32, 2]
-        mode_pr: T.uint8
-        mode_machine: T.uint8
-        tick: T.uint32
-        imu_state: IMUState_
-        motor_state: T.array[MotorState_, 35]
-        wireless_remote: T.array[T.uint8, 40]
-        reserve: T.array[T.uint32, 4]
-        crc: T.uint32
-
-    def new_lowcmd() -> LowCmd_:
-        return LowCmd_(0, 0, [MotorCmd_(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0) for _ in
-                              range(NUM_MOTORS)], [0] * 4, 0)
-
-    def new_lowstate() -> LowState_:
-        return LowState_([0, 0], 0, 0, 0, IMUState_([1.0, 0, 0, 0], [0.0] * 3, [0.0] * 3,
-                                                    [0.0] * 3, 0),
-                         [MotorState_(0, 0.0, 0.0, 0.0, 0.0, [0, 0], 0.0, [0, 0], 0, [0] * 4)
-                          for _ in range(NUM_MOTORS)], [0] * 40, [0] * 4, 0)
+def new_lowstate() -> Any:
+    """A zeroed ``unitree_hg`` LowState_ (identity IMU quaternion)."""
+    _require_dds()
+    return LowState_([0, 0], 0, 0, 0,
+                     IMUState_([1.0, 0.0, 0.0, 0.0], [0.0] * 3, [0.0] * 3, [0.0] * 3, 0),
+                     [MotorState_(0, 0.0, 0.0, 0.0, 0.0, [0, 0], 0.0, [0, 0], 0, [0] * 4)
+                      for _ in range(NUM_MOTORS)], [0] * 40, [0] * 4, 0)
 
 
 _DOMAINS: dict[int, Any] = {}
@@ -306,7 +256,7 @@ def _require_dds() -> None:
                           "(pip install 'demoforge[dds]')")
 
 
-def _participant(domain_id: int, interface: str, peers: Sequence[str]) -> Any:
+def participant(domain_id: int, interface: str, peers: Sequence[str]) -> Any:
     """A DomainParticipant on ``domain_id`` configured for ``interface`` (one config per
     domain and process: the first call decides)."""
     _require_dds()
@@ -402,12 +352,18 @@ class UnitreeDdsDriver:
     def action_features(self) -> dict[str, tuple[int, ...]]:
         return {"action": (len(self._caps.action_names),)}
 
+    @property
+    def last_state(self) -> Any:
+        """The newest valid LowState_ received (None before connect)."""
+        self._poll_state()
+        return self._state
+
     def connect(self) -> None:
         """Join the DDS domain and wait for the first valid ``rt/lowstate``."""
         if self._dp is not None:
             return
         c = self.cfg
-        self._dp = _participant(c.domain_id, c.interface, c.peers)
+        self._dp = participant(c.domain_id, c.interface, c.peers)
         qos = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(1))
         self._writer = DataWriter(self._dp, Topic(self._dp, TOPIC_LOWCMD, LowCmd_), qos=qos)
         self._reader = DataReader(self._dp, Topic(self._dp, TOPIC_LOWSTATE, LowState_), qos=qos)
@@ -561,7 +517,7 @@ def serve_dds(driver: Any, joint_map: DdsJointMap, safety_cfg: SafetyConfig | No
     jslots = [joint_map.joints[j] for j in caps.joint_names]
     gslots = [joint_map.grippers.get(g, -1) for g in caps.action_names[n:]]
     stats = DdsServerStats()
-    dp = _participant(cfg.domain_id, cfg.interface, cfg.peers)
+    dp = participant(cfg.domain_id, cfg.interface, cfg.peers)
     qos = Qos(Policy.Reliability.BestEffort, Policy.History.KeepLast(1))
     reader = DataReader(dp, Topic(dp, TOPIC_LOWCMD, LowCmd_), qos=qos)
     writer = DataWriter(dp, Topic(dp, TOPIC_LOWSTATE, LowState_), qos=qos)

@@ -45,8 +45,11 @@ def _parse(xml: str) -> ET.Element:
 
 
 def _label(el: ET.Element) -> str:
-    parts = [el.tag] + [f"{k}={el.get(k)!r}" for k in ("name", "class", "mesh", "hfield", "file")
-                        if el.get(k) is not None]
+    parts = [el.tag] + [
+        f"{k}={el.get(k)!r}"
+        for k in ("name", "class", "mesh", "hfield", "file")
+        if el.get(k) is not None
+    ]
     return "<" + " ".join(parts) + ">"
 
 
@@ -131,9 +134,9 @@ def _fix_compile_error(root: ET.Element, msg: str) -> str | None:
                 if v == value:
                     el.attrib.pop(k)
                     removed.append(k)
-        return f"attribute {tag}@{'/'.join(sorted(set(removed)))}={value!r} (invalid keyword)" if (
-            removed
-        ) else None
+        if not removed:
+            return None
+        return f"attribute {tag}@{'/'.join(sorted(set(removed)))}={value!r} (invalid keyword)"
     if m := _RE_FILE.search(msg):
         fname = m.group(1)
         hits = [el for el in root.iter() if el in parents and fname in el.attrib.values()]
@@ -178,8 +181,12 @@ def load_kinematic_model(
         if fix is None:
             break
         removed.append(fix)
-        log.warning("kinematic model: removed %s after MuJoCo %s said: %s",
-                    fix, mujoco.__version__, msg.splitlines()[0])
+        log.warning(
+            "kinematic model: removed %s after MuJoCo %s said: %s",
+            fix,
+            mujoco.__version__,
+            msg.splitlines()[0],
+        )
         text = ET.tostring(root, encoding="unicode")
     raise FormatError(
         f"MJCF does not compile for kinematics with MuJoCo {mujoco.__version__}: {msg} "

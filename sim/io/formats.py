@@ -27,27 +27,21 @@ FORMATS: tuple[str, ...] = ("lerobot", "robomimic", "robosuite", "rlds", "teleop
 _HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
 
 
-def check_finite(where: str, arr: np.ndarray, row_offset: int = 0, row_word: str = "row") -> None:
+def check_finite(where: str, arr: np.ndarray, row_word: str = "row") -> None:
     """Raise SchemaError naming ``where`` and the first row holding NaN/inf.
 
     Args:
         where: "<file>: '<key>'" prefix for the message.
         arr: array whose first axis is the row/step.
-        row_offset: added to the row index in the message (e.g. header lines of a CSV).
-        row_word: what a row is called in the message ("row", "line", "step").
+        row_word: what a row is called in the message ("row", "step").
     """
     a = np.asarray(arr)
     if a.dtype.kind in "fc" and a.size and not np.all(np.isfinite(a)):
         row = int(np.argwhere(~np.isfinite(a))[0][0])
-        raise SchemaError(
-            f"{where} has NaN/inf at {row_word} {row + row_offset}; expected finite values"
-        )
+        raise SchemaError(f"{where} has NaN/inf at {row_word} {row}; expected finite values")
 
 
-def check_unit_quat(
-    where: str, q: np.ndarray, order: str, tol: float = 1e-3, row_offset: int = 0,
-    row_word: str = "row",
-) -> None:
+def check_unit_quat(where: str, q: np.ndarray, order: str, tol: float = 1e-3) -> None:
     """Raise SchemaError naming ``where`` and the first row whose quaternion is not unit-norm.
 
     Args:
@@ -61,7 +55,7 @@ def check_unit_quat(
     if np.any(bad):
         row = int(np.argmax(bad))
         raise SchemaError(
-            f"{where} quaternion at {row_word} {row + row_offset} has norm {norms[row]:.4f}; "
+            f"{where} quaternion at row {row} has norm {norms[row]:.4f}; "
             f"expected a unit quaternion ({order}); wrong columns or convention?"
         )
 
@@ -69,14 +63,9 @@ def check_unit_quat(
 def _hdf5_kind(path: Path) -> str:
     import h5py
 
-    try:
-        f = h5py.File(path, "r")
-    except OSError as e:
-        raise FormatError(
-            f"{path}: cannot open as HDF5 ({e}); expected a complete HDF5 file "
-            "(truncated or not HDF5?)"
-        ) from e
-    with f:
+    from sim.io.robomimic import hdf5_errors, open_hdf5
+
+    with open_hdf5(path) as f, hdf5_errors(path):
         data = f.get("data")
         if isinstance(data, h5py.Group) and "env_args" in data.attrs:
             return "robomimic"
@@ -149,8 +138,13 @@ def _readers() -> dict[str, Callable[..., list[Episode]]]:
 
         return [read_teleop_log(path, **kw)]
 
-    return {"lerobot": lerobot, "robomimic": robomimic, "robosuite": robosuite, "rlds": rlds,
-            "teleop": teleop}
+    return {
+        "lerobot": lerobot,
+        "robomimic": robomimic,
+        "robosuite": robosuite,
+        "rlds": rlds,
+        "teleop": teleop,
+    }
 
 
 def read_episodes(path: str | Path, format: str = "auto", **kw: Any) -> list[Episode]:

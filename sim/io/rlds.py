@@ -100,16 +100,16 @@ def _dataset_name(files: list[Path]) -> str:
 def _per_step(where: str, values: Any, key: str, T: int) -> np.ndarray:
     arr = np.asarray(values)
     if arr.size % max(T, 1):
-        raise FormatError(f"{where}: '{key}' has {arr.size} values; expected a multiple of the "
-                          f"{T} steps")
+        raise FormatError(
+            f"{where}: '{key}' has {arr.size} values; expected a multiple of the {T} steps"
+        )
     return arr.reshape(T, -1)
 
 
 def _image_slot(frames: list[bytes], T: int, where: str, key: str) -> str | None:
     """Why this camera slot is empty, or None when it holds images."""
     if len(frames) != T:
-        raise FormatError(f"{where}: '{key}' has {len(frames)} images; expected {T} (one per "
-                          "step)")
+        raise FormatError(f"{where}: '{key}' has {len(frames)} images; expected {T} (one per step)")
     if all(len(b) == 0 for b in frames):
         return "no image data"
     if len(set(frames)) == 1:
@@ -164,21 +164,42 @@ def read_rlds(
                     raise FormatError(
                         f"{where}: {e}; expected a serialized tf.train.Example"
                     ) from e
-                out.append(_episode(ex, where, f"{file}#{rec}", name, fps, robot, state_layout,
-                                    apply_default_rot, lazy_images))
+                out.append(
+                    _episode(
+                        ex,
+                        where,
+                        f"{file}#{rec}",
+                        name,
+                        fps,
+                        robot,
+                        state_layout,
+                        apply_default_rot,
+                        lazy_images,
+                    )
+                )
             index += 1
     return out
 
 
 def _episode(
-    ex: dict[str, Any], where: str, source: str, task: str, fps: float, robot: str,
-    state_layout: str | None, apply_default_rot: bool, lazy: bool,
+    ex: dict[str, Any],
+    where: str,
+    source: str,
+    task: str,
+    fps: float,
+    robot: str,
+    state_layout: str | None,
+    apply_default_rot: bool,
+    lazy: bool,
 ) -> Episode:
-    T = next((len(ex[k]) for k in ("steps/is_first", "steps/reward", "steps/is_last")
-              if k in ex), None)
+    T = next(
+        (len(ex[k]) for k in ("steps/is_first", "steps/reward", "steps/is_last") if k in ex), None
+    )
     if T is None:
-        raise FormatError(f"{where}: no 'steps/is_first' (or steps/reward, steps/is_last); "
-                          "expected RLDS step features to count the steps")
+        raise FormatError(
+            f"{where}: no 'steps/is_first' (or steps/reward, steps/is_last); "
+            "expected RLDS step features to count the steps"
+        )
     prov: dict[str, Any] = {"format": "rlds", "record": source}
     for k, v in ex.items():
         if k.startswith("episode_metadata/"):
@@ -193,26 +214,34 @@ def _episode(
     if state_layout == "bridge":
         key = "steps/observation/state"
         if key not in ex:
-            raise FormatError(f"{where}: missing '{key}'; expected the 7-d state [x, y, z, roll, "
-                              "pitch, yaw, gripper] (state_layout='bridge')")
+            raise FormatError(
+                f"{where}: missing '{key}'; expected the 7-d state [x, y, z, roll, "
+                "pitch, yaw, gripper] (state_layout='bridge')"
+            )
         state = _per_step(where, ex[key], key, T).astype(np.float64)
         if state.shape[1] != 7:
-            raise FormatError(f"{where}: '{key}' has {state.shape[1]} values per step; expected "
-                              "7 [x, y, z, roll, pitch, yaw, gripper] (state_layout='bridge')")
+            raise FormatError(
+                f"{where}: '{key}' has {state.shape[1]} values per step; expected "
+                "7 [x, y, z, roll, pitch, yaw, gripper] (state_layout='bridge')"
+            )
         check_finite(f"{where}: '{key}'", state, row_word="step")
         rot = euler_xyz_to_mat(state[:, 3:6])
         if apply_default_rot:
             rot = rot @ WIDOWX_DEFAULT_ROT
         ee["main"] = np.concatenate([state[:, :3], mat_to_quat(rot)], axis=1)
         gripper["main"] = np.clip(state[:, 6], 0.0, 1.0)
-        prov["state"] = ("[x, y, z, roll, pitch, yaw, gripper]; euler extrinsic xyz (Rz Ry Rx)"
-                         + (" @ WidowX default rotation" if apply_default_rot else ""))
+        prov["state"] = "[x, y, z, roll, pitch, yaw, gripper]; euler extrinsic xyz (Rz Ry Rx)" + (
+            " @ WidowX default rotation" if apply_default_rot else ""
+        )
     action, action_names = None, []
     if "steps/action" in ex:
         action = _per_step(where, ex["steps/action"], "steps/action", T).astype(np.float64)
         check_finite(f"{where}: 'steps/action'", action, row_word="step")
-        action_names = (BRIDGE_ACTION_NAMES if state_layout == "bridge" and action.shape[1] == 7
-                        else [f"a{j}" for j in range(action.shape[1])])
+        action_names = (
+            BRIDGE_ACTION_NAMES
+            if state_layout == "bridge" and action.shape[1] == 7
+            else [f"a{j}" for j in range(action.shape[1])]
+        )
     instruction = ""
     lang = ex.get("steps/language_instruction")
     if isinstance(lang, list) and lang:
@@ -236,7 +265,20 @@ def _episode(
     if skipped:
         prov["skipped_cameras"] = skipped
         log.info("%s: skipped empty camera slots %s", source, skipped)
-    meta = EpisodeMeta(task=task, robot=robot, fps=float(fps), source=source,
-                       instruction=instruction, provenance=prov)
-    return Episode(meta=meta, time=np.arange(T) / float(fps), action_names=action_names,
-                   action=action, ee=ee, gripper=gripper, images=images).validate()
+    meta = EpisodeMeta(
+        task=task,
+        robot=robot,
+        fps=float(fps),
+        source=source,
+        instruction=instruction,
+        provenance=prov,
+    )
+    return Episode(
+        meta=meta,
+        time=np.arange(T) / float(fps),
+        action_names=action_names,
+        action=action,
+        ee=ee,
+        gripper=gripper,
+        images=images,
+    ).validate()

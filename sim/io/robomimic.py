@@ -89,8 +89,9 @@ def hdf5_errors(path: Path) -> Iterator[None]:
     try:
         yield
     except (OSError, KeyError, RuntimeError) as e:
-        raise FormatError(f"{path}: HDF5 read failed ({e}); expected an intact file "
-                          "(corrupt or truncated?)") from e
+        raise FormatError(
+            f"{path}: HDF5 read failed ({e}); expected an intact file (corrupt or truncated?)"
+        ) from e
 
 
 def demo_names(path: Path, data: h5py.Group, pattern: re.Pattern = _DEMO) -> list[str]:
@@ -105,8 +106,12 @@ def demo_names(path: Path, data: h5py.Group, pattern: re.Pattern = _DEMO) -> lis
 
 
 def read_dataset(
-    path: Path, group: h5py.Group, key: str, ndim: int | tuple[int, ...] | None = None,
-    rows: int | None = None, rows_from: str = "",
+    path: Path,
+    group: h5py.Group,
+    key: str,
+    ndim: int | tuple[int, ...] | None = None,
+    rows: int | None = None,
+    rows_from: str = "",
 ) -> np.ndarray:
     """Read ``group[key]`` fully, checking presence, rank, row count and finiteness.
 
@@ -149,9 +154,12 @@ def _check_env_args(env_args: dict) -> dict:
         raise SchemaError(
             f"env_args lacks key 'env_name'; expected a dict with {', '.join(_ENV_ARGS_KEYS)}"
         )
-    out = {"env_name": str(env_args["env_name"]), "env_version": env_args.get("env_version", ""),
-           "type": int(env_args.get("type", ROBOSUITE_TYPE)),
-           "env_kwargs": dict(env_args.get("env_kwargs", {}))}
+    out = {
+        "env_name": str(env_args["env_name"]),
+        "env_version": env_args.get("env_version", ""),
+        "type": int(env_args.get("type", ROBOSUITE_TYPE)),
+        "env_kwargs": dict(env_args.get("env_kwargs", {})),
+    }
     out.update({k: v for k, v in env_args.items() if k not in out})
     return out
 
@@ -196,28 +204,36 @@ def write_robomimic(
     episodes = list(episodes)
     for ep in episodes:
         ep.validate()
-    xmls = (list(model_xml) if isinstance(model_xml, (list, tuple))
-            else [model_xml] * len(episodes))
+    xmls = list(model_xml) if isinstance(model_xml, (list, tuple)) else [model_xml] * len(episodes)
     if len(xmls) != len(episodes):
-        raise SchemaError(f"model_xml has {len(xmls)} entries; expected {len(episodes)} (one per "
-                          "episode) or a single string")
+        raise SchemaError(
+            f"model_xml has {len(xmls)} entries; expected {len(episodes)} (one per "
+            "episode) or a single string"
+        )
     check_output_free(path, overwrite)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         data = f.create_group("data")
         total = 0
         for i, (ep, xml) in enumerate(zip(episodes, xmls)):
             total += len(ep)
-            _write_demo(data.create_group(f"demo_{i}"), ep, xml, env_interface_name,
-                        env_interface_type, compress_images)
+            _write_demo(
+                data.create_group(f"demo_{i}"),
+                ep,
+                xml,
+                env_interface_name,
+                env_interface_type,
+                compress_images,
+            )
         data.attrs["total"] = total
         data.attrs["env_args"] = json.dumps(to_jsonable(env_args))
         names = [f"demo_{i}" for i in range(len(episodes))]
         n_valid = min(int(round(len(names) * valid_fraction)), max(len(names) - 1, 0))
         order = list(rng.permutation(len(names))) if rng is not None else list(range(len(names)))
-        valid = sorted(order[len(names) - n_valid:])
+        valid = sorted(order[len(names) - n_valid :])
         mask = f.create_group("mask")
-        _dataset(mask, "train", np.array([n for j, n in enumerate(names) if j not in valid],
-                                         dtype="S"))
+        _dataset(
+            mask, "train", np.array([n for j, n in enumerate(names) if j not in valid], dtype="S")
+        )
         _dataset(mask, "valid", np.array([names[j] for j in valid], dtype="S"))
     return path
 
@@ -231,7 +247,11 @@ def _dataset(group: h5py.Group, name: str, data: Any, **kw: Any) -> h5py.Dataset
 
 
 def _write_demo(
-    g: h5py.Group, ep: Episode, xml: str | None, iface_name: str | None, iface_type: str,
+    g: h5py.Group,
+    ep: Episode,
+    xml: str | None,
+    iface_name: str | None,
+    iface_type: str,
     compress_images: bool,
 ) -> None:
     T = len(ep)
@@ -240,19 +260,23 @@ def _write_demo(
     g.attrs["num_samples"] = T
     if xml is not None:
         g.attrs["model_file"] = xml
-    g.attrs["demoforge"] = json.dumps(to_jsonable({
-        "version": FORMAT_VERSION,
-        "meta": dataclasses.asdict(ep.meta),
-        "joint_names": list(ep.joint_names),
-        "action_names": list(ep.action_names),
-        "arms": arms,
-        "ee": list(ep.ee),
-        "gripper": list(ep.gripper),
-        "objects": list(ep.objects),
-        "cameras": cams,
-        "subtasks": list(ep.subtasks),
-        "has": {k: getattr(ep, k) is not None for k in ("qpos", "qvel", "action")},
-    }))
+    g.attrs["demoforge"] = json.dumps(
+        to_jsonable(
+            {
+                "version": FORMAT_VERSION,
+                "meta": dataclasses.asdict(ep.meta),
+                "joint_names": list(ep.joint_names),
+                "action_names": list(ep.action_names),
+                "arms": arms,
+                "ee": list(ep.ee),
+                "gripper": list(ep.gripper),
+                "objects": list(ep.objects),
+                "cameras": cams,
+                "subtasks": list(ep.subtasks),
+                "has": {k: getattr(ep, k) is not None for k in ("qpos", "qvel", "action")},
+            }
+        )
+    )
     parts = [a for a in (ep.qpos, ep.qvel) if a is not None]
     _dataset(g, "states", data=np.concatenate(parts, axis=1) if parts else np.zeros((T, 0)))
     _dataset(g, "actions", data=ep.action if ep.action is not None else np.zeros((T, 0)))
@@ -277,16 +301,23 @@ def _write_demo(
             _dataset(obs, f"robot{k}_eef_pos", data=pose[:, :3])
             _dataset(obs, f"robot{k}_eef_quat", data=wxyz_to_xyzw(pose[:, 3:]))
         if arm in ep.gripper:
-            _dataset(obs, f"robot{k}_gripper_opening",
-                               data=np.asarray(ep.gripper[arm])[:, None])
+            _dataset(obs, f"robot{k}_gripper_opening", data=np.asarray(ep.gripper[arm])[:, None])
     for name, pose in ep.objects.items():
         pose = np.asarray(pose)
         _dataset(obs, f"{name}_pos", data=pose[:, :3])
         _dataset(obs, f"{name}_quat", data=wxyz_to_xyzw(pose[:, 3:]))
     if ep.objects:
-        _dataset(obs, "object", data=np.concatenate(
-            [np.concatenate([p[:, :3], wxyz_to_xyzw(p[:, 3:])], axis=1)
-             for p in map(np.asarray, ep.objects.values())], axis=1))
+        _dataset(
+            obs,
+            "object",
+            data=np.concatenate(
+                [
+                    np.concatenate([p[:, :3], wxyz_to_xyzw(p[:, 3:])], axis=1)
+                    for p in map(np.asarray, ep.objects.values())
+                ],
+                axis=1,
+            ),
+        )
     for cam in cams:
         kw = {"compression": "gzip", "compression_opts": 4} if compress_images else {}
         _dataset(obs, f"{cam}_image", data=ep.image(cam), **kw)
@@ -342,12 +373,15 @@ def read_robomimic(
     path = Path(path)
     with open_hdf5(path) as f, hdf5_errors(path):
         if "data" not in f or not isinstance(f["data"], h5py.Group):
-            raise FormatError(f"{path}: missing group 'data'; expected robomimic layout "
-                              "(data/demo_<i>/...)")
+            raise FormatError(
+                f"{path}: missing group 'data'; expected robomimic layout (data/demo_<i>/...)"
+            )
         data = f["data"]
         if "env_args" not in data.attrs:
-            raise FormatError(f"{path}: missing attribute 'data/@env_args'; expected JSON with "
-                              f"{', '.join(_ENV_ARGS_KEYS)}")
+            raise FormatError(
+                f"{path}: missing attribute 'data/@env_args'; expected JSON with "
+                f"{', '.join(_ENV_ARGS_KEYS)}"
+            )
         try:
             env_args = json.loads(attr_str(data.attrs["env_args"]))
         except json.JSONDecodeError as e:
@@ -388,8 +422,9 @@ def _images(path: Path, g: h5py.Group, keys: dict[str, str], T: int, lazy: bool)
         ds = g[key]
         full = f"{g.name.lstrip('/')}/{key}"
         if ds.ndim != 4 or ds.shape[0] != T or ds.shape[-1] != 3 or ds.dtype != np.uint8:
-            raise FormatError(f"{path}: '{full}' has shape {ds.shape} {ds.dtype}; expected "
-                              f"(T={T}, H, W, 3) uint8")
+            raise FormatError(
+                f"{path}: '{full}' has shape {ds.shape} {ds.dtype}; expected (T={T}, H, W, 3) uint8"
+            )
         out[cam] = _lazy_loader(path, full) if lazy else read_dataset(path, g, key)
     return out
 
@@ -398,15 +433,15 @@ def _pose(path: Path, g: h5py.Group, pos_key: str, quat_key: str, T: int) -> np.
     pos = read_dataset(path, g, pos_key, ndim=2, rows=T)
     quat = read_dataset(path, g, quat_key, ndim=2, rows=T)
     if pos.shape[1] != 3 or quat.shape[1] != 4:
-        raise FormatError(f"{path}: '{g.name.lstrip('/')}/{pos_key}'/{quat_key} have widths "
-                          f"{pos.shape[1]}/{quat.shape[1]}; expected 3 and 4 (x,y,z,w)")
+        raise FormatError(
+            f"{path}: '{g.name.lstrip('/')}/{pos_key}'/{quat_key} have widths "
+            f"{pos.shape[1]}/{quat.shape[1]}; expected 3 and 4 (x,y,z,w)"
+        )
     check_unit_quat(f"{path}: '{g.name.lstrip('/')}/{quat_key}'", quat, "x,y,z,w")
     return np.concatenate([pos, xyzw_to_wxyz(quat)], axis=1)
 
 
-def _read_ours(
-    path: Path, g: h5py.Group, name: str, actions: np.ndarray, lazy: bool
-) -> Episode:
+def _read_ours(path: Path, g: h5py.Group, name: str, actions: np.ndarray, lazy: bool) -> Episode:
     try:
         info = json.loads(attr_str(g.attrs["demoforge"]))
         known = {f.name for f in dataclasses.fields(EpisodeMeta)}
@@ -415,8 +450,9 @@ def _read_ours(
             log.warning("%s: data/%s: ignoring unknown EpisodeMeta fields %s", path, name, extra)
         meta = EpisodeMeta(**{k: v for k, v in info["meta"].items() if k in known})
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise FormatError(f"{path}: 'data/{name}/@demoforge' is not valid demoforge metadata "
-                          f"({e!r})") from e
+        raise FormatError(
+            f"{path}: 'data/{name}/@demoforge' is not valid demoforge metadata ({e!r})"
+        ) from e
     T = len(actions)
     obs = g["obs"]
     src = "the length of actions"
@@ -435,14 +471,28 @@ def _read_ours(
     subtasks = {s: read_dataset(path, sig, s, 1, T, src).astype(bool) for s in info["subtasks"]}
     images = _images(path, obs, {c: f"{c}_image" for c in info["cameras"]}, T, lazy)
     return Episode(
-        meta=meta, time=time, joint_names=list(info["joint_names"]), qpos=qpos, qvel=qvel,
-        action_names=list(info["action_names"]), action=actions if has["action"] else None,
-        ee=ee, gripper=gripper, objects=objects, subtasks=subtasks, images=images,
+        meta=meta,
+        time=time,
+        joint_names=list(info["joint_names"]),
+        qpos=qpos,
+        qvel=qvel,
+        action_names=list(info["action_names"]),
+        action=actions if has["action"] else None,
+        ee=ee,
+        gripper=gripper,
+        objects=objects,
+        subtasks=subtasks,
+        images=images,
     )
 
 
 def _read_foreign(
-    path: Path, g: h5py.Group, name: str, actions: np.ndarray, env_args: dict, lazy: bool,
+    path: Path,
+    g: h5py.Group,
+    name: str,
+    actions: np.ndarray,
+    env_args: dict,
+    lazy: bool,
     fps: float | None,
 ) -> Episode:
     T = len(actions)
@@ -496,8 +546,11 @@ def _read_foreign(
             if f"{p}_joint_vel" in obs:
                 qvel_parts.append(read_dataset(path, obs, f"{p}_joint_vel", 2, T, src))
     qpos = np.concatenate(qpos_parts, axis=1) if qpos_parts else None
-    qvel = (np.concatenate(qvel_parts, axis=1)
-            if qvel_parts and len(qvel_parts) == len(qpos_parts) else None)
+    qvel = (
+        np.concatenate(qvel_parts, axis=1)
+        if qvel_parts and len(qvel_parts) == len(qpos_parts)
+        else None
+    )
     cams = {k.removesuffix("_image"): k for k in obs if k.endswith("_image")}
     images = _images(path, obs, cams, T, lazy) if cams else {}
     for key in ("rewards", "dones", "states"):
@@ -512,12 +565,27 @@ def _read_foreign(
     robot = "+".join(robots) if isinstance(robots, list) else str(robots)
     if "model_file" in g.attrs:
         prov["has_model_file"] = True
-    meta = EpisodeMeta(task=str(env_args.get("env_name", "unknown")), robot=robot, fps=rate,
-                       source=f"{path}#{name}", success=success, provenance=prov)
+    meta = EpisodeMeta(
+        task=str(env_args.get("env_name", "unknown")),
+        robot=robot,
+        fps=rate,
+        source=f"{path}#{name}",
+        success=success,
+        provenance=prov,
+    )
     return Episode(
-        meta=meta, time=np.arange(T) / rate, joint_names=jnames, qpos=qpos, qvel=qvel,
-        action_names=[f"a{j}" for j in range(actions.shape[1])], action=actions,
-        ee=ee, gripper=gripper, objects=objects, subtasks=subtasks, images=images,
+        meta=meta,
+        time=np.arange(T) / rate,
+        joint_names=jnames,
+        qpos=qpos,
+        qvel=qvel,
+        action_names=[f"a{j}" for j in range(actions.shape[1])],
+        action=actions,
+        ee=ee,
+        gripper=gripper,
+        objects=objects,
+        subtasks=subtasks,
+        images=images,
     )
 
 

@@ -118,8 +118,14 @@ def read_robosuite(
                 models[xml] = (m, report)
             model, report = models[xml]
             states = read_dataset(path, grp, "states", ndim=2)
-            actions = read_dataset(path, grp, "actions", ndim=2, rows=len(states),
-                                   rows_from=f"= rows of 'data/{name}/states'")
+            actions = read_dataset(
+                path,
+                grp,
+                "actions",
+                ndim=2,
+                rows=len(states),
+                rows_from=f"= rows of 'data/{name}/states'",
+            )
             nq, nv, na = model.nq, model.nv, model.na
             if states.shape[1] not in (1 + nq + nv, 1 + nq + nv + na):
                 raise FormatError(
@@ -129,24 +135,56 @@ def read_robosuite(
             qpos_full = states[:, 1 : 1 + nq]
             qvel_full = states[:, 1 + nq : 1 + nq + nv]
             episodes.append(
-                _episode(path, name, model, report, states[:, 0], qpos_full, qvel_full, actions,
-                         ee_sites, objects, fps, env_name, env_info, robot, ctrl_type,
-                         grp.attrs.get("ep_meta"), attrs, joint_prefixes)
+                _episode(
+                    path,
+                    name,
+                    model,
+                    report,
+                    states[:, 0],
+                    qpos_full,
+                    qvel_full,
+                    actions,
+                    ee_sites,
+                    objects,
+                    fps,
+                    env_name,
+                    env_info,
+                    robot,
+                    ctrl_type,
+                    grp.attrs.get("ep_meta"),
+                    attrs,
+                    joint_prefixes,
+                )
             )
     return episodes
 
 
 def _episode(
-    path: Path, name: str, model: mujoco.MjModel, report: list[str], sim_time: np.ndarray,
-    qpos_full: np.ndarray, qvel_full: np.ndarray, actions: np.ndarray,
-    ee_sites: dict[str, str] | None, objects: dict[str, str] | None, fps: float | None,
-    env_name: str, env_info: dict, robot: str, ctrl_type: str, ep_meta: Any, attrs: dict,
+    path: Path,
+    name: str,
+    model: mujoco.MjModel,
+    report: list[str],
+    sim_time: np.ndarray,
+    qpos_full: np.ndarray,
+    qvel_full: np.ndarray,
+    actions: np.ndarray,
+    ee_sites: dict[str, str] | None,
+    objects: dict[str, str] | None,
+    fps: float | None,
+    env_name: str,
+    env_info: dict,
+    robot: str,
+    ctrl_type: str,
+    ep_meta: Any,
+    attrs: dict,
     joint_prefixes: Sequence[str],
 ) -> Episode:
     ee_map = default_ee_sites(model) if ee_sites is None else dict(ee_sites)
     obj_map = default_objects(model) if objects is None else dict(objects)
-    frames = {**{f"ee/{k}": v for k, v in ee_map.items()},
-              **{f"obj/{k}": v for k, v in obj_map.items()}}
+    frames = {
+        **{f"ee/{k}": v for k, v in ee_map.items()},
+        **{f"obj/{k}": v for k, v in obj_map.items()},
+    }
     poses = frame_poses(model, qpos_full, frames)
     t = np.asarray(sim_time, dtype=np.float64) - float(sim_time[0])
     steps = np.diff(t)
@@ -184,14 +222,27 @@ def _episode(
             instruction = str(json.loads(attr_str(ep_meta)).get("lang", ""))
         except (json.JSONDecodeError, AttributeError):
             instruction = ""
-    action_names = (_OSC_POSE_NAMES if ctrl_type == "OSC_POSE" and actions.shape[1] == 7
-                    else [f"a{i}" for i in range(actions.shape[1])])
-    meta = EpisodeMeta(task=env_name, robot=robot, fps=rate, source=f"{path}#{name}",
-                       instruction=instruction, provenance=prov)
+    action_names = (
+        _OSC_POSE_NAMES
+        if ctrl_type == "OSC_POSE" and actions.shape[1] == 7
+        else [f"a{i}" for i in range(actions.shape[1])]
+    )
+    meta = EpisodeMeta(
+        task=env_name,
+        robot=robot,
+        fps=rate,
+        source=f"{path}#{name}",
+        instruction=instruction,
+        provenance=prov,
+    )
     ep = Episode(
-        meta=meta, time=t, joint_names=jnames,
-        qpos=qpos_full[:, qadr].astype(np.float64), qvel=qvel_full[:, vadr].astype(np.float64),
-        action_names=action_names, action=actions.astype(np.float64),
+        meta=meta,
+        time=t,
+        joint_names=jnames,
+        qpos=qpos_full[:, qadr].astype(np.float64),
+        qvel=qvel_full[:, vadr].astype(np.float64),
+        action_names=action_names,
+        action=actions.astype(np.float64),
         ee={k: poses[f"ee/{k}"] for k in ee_map},
         gripper=gripper,
         objects={k: poses[f"obj/{k}"] for k in obj_map},

@@ -162,8 +162,9 @@ def _parse_jsonl(path: Path) -> tuple[dict[str, str], list[str], list[dict], lis
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
-                raise FormatError(f"{path}: line {n} is not JSON ({e}); expected one object "
-                                  "per line") from e
+                raise FormatError(
+                    f"{path}: line {n} is not JSON ({e}); expected one object per line"
+                ) from e
             if not isinstance(obj, dict):
                 raise FormatError(f"{path}: line {n} is {type(obj).__name__}; expected an object")
             if not rows and set(obj) == {"meta"}:
@@ -221,8 +222,9 @@ def read_teleop_log(
         header, columns, raw, lines = _parse_jsonl(path)
         table = {c: [r.get(c) for r in raw] for c in columns}
     else:
-        raise FormatError(f"{path}: unknown teleop log extension {suffix!r}; expected .csv or "
-                          ".jsonl")
+        raise FormatError(
+            f"{path}: unknown teleop log extension {suffix!r}; expected .csv or .jsonl"
+        )
     if "t" not in columns:
         raise FormatError(f"{path}: missing column 't'; expected columns {list(SCHEMA)}")
     if not raw:
@@ -235,11 +237,16 @@ def read_teleop_log(
         want = [f"{arm}.pos.{a}" for a in "xyz"] + [f"{arm}.quat.{a}" for a in _QUAT]
         missing = [c for c in want if c not in columns]
         if missing:
-            raise FormatError(f"{path}: arm {arm!r} lacks column(s) {missing}; expected "
-                              f"{want} (+ optional {arm}.gripper, {arm}.joint.<name>)")
+            raise FormatError(
+                f"{path}: arm {arm!r} lacks column(s) {missing}; expected "
+                f"{want} (+ optional {arm}.gripper, {arm}.joint.<name>)"
+            )
         needed += want + ([f"{arm}.gripper"] if f"{arm}.gripper" in columns else [])
-    joint_cols = [c for c in columns
-                  if c.count(".") >= 2 and c.split(".")[1] == "joint" and c.split(".")[0] in arms]
+    joint_cols = [
+        c
+        for c in columns
+        if c.count(".") >= 2 and c.split(".")[1] == "joint" and c.split(".")[0] in arms
+    ]
     needed += joint_cols
     vals: dict[str, np.ndarray] = {}
     for c in needed:
@@ -247,8 +254,10 @@ def read_teleop_log(
         bad = ~np.isfinite(arr)
         if bad.any():
             i = int(np.argmax(bad))
-            raise SchemaError(f"{path}: column '{c}' is NaN/empty at row {i} (line {lines[i]}); "
-                              "expected a finite number in every row")
+            raise SchemaError(
+                f"{path}: column '{c}' is NaN/empty at row {i} (line {lines[i]}); "
+                "expected a finite number in every row"
+            )
         vals[c] = arr
     t = vals["t"]
     dt = np.diff(t)
@@ -261,11 +270,15 @@ def read_teleop_log(
     units = header.get("units", "m")
     junits = header.get("joint_units", "rad")
     frame = header.get("frame", "world")
-    for key, value, allowed in (("units", units, _POS_SCALE), ("joint_units", junits, _JOINT_SCALE),
-                                ("frame", frame, ("world", "rig"))):
+    for key, value, allowed in (
+        ("units", units, _POS_SCALE),
+        ("joint_units", junits, _JOINT_SCALE),
+        ("frame", frame, ("world", "rig")),
+    ):
         if value not in allowed:
-            raise FormatError(f"{path}: header '{key}' is {value!r}; expected one of "
-                              f"{list(allowed)}")
+            raise FormatError(
+                f"{path}: header '{key}' is {value!r}; expected one of {list(allowed)}"
+            )
     rate = fps or (float(header["fps"]) if "fps" in header else None)
     if rate is None:
         rate = float(round(1.0 / float(np.median(dt)))) if len(dt) else 30.0
@@ -286,8 +299,9 @@ def read_teleop_log(
                 f"{norms[i]:.4f}; expected a unit quaternion w,x,y,z (wrong convention, Euler "
                 "angles or degrees?)"
             )
-        pose = np.concatenate([interp_linear(t_rel, pos, grid),
-                               interp_slerp(t_rel, quat / norms[:, None], grid)], 1)
+        pose = np.concatenate(
+            [interp_linear(t_rel, pos, grid), interp_slerp(t_rel, quat / norms[:, None], grid)], 1
+        )
         if frame == "rig" and rig_to_world is not None:
             pose = pose_mul(np.broadcast_to(np.asarray(rig_to_world, float), pose.shape), pose)
         ee[arm] = pose
@@ -302,8 +316,10 @@ def read_teleop_log(
                 )
             gripper[arm] = np.clip(interp_linear(t_rel, g, grid), 0.0, 1.0)
     if frame == "rig" and rig_to_world is None:
-        log.warning("%s: poses are in the rig frame and no rig_to_world was given; "
-                    "kept in the rig frame", path)
+        log.warning(
+            "%s: poses are in the rig frame and no rig_to_world was given; kept in the rig frame",
+            path,
+        )
     names = [c.split(".", 2)[2] for c in joint_cols]
     if len(set(names)) != len(names):
         names = [f"{c.split('.', 1)[0]}.{c.split('.', 2)[2]}" for c in joint_cols]
@@ -317,15 +333,31 @@ def read_teleop_log(
         "frame": frame if frame == "world" or rig_to_world is None else "world (from rig)",
         "raw_samples": len(t),
         "raw_rate_hz": float(1.0 / np.median(dt)) if len(dt) else None,
-        "resampled": {"fps": rate, "position": "linear", "quaternion": "slerp",
-                      "gripper": "linear", "joints": "linear"},
+        "resampled": {
+            "fps": rate,
+            "position": "linear",
+            "quaternion": "slerp",
+            "gripper": "linear",
+            "joints": "linear",
+        },
         "header": header,
     }
-    meta = EpisodeMeta(task=header.get("task", "teleop"), robot=header.get("robot", "unknown"),
-                       fps=float(rate), source=str(path), instruction=header.get("instruction", ""),
-                       provenance=prov)
-    return Episode(meta=meta, time=grid, joint_names=names if joint_cols else [], qpos=qpos,
-                   ee=ee, gripper=gripper).validate()
+    meta = EpisodeMeta(
+        task=header.get("task", "teleop"),
+        robot=header.get("robot", "unknown"),
+        fps=float(rate),
+        source=str(path),
+        instruction=header.get("instruction", ""),
+        provenance=prov,
+    )
+    return Episode(
+        meta=meta,
+        time=grid,
+        joint_names=names if joint_cols else [],
+        qpos=qpos,
+        ee=ee,
+        gripper=gripper,
+    ).validate()
 
 
 # --------------------------------------------------------------------------------------------
@@ -377,8 +409,10 @@ def write_teleop_log(
         raise ConfigError(f"teleop log format {format!r} unknown; expected 'csv' or 'jsonl'")
     period = 1.0 / episode.meta.fps
     if not 0.0 <= jitter < 0.5 * period:
-        raise ConfigError(f"jitter={jitter} s out of range; expected 0 <= jitter < half a period "
-                          f"({0.5 * period:.4g} s at {episode.meta.fps} Hz)")
+        raise ConfigError(
+            f"jitter={jitter} s out of range; expected 0 <= jitter < half a period "
+            f"({0.5 * period:.4g} s at {episode.meta.fps} Hz)"
+        )
     if jitter > 0 and rng is None:
         raise ConfigError("jitter > 0 needs rng (np.random.Generator) for reproducibility")
     time = np.asarray(episode.time, dtype=np.float64)
@@ -399,11 +433,18 @@ def write_teleop_log(
             cols[f"{arm}.gripper"] = interp_linear(time, episode.gripper[arm], t)
     if episode.qpos is not None and episode.joint_names:
         q = interp_linear(time, episode.qpos, t)
-        for j, (name, arm) in enumerate(zip(episode.joint_names,
-                                             _joint_arms(episode.joint_names, arms))):
+        for j, (name, arm) in enumerate(
+            zip(episode.joint_names, _joint_arms(episode.joint_names, arms))
+        ):
             cols[f"{arm}.joint.{name}"] = q[:, j]
-    meta = {"frame": frame, "units": "m", "joint_units": "rad", "robot": episode.meta.robot,
-            "task": episode.meta.task, "fps": repr(float(episode.meta.fps))}
+    meta = {
+        "frame": frame,
+        "units": "m",
+        "joint_units": "rad",
+        "robot": episode.meta.robot,
+        "task": episode.meta.task,
+        "fps": repr(float(episode.meta.fps)),
+    }
     if episode.meta.instruction:
         meta["instruction"] = episode.meta.instruction
     meta.update(dict(header or {}))

@@ -110,6 +110,8 @@ class RobotSpec:
         gravcomp: bodies whose whole subtree gets gravity compensation.
         add_cameras: MJCF camera name -> camera added at build time.
         add_geoms: geoms added at build time (attribute dicts with a ``body`` key), e.g. palm pads.
+        exclude_contacts: body pairs (names or fnmatch patterns) that never collide, e.g. arm
+            links against a torso whose convex hull engulfs the shoulders.
         source: the YAML the spec came from.
     """
 
@@ -127,6 +129,7 @@ class RobotSpec:
     gravcomp: tuple[str, ...] = ()
     add_cameras: dict[str, CameraAdd] = field(default_factory=dict)
     add_geoms: tuple[dict[str, Any], ...] = ()
+    exclude_contacts: tuple[tuple[str, str], ...] = ()
     source: str = ""
 
 
@@ -300,9 +303,19 @@ def robot_from_dict(raw: dict[str, Any], source: str) -> RobotSpec:
             for k, v in (raw.get("add_cameras") or {}).items()
         },
         add_geoms=geoms,
+        exclude_contacts=_pairs(raw.get("exclude_contacts") or (), source),
         source=source,
     )
     return spec
+
+
+def _pairs(raw: Any, source: str) -> tuple[tuple[str, str], ...]:
+    out = []
+    for i, pair in enumerate(raw):
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ConfigError(f"{source}: exclude_contacts[{i}] must be a [body, body] pair")
+        out.append((str(pair[0]), str(pair[1])))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------- build-time edits
@@ -420,6 +433,16 @@ def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
             if k == "size":
                 v = [*v, *[0.0] * (3 - len(v))]
             setattr(geom, k, v)
+    bodies = [b.name for b in spec.bodies]
+    for i, pair in enumerate(robot.exclude_contacts):
+        b1, b2 = ([b for b in bodies if fnmatch.fnmatchcase(b, p)] for p in pair)
+        if not b1 or not b2:
+            raise ConfigError(f"{robot.source}: exclude_contacts[{i}]: no body of {robot.mjcf} "
+                              f"matches {pair[0] if not b1 else pair[1]!r}")
+        for n1 in b1:
+            for n2 in b2:
+                if n1 != n2:
+                    spec.add_exclude(bodyname1=n1, bodyname2=n2)
     if any(robot.mount_offset):
         root = spec.worldbody.first_body()
         root.pos = np.asarray(root.pos, float) + np.asarray(robot.mount_offset, float)

@@ -80,6 +80,13 @@ def _collision_geoms(model: mujoco.MjModel, bodies: np.ndarray) -> np.ndarray:
     return np.flatnonzero(sel)
 
 
+def _rigid_geoms(model: mujoco.MjModel, body: int) -> np.ndarray:
+    """Collision geoms moving rigidly with ``body`` (same weld body; a door's handle, not the
+    door of a cabinet: each part is grasped as itself)."""
+    bodies = np.flatnonzero(model.body_weldid == model.body_weldid[body])
+    return _collision_geoms(model, bodies)
+
+
 @dataclass
 class _ArmWeld:
     gripper: GripperSpec
@@ -130,7 +137,7 @@ class WeldGrasp:
                 )
             arms[arm] = _ArmWeld(
                 gripper=g, hand=hand, hand_geoms=hand_geoms, eq=eq_of,
-                obj_geoms={b: _collision_geoms(model, subtree_bodies(model, b)) for b in eq_of},
+                obj_geoms={b: _rigid_geoms(model, b) for b in eq_of},
             )
         out = cls(model=model, arms=arms)
         out.commanded = {arm: 1.0 for arm in arms}

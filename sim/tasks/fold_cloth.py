@@ -27,7 +27,8 @@ LEVEL_RANGES = {
 NOMINAL = (0.0, 0.0)  # cloth centre relative to the workspace site [m]
 CORNERS = ("near_right", "near_left", "far_right", "far_left")
 SIGNS = {"near_right": (-1, -1), "near_left": (-1, 1), "far_right": (1, -1), "far_left": (1, 1)}
-PAD_TIP = 0.015  # finger-pad tips below the EE site [m]
+PAD_TIP = 0.015
+RELEASE = 0.4  # gripper opening on release: clears the bead without sweeping the cloth  # finger-pad tips below the EE site [m]
 
 
 def _corner_index(local: np.ndarray) -> dict[str, int]:
@@ -178,12 +179,14 @@ class FoldCloth:
         plan = Plan()
         for arm, side in (("right", "right"), ("left", "left")):
             sy = -1.0 if side == "right" else 1.0
-            grip_yaw = yaw - sy * np.pi / 4  # pads close across the corner's diagonal
 
-            def at(lx: float, z: float, pitch: float = 0.0, sy: float = sy,
-                   grip_yaw: float = grip_yaw) -> np.ndarray:
+            def at(lx: float, z: float, turn: float = 0.0, pitch: float = 0.0,
+                   sy: float = sy) -> np.ndarray:
+                """EE pose over cloth-frame point (lx, sy*h); pads close across the corner's
+                diagonal (turn 0: flat cloth, turn 1: folded layer) and tip by ``pitch``."""
                 xy = ws[:2] + self.to_world(np.array([lx, sy * h]))
-                q = quat_mul(_pitch_quat(pitch), yaw_quat(grip_yaw))
+                grip_yaw = yaw - sy * np.pi / 4 * (1 - 2 * turn)
+                q = quat_mul(yaw_quat(grip_yaw), _pitch_quat(pitch))
                 return np.concatenate([xy, [z], q])
 
             jit = rng.normal(0, 0.002)
@@ -194,12 +197,14 @@ class FoldCloth:
                 Waypoint(at(-h + jit, bead_z), dur["descend"], 1.0, "grasp", ref),
                 Waypoint(at(-h + jit, bead_z), dur["close"], 0.0, "grasp", ref, True),
                 Waypoint(at(-h + 0.03, bead_z + 0.07), dur["lift"], 0.0, "lift", ref),
-                Waypoint(at(0.0, bead_z + 0.15, -0.3), dur["over"], 0.0, "fold", ref),
-                Waypoint(at(h - 0.03, bead_z + 0.05, -0.5), dur["down"], 0.0, "fold", ref),
-                Waypoint(at(h - 0.012, bead_z + 0.012, -0.5), dur["place"], 0.0, "place", ref),
-                Waypoint(at(h - 0.012, bead_z + 0.012, -0.5), dur["release"], 1.0, "release",
-                         ref, True),
-                Waypoint(at(h - 0.05, bead_z + 0.09, -0.3), dur["retreat"], 1.0, "retreat", ref),
+                Waypoint(at(0.0, bead_z + 0.15, 0.5, -0.3), dur["over"], 0.0, "fold", ref),
+                Waypoint(at(h - 0.03, bead_z + 0.05, 1, -0.5), dur["down"], 0.0, "fold", ref),
+                Waypoint(at(h - 0.012, bead_z + 0.012, 1, -0.5), dur["place"], 0.0, "place",
+                         ref),
+                Waypoint(at(h - 0.012, bead_z + 0.012, 1, -0.5), dur["release"], RELEASE,
+                         "release", ref, True),
+                Waypoint(at(h - 0.04, bead_z + 0.09, 1, -0.3), dur["retreat"], RELEASE,
+                         "retreat", ref),
             )
         return plan
 
@@ -209,5 +214,5 @@ DURATIONS = {"approach": 1.2, "descend": 0.7, "close": 0.5, "lift": 0.7, "over":
 
 
 def _pitch_quat(pitch: float) -> np.ndarray:
-    """Rotation about world y by ``pitch`` [rad] (w,x,y,z); negative tips the hand forward."""
+    """Rotation about the hand's y (closing) axis by ``pitch`` [rad] (w,x,y,z)."""
     return np.array([np.cos(pitch / 2), 0.0, np.sin(pitch / 2), 0.0])

@@ -13,7 +13,7 @@ import mujoco
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms
+from sim.model.contacts import num_touching_geoms, subtree_bodies, touching
 from sim.model.scene import Scene
 from sim.tasks.base import check_level, register_task, sample_xy_yaw
 from sim.transforms import mat_to_quat, quat_mul, yaw_quat
@@ -25,8 +25,8 @@ NOMINAL_X = 0.2  # microwave centre ahead of the workspace site [m]
 # Reset ranges per level: offsets of the microwave's (x, y) [m] and yaw [rad] from nominal.
 LEVEL_RANGES = {
     "D0": {"x": (-0.02, 0.02), "y": (-0.02, 0.02), "yaw": (-0.08, 0.08)},
-    "D1": {"x": (-0.04, 0.04), "y": (-0.05, 0.05), "yaw": (-0.2, 0.2)},
-    "D2": {"x": (-0.06, 0.06), "y": (-0.09, 0.09), "yaw": (-0.35, 0.35)},
+    "D1": {"x": (-0.035, 0.035), "y": (-0.05, 0.05), "yaw": (-0.15, 0.15)},
+    "D2": {"x": (-0.05, 0.05), "y": (-0.08, 0.08), "yaw": (-0.25, 0.25)},
 }
 
 
@@ -50,13 +50,20 @@ class OpenMicrowave:
         self._vadr = int(m.jnt_dofadr[self._hinge])
         self._handle = m.body("microwave_handle").id
         self._door = m.body("microwave_door").id
+        self._bodies = subtree_bodies(m, m.body("microwave").id)
+        self._robot = subtree_bodies(m, scene.robot_root)
 
     def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
-        dx, dy, yaw = sample_xy_yaw(rng, self.levels[check_level(level)])
-        pos = scene.workspace() + np.array([NOMINAL_X + dx, dy, FOOT])
-        scene.set_free_pose("microwave", np.concatenate([pos, yaw_quat(yaw)]))
+        ranges = self.levels[check_level(level)]
         scene.data.qpos[self._qadr] = 0.0
         scene.data.qvel[self._vadr] = 0.0
+        for _ in range(50):  # resample poses that would overlap the robot's hands at home
+            dx, dy, yaw = sample_xy_yaw(rng, ranges)
+            pos = scene.workspace() + np.array([NOMINAL_X + dx, dy, FOOT])
+            scene.set_free_pose("microwave", np.concatenate([pos, yaw_quat(yaw)]))
+            mujoco.mj_forward(scene.model, scene.data)
+            if not touching(scene.model, scene.data, self._bodies, self._robot):
+                return
 
     # ------------------------------------------------------------------ physics-judged signals
     def door_angle(self, scene: Scene) -> float:
