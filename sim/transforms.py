@@ -30,13 +30,13 @@ def quat_normalize(q: np.ndarray) -> np.ndarray:
 
 
 def mat_to_quat(mat: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) -> quaternions (..., 4) w,x,y,z."""
+    """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) w,x,y,z with w >= 0."""
     mat = np.asarray(mat, dtype=np.float64)
     flat = mat.reshape(-1, 9)
     out = np.empty((flat.shape[0], 4))
     for i, m in enumerate(flat):
         mujoco.mju_mat2Quat(out[i], m)
-    return out.reshape(mat.shape[:-2] + (4,))
+    return quat_normalize(out).reshape(mat.shape[:-2] + (4,))
 
 
 def quat_to_mat(q: np.ndarray) -> np.ndarray:

@@ -34,9 +34,9 @@ LEVEL_RANGES = {
     "D2": {"along": 0.04, "across": 0.02, "yaw": np.pi / 4, "speed": (0.03, 0.08), "bin": 0.04,
            "swap": True},
 }
-PART_XY = (0.12, 0.04)  # nominal start of part_a (belt moving -y) [m]
+PART_XY = (0.13, 0.02)  # nominal start of part_a (belt moving -y) [m]
 BIN_XY = (-0.02, -0.22)  # nominal bin centre [m]
-T_GRASP = 2.8  # nominal time [s] at which the demonstrator closes on the part
+T_GRASP = 3.0  # nominal time [s] at which the demonstrator closes on the part
 YAW_PREF = 0.9  # comfortable top-down grasp yaw of the right hand [rad] (left: -YAW_PREF)
 
 
@@ -67,7 +67,7 @@ class ConveyorPick:
         ws = scene.workspace()
         sign = -1.0 if r["swap"] and rng.random() < 0.5 else 1.0  # +1: belt runs toward -y
         self.speed = -sign * rng.uniform(*r["speed"])
-        # the bin's far wall must stay clear of the belt (near edge 0.08 m beyond the workspace)
+        # the bin's far wall must stay clear of the belt (near edge 0.07 m beyond the workspace)
         bx = BIN_XY[0] + rng.uniform(-r["bin"], min(r["bin"], 0.01))
         by = BIN_XY[1] + rng.uniform(-r["bin"], r["bin"])
         scene.model.body_pos[self._bin] = ws + np.array([bx, sign * by, 0.0])

@@ -21,7 +21,7 @@ LEVEL_RANGES = {
     "D1": {"xy": 0.05, "yaw": 1.0},
     "D2": {"xy": 0.08, "yaw": np.pi},
 }
-NOMINAL = (-0.02, 0.12)  # mug centre relative to the workspace site (table top) [m]
+NOMINAL = (0.02, 0.1)  # mug centre relative to the workspace site (table top) [m]
 
 
 def tilt_deg(scene: Scene, body: int) -> float:
@@ -106,12 +106,12 @@ class HandoverCup:
         zone = scene.data.site_xpos[self._zone]
         palm_top = scene.data.geom_xpos[self._palm][2] + scene.model.geom_size[self._palm][2]
         place = np.array([*(zone[:2] + rng.normal(0, 0.004, 2)), palm_top + HALF_H + GRASP_DZ + 0.004])
-        lift = grasp + np.array([0, 0, rng.uniform(0.13, 0.15)])
+        lift = grasp + np.array([0, 0, rng.uniform(0.11, 0.13)])
         above = place + np.array([0, 0, rng.uniform(0.05, 0.07)])
         return Plan().add(
             arm,
-            Waypoint(pose(grasp + [0, 0, 0.1]), j(1.2), 1.0, "approach", "cup"),
-            Waypoint(pose(grasp), j(0.7), 1.0, "grasp", "cup"),
+            Waypoint(pose(grasp + [0, 0, 0.14]), j(1.3), 1.0, "approach", "cup"),
+            Waypoint(pose(grasp), j(0.9), 1.0, "grasp", "cup"),
             Waypoint(pose(grasp), j(0.5), 0.0, "grasp", "cup", grip_at_start=True),
             Waypoint(pose(lift), j(0.8), 0.0, "lift", "cup"),
             Waypoint(pose(above), j(1.5), 0.0, "carry", None),
