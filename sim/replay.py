@@ -130,7 +130,7 @@ class FreeCameraRig:
     """
 
     def __init__(self, model: mujoco.MjModel, size: tuple[int, int] = (240, 320),
-                 body: str | None = None, distance: float = 2.2, azimuth: float = 150.0,
+                 body: str | None = None, distance: float = 1.8, azimuth: float = 150.0,
                  elevation: float = -20.0, name: str = "free"):
         h, w = int(size[0]), int(size[1])
         if h <= 0 or w <= 0:
@@ -353,6 +353,17 @@ def replay_joint(
 # -------------------------------------------------------------------------------- EE
 
 
+def _gripper_command(ep: Episode, arm: str) -> np.ndarray | None:
+    """Commanded opening (T,) of ``arm``: action column ``<arm>_gripper`` if present, else the
+    ``gripper`` track (a measured opening stays > 0 around a grasped object, which would never
+    squeeze it, so the command is preferred)."""
+    col = f"{arm}_gripper"
+    if ep.action is not None and col in ep.action_names:
+        return np.asarray(ep.action, np.float64)[:, ep.action_names.index(col)]
+    g = ep.gripper.get(arm)
+    return None if g is None else np.asarray(g, np.float64)
+
+
 def ee_targets(
     ep: Episode,
     scene: Scene,
@@ -371,6 +382,8 @@ def ee_targets(
             mapped object, ``object_map`` src -> scene object, source object pose at frame 0),
             or "world" (poses as-is).
         settle: hold the last target this long [s].
+
+    Grippers: the action column ``<arm>_gripper`` if present, else ``ep.gripper``, else open.
 
     Returns:
         (targets, used arm map).
@@ -412,7 +425,7 @@ def ee_targets(
             p = src
         res = np.concatenate([interp_linear(t_src, p[:, :3], t_dst),
                               interp_slerp(t_src, p[:, 3:], t_dst)], 1)
-        g = ep.gripper.get(s)
+        g = _gripper_command(ep, s)
         g = np.ones(len(t_dst)) if g is None else np.clip(interp_linear(t_src, g, t_dst), 0, 1)
         pose[d] = np.concatenate([res, np.repeat(res[-1:], n_hold, 0)])
         grip[d] = np.concatenate([g, np.repeat(g[-1:], n_hold)])
@@ -540,7 +553,11 @@ def run_replay(cfg: Mapping[str, Any]) -> ReplayReport:
         report = replay_kinematic(ep, model, cfg.get("joint_map") or None, cfg.get("camera"),
                                   size, video, int(cfg.get("stride", 1)))
     else:
-        scene = build_scene(cfg["robot"], cfg.get("task"), control_hz=float(cfg["control_hz"]))
+        task, params = cfg.get("task"), {}
+        if isinstance(task, Mapping):
+            task, params = task.get("name"), dict(task.get("params") or {})
+        scene = build_scene(cfg["robot"], task, control_hz=float(cfg["control_hz"]),
+                            task_cfg=params)
         seed = cfg.get("seed")
         seed = seed if seed is not None else (ep.meta.seed if ep.meta.seed is not None else 0)
         scene.reset(np.random.default_rng(int(seed)))
@@ -579,11 +596,11 @@ class ReplaySchema:
     source: str = MISSING
     format: str = "auto"
     episode: int = 0
-    robot: str = "demoforge_humanoid"
-    task: Optional[str] = "stack_blocks"  # noqa: UP045 (OmegaConf needs typing.Optional on 3.10)
+    robot: Any = MISSING  # group conf/robot (a robot dict) or a name/YAML path
+    task: Any = None  # group conf/task ({name, params}), a task name, or None (~task)
     mode: str = "ee"
     ee_frame: str = "auto"
-    model: Optional[str] = None  # noqa: UP045
+    model: Optional[str] = None  # noqa: UP045 (OmegaConf needs typing.Optional on 3.10)
     output: str = "replay_out"
     seed: Optional[int] = None  # noqa: UP045
     scale: float = 1.0

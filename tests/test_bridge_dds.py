@@ -92,8 +92,7 @@ def test_message_crc_of_idl_objects_matches_struct_pack():
     assert ud.message_crc(cmd, LOWCMD_DTYPE) == crc32_core_reference(words[:-1])
     st = ud.new_lowstate()
     st.tick = 1234
-    assert ud.message_crc(st, LOWSTATE_DTYPE) != ud.message_crc(ud.new_lowstate(),
-                                                                LOWSTATE_DTYPE)
+    assert ud.message_crc(st, LOWSTATE_DTYPE) != ud.message_crc(ud.new_lowstate(), LOWSTATE_DTYPE)
 
 
 @dds
@@ -101,9 +100,15 @@ def test_twin_served_on_dds_loopback_domain_1():
     from sim.bridge.commands import HardwareConfig, ServeConfig, connect_robot
     from sim.bridge.process import ServerProcess
 
-    hw = HardwareConfig(name="dds", driver="twin", transport="dds", robot="tiny_arm", fps=50,
-                        safety={"max_step": 0.1, "max_velocity": 4.0, "watchdog_s": 0.5},
-                        dds={"domain_id": 1, "interface": "lo", "connect_timeout_s": 10.0})
+    hw = HardwareConfig(
+        name="dds",
+        driver="twin",
+        transport="dds",
+        robot="tiny_arm",
+        fps=50,
+        safety={"max_step": 0.1, "max_velocity": 4.0, "watchdog_s": 0.5},
+        dds={"domain_id": 1, "interface": "lo", "connect_timeout_s": 10.0},
+    )
     with ServerProcess(ServeConfig(hardware=hw)):
         drv = connect_robot(hw)
         try:

@@ -26,9 +26,19 @@ FPS = 50.0
 
 
 def hw(**kw) -> HardwareConfig:
-    base = dict(name="tiny", robot="tiny_arm", fps=FPS, endpoint="tcp://127.0.0.1:*",
-                safety={"max_step": 0.1, "max_velocity": 4.0, "watchdog_s": 0.25,
-                        "workspace_lo": [-0.7, -0.7, 0.05], "workspace_hi": [0.7, 0.7, 0.9]})
+    base = dict(
+        name="tiny",
+        robot="tiny_arm",
+        fps=FPS,
+        endpoint="tcp://127.0.0.1:*",
+        safety={
+            "max_step": 0.1,
+            "max_velocity": 4.0,
+            "watchdog_s": 0.25,
+            "workspace_lo": [-0.7, -0.7, 0.05],
+            "workspace_hi": [0.7, 0.7, 0.9],
+        },
+    )
     base.update(kw)
     return HardwareConfig(**base)
 
@@ -44,8 +54,12 @@ def test_client_is_a_driver_with_the_twins_features(server):
     c.connect()
     try:
         assert isinstance(c, Driver)
-        assert c.capabilities.action_names == ["shoulder_yaw", "shoulder_pitch", "elbow",
-                                               "right_gripper"]
+        assert c.capabilities.action_names == [
+            "shoulder_yaw",
+            "shoulder_pitch",
+            "elbow",
+            "right_gripper",
+        ]
         assert c.observation_features["ee.right"] == (7,)
         assert c.action_features == {"action": (4,)}
         obs = c.get_observation()
@@ -60,8 +74,17 @@ def test_record_two_episodes_into_lerobot_and_read_back(server, tmp_path: Path):
     lerobot = pytest.importorskip("sim.io.lerobot")
     out = tmp_path / "ds"
     h = hw(endpoint=server.endpoint)
-    res = record(RecordConfig(hardware=h, out=str(out), n_episodes=2, steps=30, task="wave",
-                              policy="sine", reset_seed=7))
+    res = record(
+        RecordConfig(
+            hardware=h,
+            out=str(out),
+            n_episodes=2,
+            steps=30,
+            task="wave",
+            policy="sine",
+            reset_seed=7,
+        )
+    )
     assert res.fault is None and len(res.episodes) == 2
     assert all(j["rate_hz"] == pytest.approx(FPS, rel=0.1) for j in res.jitter)
     eps = lerobot.read_lerobot(out)
@@ -81,10 +104,20 @@ def test_record_two_episodes_into_lerobot_and_read_back(server, tmp_path: Path):
 def test_replay_recorded_episode_on_the_twin(server, tmp_path: Path):
     out = tmp_path / "rec"
     h = hw(endpoint=server.endpoint)
-    src = record(RecordConfig(hardware=h, out=str(out), n_episodes=1, steps=40, fmt="npz",
-                              policy="sine", reset_seed=3)).episodes[0]
-    res = replay(ReplayConfig(hardware=h, episodes=str(out), dry_run=True, home_s=0.0,
-                              report=str(tmp_path / "replay.json")))
+    src = record(
+        RecordConfig(
+            hardware=h, out=str(out), n_episodes=1, steps=40, fmt="npz", policy="sine", reset_seed=3
+        )
+    ).episodes[0]
+    res = replay(
+        ReplayConfig(
+            hardware=h,
+            episodes=str(out),
+            dry_run=True,
+            home_s=0.0,
+            report=str(tmp_path / "replay.json"),
+        )
+    )
     assert len(res.episode) == 40 and res.dry_run is not None
     assert res.clamped_steps == 0 and res.dry_run.clamped_steps == 0
     # same actions from the same initial state: the twin retraces the recorded motion
@@ -96,12 +129,19 @@ def test_replay_recorded_episode_on_the_twin(server, tmp_path: Path):
 def test_compare_reports_divergence_of_a_twin_with_latency_and_noise(tmp_path: Path):
     slow = {"cmd_latency_s": 0.06, "obs_latency_s": 0.02, "noise_qpos": 0.004, "seed": 2}
     with ServerProcess(ServeConfig(hardware=hw(twin=slow))) as robot:
-        rep = compare(CompareConfig(hardware=hw(endpoint=robot.endpoint), out=str(tmp_path),
-                                    steps=120, amplitude=0.25))
+        rep = compare(
+            CompareConfig(
+                hardware=hw(endpoint=robot.endpoint), out=str(tmp_path), steps=120, amplitude=0.25
+            )
+        )
     # 60 ms command + 20 ms observation latency ~ 4 ticks at 50 Hz (+-1 for scheduling)
     assert 0.04 <= rep.lag_s <= 0.12, rep.to_dict()
     assert all(d.rms > 0.004 for d in rep.joints.values())
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["joints"]) == {"shoulder_yaw", "shoulder_pitch", "elbow"}
     assert report["drivers"] == ["twin", "tiny"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return
     assert (tmp_path / "plot.png").stat().st_size > 1000

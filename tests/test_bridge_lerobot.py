@@ -45,8 +45,10 @@ class FakeSO101:
     def get_observation(self) -> dict:
         if not self.is_connected:
             raise RuntimeError("not connected")
-        return {**{f"{m}.pos": v for m, v in self.pos.items()},
-                "front": np.full((48, 64, 3), 7, np.uint8)}
+        return {
+            **{f"{m}.pos": v for m, v in self.pos.items()},
+            "front": np.full((48, 64, 3), 7, np.uint8),
+        }
 
     def send_action(self, action: dict) -> dict:
         out = {}
@@ -65,8 +67,11 @@ def test_inferred_mapping_and_units():
     caps = drv.capabilities
     assert caps.robot == "so101_follower" and caps.driver == "lerobot"
     assert caps.action_names == MOTORS[:-1] + ["main_gripper"]
-    assert drv.observation_features == {"qpos": (5,), "gripper.main": (),
-                                        "images.front": (48, 64, 3)}
+    assert drv.observation_features == {
+        "qpos": (5,),
+        "gripper.main": (),
+        "images.front": (48, 64, 3),
+    }
     drv.connect()
     obs = drv.get_observation()
     assert obs["gripper.main"] == pytest.approx(0.5) and obs["images.front"].dtype == np.uint8
@@ -80,8 +85,7 @@ def test_inferred_mapping_and_units():
 
 def test_lerobot_robot_behind_the_safety_layer_and_recorder():
     robot = FakeSO101(max_relative_target=100.0)
-    drv = SafetyLayer(LeRobotDriver(robot, fps=30), SafetyConfig(max_step=0.05,
-                                                                 max_velocity=None))
+    drv = SafetyLayer(LeRobotDriver(robot, fps=30), SafetyConfig(max_step=0.05, max_velocity=None))
     drv.connect()
     sent = drv.send_action(np.array([1.0, 0, 0, 0, 0, 0.5]))
     assert sent[0] == pytest.approx(0.05)  # step-limited before it reached the motors
@@ -103,6 +107,9 @@ def test_mapping_errors_name_the_keys():
 def test_make_lerobot_robot_without_lerobot(monkeypatch):
     monkeypatch.setitem(sys.modules, "lerobot", None)
     monkeypatch.setitem(sys.modules, "lerobot.robots", None)
-    with pytest.raises(BridgeError, match=r"LeRobot robot 'so101_follower' needs the 'lerobot' "
-                                          r"package \(pip install lerobot; Python >= 3.12\)"):
+    with pytest.raises(
+        BridgeError,
+        match=r"LeRobot robot 'so101_follower' needs the 'lerobot' "
+        r"package \(pip install lerobot; Python >= 3.12\)",
+    ):
         make_lerobot_robot("so101_follower", port="/dev/null")

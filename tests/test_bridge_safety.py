@@ -20,8 +20,15 @@ BOX_HI = np.array([0.06, 0.4, 0.6])
 
 def fk(q: np.ndarray) -> dict[str, np.ndarray]:
     """A nonlinear toy FK; q = 0 maps to (0, 0.3, 0.5), inside the box."""
-    return {"right": np.array([0.3 * np.sin(q[0]) + 0.1 * q[1], 0.3 * np.cos(q[0]) * np.cos(q[1]),
-                               0.5 + 0.2 * np.sin(q[2])])}
+    return {
+        "right": np.array(
+            [
+                0.3 * np.sin(q[0]) + 0.1 * q[1],
+                0.3 * np.cos(q[0]) * np.cos(q[1]),
+                0.5 + 0.2 * np.sin(q[2]),
+            ]
+        )
+    }
 
 
 class FakeClock:
@@ -36,10 +43,17 @@ class RecordingDriver:
     """Perfectly tracking position robot that logs every command it receives."""
 
     def __init__(self) -> None:
-        self.caps = Capabilities(robot="fake", driver="fake", joint_names=["a", "b", "c"],
-                                 action_names=["a", "b", "c", "right_gripper"], arms=["right"],
-                                 fps_max=100, control_dt=0.02, lower=LOWER.tolist(),
-                                 upper=UPPER.tolist())
+        self.caps = Capabilities(
+            robot="fake",
+            driver="fake",
+            joint_names=["a", "b", "c"],
+            action_names=["a", "b", "c", "right_gripper"],
+            arms=["right"],
+            fps_max=100,
+            control_dt=0.02,
+            lower=LOWER.tolist(),
+            upper=UPPER.tolist(),
+        )
         self.q = np.zeros(4)
         self.log: list[tuple[np.ndarray, bool]] = []
         self.latched = False  # the test's own model of the e-stop state
@@ -64,9 +78,15 @@ class RecordingDriver:
 
 def make(cfg: SafetyConfig | None = None, with_fk: bool = True):
     drv, clock = RecordingDriver(), FakeClock()
-    cfg = cfg or SafetyConfig(max_step=0.1, gripper_max_step=0.3, max_velocity=3.0,
-                              workspace_lo=tuple(BOX_LO), workspace_hi=tuple(BOX_HI),
-                              watchdog_s=0.2, hold_mode="current")
+    cfg = cfg or SafetyConfig(
+        max_step=0.1,
+        gripper_max_step=0.3,
+        max_velocity=3.0,
+        workspace_lo=tuple(BOX_LO),
+        workspace_hi=tuple(BOX_HI),
+        watchdog_s=0.2,
+        hold_mode="current",
+    )
     layer = SafetyLayer(drv, cfg, fk=fk if with_fk else None, clock=clock)
     layer.connect()
     return layer, drv, clock
@@ -92,8 +112,11 @@ def test_nan_and_inf_rejected_with_hold_and_message():
     layer, drv, _ = make()
     layer.send_action(np.array([0.05, 0, 0, 0.5]))
     n = len(drv.log)
-    with pytest.raises(SafetyError, match=r"command rejected: NaN/inf in \['b', 'right_gripper'\]; "
-                                          "holding position"):
+    with pytest.raises(
+        SafetyError,
+        match=r"command rejected: NaN/inf in \['b', 'right_gripper'\]; "
+        "holding position",
+    ):
         layer.send_action(np.array([0.0, np.nan, 0.0, np.inf]))
     assert len(drv.log) == n + 1  # exactly the hold command
     np.testing.assert_allclose(drv.log[-1][0], drv.log[-2][0])  # perfect tracking: hold = stay
@@ -115,8 +138,11 @@ def test_estop_latches_until_reset():
     layer.estop("operator")
     n = len(drv.log)
     for _ in range(3):
-        with pytest.raises(SafetyError, match=r"e-stop latched \(operator\); command rejected "
-                                              "until reset_estop"):
+        with pytest.raises(
+            SafetyError,
+            match=r"e-stop latched \(operator\); command rejected "
+            "until reset_estop",
+        ):
             layer.send_action(np.zeros(4))
     assert len(drv.log) == n and layer.stats.rejected_estop == 3
     layer.reset_estop()
@@ -138,8 +164,15 @@ def test_watchdog_holds_once_after_deadline():
 
 
 def test_workspace_box_shortens_motion():
-    layer, drv, _ = make(SafetyConfig(max_step=10, max_velocity=None, watchdog_s=None,
-                                      workspace_lo=tuple(BOX_LO), workspace_hi=tuple(BOX_HI)))
+    layer, drv, _ = make(
+        SafetyConfig(
+            max_step=10,
+            max_velocity=None,
+            watchdog_s=None,
+            workspace_lo=tuple(BOX_LO),
+            workspace_hi=tuple(BOX_HI),
+        )
+    )
     sent = layer.send_action(np.array([1.0, 0.0, 0.0, 0.0]))  # x = 0.3 sin(1) = 0.25 > 0.06
     x = fk(sent)["right"][0]
     assert 0.055 < x <= 0.06 and layer.stats.clamped_workspace == 1
@@ -147,8 +180,7 @@ def test_workspace_box_shortens_motion():
 
 def test_workspace_needs_fk_and_config_errors_name_keys():
     with pytest.raises(ConfigError, match="workspace box given but no fk"):
-        SafetyLayer(RecordingDriver(), SafetyConfig(workspace_lo=(0, 0, 0),
-                                                    workspace_hi=(1, 1, 1)))
+        SafetyLayer(RecordingDriver(), SafetyConfig(workspace_lo=(0, 0, 0), workspace_hi=(1, 1, 1)))
     with pytest.raises(ConfigError, match=r"safety: unknown keys \['max_stepp'\]"):
         SafetyConfig.from_dict({"max_stepp": 1})
     with pytest.raises(ConfigError, match="hold_mode must be 'current' or 'last'"):

@@ -35,8 +35,13 @@ def test_tiny_arm_follows_conventions():
 def test_twin_is_a_driver_and_tracks_commands():
     twin = lockstep()
     assert isinstance(twin, Driver)
-    assert twin.observation_features == {"qpos": (3,), "qvel": (3,), "ee.right": (7,),
-                                         "gripper.right": (), "objects.cube": (7,)}
+    assert twin.observation_features == {
+        "qpos": (3,),
+        "qvel": (3,),
+        "ee.right": (7,),
+        "gripper.right": (),
+        "objects.cube": (7,),
+    }
     target = np.array([0.4, -0.3, 0.5, 1.0])
     for _ in range(100):  # 2 s
         twin.send_action(target)
@@ -49,8 +54,14 @@ def test_twin_is_a_driver_and_tracks_commands():
 def test_command_latency_shows_as_lag_and_noise_as_rms():
     steps, fps = 150, 50.0
     a, b = lockstep(), lockstep(cmd_latency_s=0.06, noise_qpos=0.003, seed=1)
-    acts = sine_actions(action_from_observation(a.get_observation(), a.capabilities), 3, steps,
-                        fps, amplitude=0.3, period_s=1.5)
+    acts = sine_actions(
+        action_from_observation(a.get_observation(), a.capabilities),
+        3,
+        steps,
+        fps,
+        amplitude=0.3,
+        period_s=1.5,
+    )
     rep = compare_drivers(a, b, acts, fps=fps, realtime=False)
     lags = [d.lag_steps for d in rep.joints.values()]
     assert all(lag == 3 for lag in lags), lags  # 60 ms at 50 Hz
@@ -118,16 +129,23 @@ def test_scene_backend_on_project_scene():
     np.testing.assert_allclose(b.fk(obs["qpos"])["right"], obs["ee.right"][:3], atol=1e-6)
 
 
-def test_rate_loop_precision():
+def test_rate_loop_rate_and_overrun_rebasing():
+    # generous bounds: the CI machine is shared; benchmarks/bridge.py measures precisely
     loop = RateLoop(200)
     for _ in range(60):
         loop.wait()
     s = loop.stats.summary()
-    # generous: the CI machine is shared; benchmarks/bridge.py measures precisely
-    assert s["n"] == 60 and abs(s["rate_hz"] - 200) < 10 and s["mean_s"] < 0.002
+    assert s["n"] == 60 and abs(s["rate_hz"] - 200) < 20
     t = time.perf_counter() + 0.01
     precise_sleep(t)
-    assert 0 <= time.perf_counter() - t < 0.002
+    assert 0 <= time.perf_counter() - t < 0.02  # never early
+    loop = RateLoop(100)
+    loop.wait()
+    time.sleep(0.035)  # a slow iteration: 3.5 periods
+    loop.wait()
+    t0 = time.perf_counter()
+    loop.wait()  # re-based: a full period again, not a burst of catch-up ticks
+    assert loop.stats.overruns == 1 and time.perf_counter() - t0 > 0.005
 
 
 def test_lag_estimate_and_divergence_shapes():
@@ -136,3 +154,16 @@ def test_lag_estimate_and_divergence_shapes():
     assert estimate_lag(x, np.zeros(300), 20) == (0, 0.0)
     with pytest.raises(Exception, match=r"traces must both be \(T, 2\)"):
         divergence(np.zeros((5, 2)), np.zeros((4, 2)), ["a", "b"], 10)
+
+
+def test_twin_reset_places_objects_and_checks_names():
+    twin = lockstep()
+    pose = np.array([0.3, 0.1, 0.02, 1, 0, 0, 0])
+    twin.reset(objects={"cube": pose}, qpos=np.array([0.2, 0.1, -0.1]))
+    obs = twin.get_observation()
+    np.testing.assert_allclose(obs["objects.cube"], pose, atol=1e-9)
+    np.testing.assert_allclose(obs["qpos"], [0.2, 0.1, -0.1])
+    with pytest.raises(BridgeError, match=r"unknown objects \['mug'\]; it has \['cube'\]"):
+        twin.reset(objects={"mug": pose})
+    with pytest.raises(BridgeError, match=r"qpos must have shape \(3,\), got \(2,\)"):
+        twin.reset(qpos=np.zeros(2))

@@ -53,16 +53,23 @@ GOOD_H = {"v": 1, "type": "heartbeat", "seq": 3, "t": 1.0}
         (_raw({**GOOD_H, "t": float("nan")}), "header 't' must be a finite number"),
         (_raw({**GOOD_H, "type": 5}), "header 'type' must be a string, got int"),
         (_raw({**GOOD_H, "v": "1"}), "header 'v' must be an int"),
-        (_raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "|O", "shape": [1], "data": b"x"}}),
-         "array dtype '|O' not allowed"),
-        (_raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [3], "data": b"\0" * 8}}),
-         "array of dtype <f8 shape [3] needs 24 bytes, got 8"),
-        (_raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [-1], "data": b""}}),
-         "array shape [-1] must be a list of <= 4 non-negative ints"),
-        (_raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [1] * 5, "data": b"\0" * 8}}),
-         "must be a list of <= 4 non-negative ints"),
-        (_raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [1]}}),
-         "array map has keys"),
+        (
+            _raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "|O", "shape": [1], "data": b"x"}}),
+            "array dtype '|O' not allowed",
+        ),
+        (
+            _raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [3], "data": b"\0" * 8}}),
+            "array of dtype <f8 shape [3] needs 24 bytes, got 8",
+        ),
+        (
+            _raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [-1], "data": b""}}),
+            "array shape [-1] must be a list of <= 4 non-negative ints",
+        ),
+        (
+            _raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [1] * 5, "data": b"\0" * 8}}),
+            "must be a list of <= 4 non-negative ints",
+        ),
+        (_raw(GOOD_H, {"a": {"__nd__": 1, "dtype": "<f8", "shape": [1]}}), "array map has keys"),
     ],
 )
 def test_malformed_frames_name_the_problem(frame, message):

@@ -50,6 +50,7 @@ def test_g1_all_episodes_ingested():
     assert all(e.qpos is not None and e.qpos.shape[1] == 26 for e in eps)
 
 
+@pytest.mark.slow
 @needs_g1
 def test_g1_kinematic_replay_video(g1_episode, tmp_path):
     import imageio.v3 as iio
@@ -67,8 +68,8 @@ def test_g1_kinematic_replay_video(g1_episode, tmp_path):
     assert len(frames) == r.video_frames == -(-len(ep) // stride)
     assert frames.shape[1:] == (240, 320, 3)
     assert frames.std() > 5  # not a blank image
-    # the arm moves, so the frames differ
-    assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).mean() > 0.5
+    # the arms move, so some frame differs from the first
+    assert max(np.abs(f.astype(int) - frames[0].astype(int)).mean() for f in frames) > 0.2
     r.to_json(tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text())["video_frames"] == len(frames)
     print(f"\nG1 kinematic replay: {len(ep)} frames at {ep.meta.fps:.0f} fps, video "
@@ -90,7 +91,7 @@ def test_g1_retarget_ee_to_humanoid(g1_episode, stack_scene):
     scene, ik = stack_scene
     scene.reset(np.random.default_rng(0))
     g1_len = chain_length(g1, "left_wrist_yaw_link", "left_shoulder_pitch_link")
-    our_len = chain_length(scene.model, scene.robot.arms["left"].ee_site, "left_shoulder")
+    our_len = chain_length(scene.model, "left_wrist", "left_shoulder")  # wrist to wrist
     scale = our_len / g1_len
     ee = {arm: ee_calibrated(src[arm], scene.ee_pose(arm), scale=scale) for arm in src}
     retargeted = Episode(
@@ -131,7 +132,9 @@ def test_teleop_round_trip_succeeds(stack_scene, tmp_path):
     scene, ik = stack_scene
     demo = run_scripted(scene, ik, seed=5)
     assert demo.meta.success
-    human = Episode(meta=demo.meta, time=demo.time, ee=demo.ee, gripper=demo.gripper)
+    # a teleop rig logs EE poses and the operator's gripper command (not the measured opening)
+    grip = {a: demo.action[:, demo.action_names.index(f"{a}_gripper")] for a in demo.ee}
+    human = Episode(meta=demo.meta, time=demo.time, ee=demo.ee, gripper=grip)
     log = write_teleop_log(human, tmp_path / "teleop.csv", jitter=0.004,
                            rng=np.random.default_rng(1))
     ep = read_teleop_log(log, fps=demo.meta.fps)
@@ -185,3 +188,60 @@ def test_cli_unknown_mode_and_format(tmp_path):
     p = _run_cli(f"source={tmp_path}", "format=bogus", f"output={tmp_path / 'o'}")
     assert p.returncode == 2
     assert "demoforge: error: unknown format 'bogus'" in p.stderr
+
+
+def test_joint_replay_reproduces_scripted_demo(stack_scene, tmp_path):
+    from sim.replay import replay_joint
+    from sim.rollout import run_scripted
+
+    scene, ik = stack_scene
+    demo = run_scripted(scene, ik, seed=5)
+    scene.reset(np.random.default_rng(5))
+    r = replay_joint(demo, scene)
+    assert r.success is True
+    assert set(r.mapped_joints.values()) == set(scene.action_names)
+    assert max(e["rms"] for e in r.joint_err.values()) < 0.05
+    data = json.loads(r.to_json(tmp_path / "r.json").read_text())
+    assert data["mode"] == "joint" and data["success"] is True
+
+
+def test_ee_replay_errors_name_the_thing(stack_scene):
+    from sim.errors import ConfigError, SchemaError, UnknownNameError
+    from sim.replay import replay_ee
+
+    scene, ik = stack_scene
+    scene.reset(np.random.default_rng(0))
+    pose = np.tile(scene.ee_pose("left"), (3, 1))
+    ep = Episode(meta=EpisodeMeta(task="t", robot="r", fps=20.0), time=np.arange(3) / 20.0,
+                 ee={"hand": pose})
+    with pytest.raises(ConfigError, match="no source arm"):
+        replay_ee(ep, scene, ik)
+    with pytest.raises(ConfigError, match="target arm 'middle'"):
+        replay_ee(ep, scene, ik, arm_map={"hand": "middle"})
+    with pytest.raises(UnknownNameError, match="EE replay mode 'sideways'"):
+        replay_ee(ep, scene, ik, arm_map={"hand": "left"}, mode="sideways")
+    with pytest.raises(ConfigError, match="needs object_map"):
+        replay_ee(ep, scene, ik, arm_map={"hand": "left"}, mode="object")
+    with pytest.raises(SchemaError, match="no 'ee'"):
+        replay_ee(Episode(meta=ep.meta, time=ep.time), scene, ik)
+
+
+def test_ee_replay_resamples_and_calibrates(stack_scene):
+    """A 30 Hz source is resampled to the 20 Hz control rate; calibrated mode starts at the
+    robot's current EE pose and scales the motion."""
+    from sim.replay import ee_targets
+
+    scene, _ = stack_scene
+    scene.reset(np.random.default_rng(0))
+    T = 31
+    src = np.zeros((T, 7))
+    src[:, 3] = 1.0
+    src[:, 0] = np.linspace(0.0, 0.1, T)  # 10 cm along x in 1 s
+    ep = Episode(meta=EpisodeMeta(task="t", robot="r", fps=30.0), time=np.arange(T) / 30.0,
+                 ee={"right": src})
+    targets, used = ee_targets(ep, scene, mode="calibrated", scale=0.5, settle=0.0)
+    assert used == {"right": "right"} and len(targets) == 21
+    start = scene.ee_pose("right")
+    np.testing.assert_allclose(targets.pose["right"][0], start, atol=1e-9)
+    np.testing.assert_allclose(targets.pose["right"][-1, :3] - start[:3], [0.05, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(targets.gripper["right"], 1.0)

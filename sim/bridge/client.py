@@ -36,10 +36,16 @@ class ClientStats:
 
     def summary(self) -> dict[str, Any]:
         r = np.asarray(self.rtt_s) if self.rtt_s else np.zeros(1)
-        return {"requests": self.requests, "timeouts": self.timeouts,
-                "stale_replies": self.stale_replies, "bad_replies": self.bad_replies,
-                "errors": self.errors, "rtt_p50_s": float(np.median(r)),
-                "rtt_p99_s": float(np.percentile(r, 99)), "rtt_max_s": float(r.max())}
+        return {
+            "requests": self.requests,
+            "timeouts": self.timeouts,
+            "stale_replies": self.stale_replies,
+            "bad_replies": self.bad_replies,
+            "errors": self.errors,
+            "rtt_p50_s": float(np.median(r)),
+            "rtt_p99_s": float(np.percentile(r, 99)),
+            "rtt_max_s": float(r.max()),
+        }
 
 
 class BridgeClient:
@@ -54,9 +60,15 @@ class BridgeClient:
         name: client name reported to the server.
     """
 
-    def __init__(self, endpoint: str, timeout_s: float = 0.2, connect_timeout_s: float = 5.0,
-                 heartbeat_s: float | None = None, name: str = "demoforge",
-                 max_msg_bytes: int = wire.MAX_MESSAGE_BYTES) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        timeout_s: float = 0.2,
+        connect_timeout_s: float = 5.0,
+        heartbeat_s: float | None = None,
+        name: str = "demoforge",
+        max_msg_bytes: int = wire.MAX_MESSAGE_BYTES,
+    ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
@@ -116,8 +128,9 @@ class BridgeClient:
         sock.connect(self.endpoint)
         self._sock = sock
         try:
-            b = self._request("hello", {"client": self.name, "proto": wire.PROTO_VERSION},
-                              self.connect_timeout_s)
+            b = self._request(
+                "hello", {"client": self.name, "proto": wire.PROTO_VERSION}, self.connect_timeout_s
+            )
             self._caps = Capabilities.from_dict(b["capabilities"])
             self._obs_features = {k: tuple(v) for k, v in b["observation_features"].items()}
             self._act_features = {k: tuple(v) for k, v in b["action_features"].items()}
@@ -129,8 +142,9 @@ class BridgeClient:
             raise BridgeError(f"{self.endpoint}: malformed hello reply ({e})") from None
         if self.heartbeat_s:
             self._hb_stop.clear()
-            self._hb = threading.Thread(target=self._heartbeat_loop, daemon=True,
-                                        name="bridge-client-heartbeat")
+            self._hb = threading.Thread(
+                target=self._heartbeat_loop, daemon=True, name="bridge-client-heartbeat"
+            )
             self._hb.start()
 
     def disconnect(self) -> None:
@@ -181,15 +195,22 @@ class BridgeClient:
     def reset_estop(self) -> None:
         self._request("reset_estop", {})
 
-    def reset(self, seed: int | None = None, level: str | None = None,
-              objects: Mapping[str, np.ndarray] | None = None,
-              qpos: np.ndarray | None = None, timeout_s: float = 2.0) -> dict[str, np.ndarray]:
+    def reset(
+        self,
+        seed: int | None = None,
+        level: str | None = None,
+        objects: Mapping[str, np.ndarray] | None = None,
+        qpos: np.ndarray | None = None,
+        timeout_s: float = 2.0,
+    ) -> dict[str, np.ndarray]:
         """Reset a simulated robot (twin): scene reset with ``seed``/``level``, then optional
         object poses (world frame, pos + quat w,x,y,z) and joint positions. Returns the
         observation after the reset."""
-        body: dict[str, Any] = {"seed": seed, "level": level,
-                                "objects": {k: np.asarray(v, float) for k, v in
-                                            (objects or {}).items()}}
+        body: dict[str, Any] = {
+            "seed": seed,
+            "level": level,
+            "objects": {k: np.asarray(v, float) for k, v in (objects or {}).items()},
+        }
         if qpos is not None:
             body["qpos"] = np.asarray(qpos, float)
         return self._request("reset", body, timeout_s)["obs"]
@@ -204,8 +225,9 @@ class BridgeClient:
             self._ctx = None
         self._caps = None
 
-    def _request(self, typ: str, body: Mapping[str, Any], timeout_s: float | None = None
-                 ) -> dict[str, Any]:
+    def _request(
+        self, typ: str, body: Mapping[str, Any], timeout_s: float | None = None
+    ) -> dict[str, Any]:
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         with self._lock:
             sock = self._sock
@@ -220,18 +242,24 @@ class BridgeClient:
                 sock.send(wire.encode(typ, seq, body), zmq.NOBLOCK)
             except zmq.Again:
                 self.stats.timeouts += 1
-                raise BridgeError(f"cannot send {typ} to {self.endpoint}: send queue full "
-                                  f"(server gone?) (seq {seq})") from None
+                raise BridgeError(
+                    f"cannot send {typ} to {self.endpoint}: send queue full "
+                    f"(server gone?) (seq {seq})"
+                ) from None
             deadline = t0 + timeout_s
             while True:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or sock.poll(max(1, math.ceil(remaining * 1000)),
-                                               zmq.POLLIN) == 0:
+                if (
+                    remaining <= 0
+                    or sock.poll(max(1, math.ceil(remaining * 1000)), zmq.POLLIN) == 0
+                ):
                     if time.monotonic() < deadline:
                         continue
                     self.stats.timeouts += 1
-                    raise BridgeError(f"no reply from {self.endpoint} within "
-                                      f"{timeout_s * 1e3:.0f} ms (seq {seq}) to {typ}")
+                    raise BridgeError(
+                        f"no reply from {self.endpoint} within "
+                        f"{timeout_s * 1e3:.0f} ms (seq {seq}) to {typ}"
+                    )
                 raw = sock.recv(zmq.NOBLOCK)
                 try:
                     h, b = wire.decode(raw, self.max_msg_bytes)

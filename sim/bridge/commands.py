@@ -29,7 +29,8 @@ from sim.bridge.record import (
     replay_episode,
 )
 from sim.bridge.safety import SafetyConfig, SafetyLayer
-from sim.bridge.server import ServerConfig, serve as serve_driver
+from sim.bridge.server import ServerConfig
+from sim.bridge.server import serve as serve_driver
 from sim.bridge.twin import TwinConfig, TwinDriver, load_backend
 from sim.errors import ConfigError
 
@@ -73,8 +74,7 @@ class HardwareConfig:
 
     def __post_init__(self) -> None:
         if self.transport not in ("zmq", "dds"):
-            raise ConfigError(f"hardware.transport must be 'zmq' or 'dds', got "
-                              f"{self.transport!r}")
+            raise ConfigError(f"hardware.transport must be 'zmq' or 'dds', got {self.transport!r}")
         SafetyConfig.from_dict(self.safety)  # fail early, naming the bad key
         TwinConfig.from_dict(self.twin)
         _server_cfg(self.server)
@@ -189,8 +189,7 @@ def _dds_map(hw: HardwareConfig, names: list[str], n_joints: int) -> Any:
     d = dict(hw.dds)
     gains = {k: d[k] for k in ("kp", "kd", "hold_kp", "hold_kd", "unmapped") if k in d}
     if "joints" in d:
-        return DdsJointMap(joints=dict(d["joints"]), grippers=dict(d.get("grippers", {})),
-                           **gains)
+        return DdsJointMap(joints=dict(d["joints"]), grippers=dict(d.get("grippers", {})), **gains)
     return DdsJointMap.sequential(names, n_joints, **gains)
 
 
@@ -219,16 +218,25 @@ def connect_robot(hw: HardwareConfig) -> Driver:
         names = joints + list(d.get("grippers", {}))
         lower, upper = d.get("lower"), d.get("upper")
         if lower is None or upper is None:
-            raise ConfigError("hardware.dds: 'lower' and 'upper' limits are required with "
-                              "explicit 'joints'")
+            raise ConfigError(
+                "hardware.dds: 'lower' and 'upper' limits are required with explicit 'joints'"
+            )
         fk, arms = None, []
     else:  # the twin on DDS: names, limits and FK from its model
         backend = load_backend(hw.robot, control_dt=1.0 / hw.fps)
         joints, names = list(backend.joint_names), list(backend.action_names)
         lower, upper = (x.tolist() for x in backend.limits())
         fk, arms = backend.fk, list(backend.arms)
-    drv = UnitreeDdsDriver(_dds_map(hw, names, len(joints)), joints, names, lower, upper,
-                           cfg=_dds_cfg(hw), arms=arms, fk=fk)
+    drv = UnitreeDdsDriver(
+        _dds_map(hw, names, len(joints)),
+        joints,
+        names,
+        lower,
+        upper,
+        cfg=_dds_cfg(hw),
+        arms=arms,
+        fk=fk,
+    )
     drv.connect()
     return drv
 
@@ -246,25 +254,36 @@ def serve(cfg: ServeConfig) -> dict[str, Any]:
     elif hw.driver.startswith("lerobot:"):
         from sim.bridge.lerobot_adapter import LeRobotDriver, make_lerobot_robot
 
-        driver = LeRobotDriver(make_lerobot_robot(hw.driver.split(":", 1)[1], **hw.lerobot),
-                               fps=hw.fps)
+        driver = LeRobotDriver(
+            make_lerobot_robot(hw.driver.split(":", 1)[1], **hw.lerobot), fps=hw.fps
+        )
         fk = None
     else:
-        raise ConfigError(f"serve: hardware.driver {hw.driver!r} cannot be served; expected "
-                          "'twin' or 'lerobot:<type>'")
+        raise ConfigError(
+            f"serve: hardware.driver {hw.driver!r} cannot be served; expected "
+            "'twin' or 'lerobot:<type>'"
+        )
     if hw.transport == "dds":
         from sim.bridge.unitree_dds import serve_dds
 
         caps = driver.capabilities
         ready = threading.Event()
         if cfg.ready_file:
+
             def _ready() -> None:
                 if ready.wait(60):
                     Path(cfg.ready_file).write_text(f"dds:{_dds_cfg(hw).domain_id}")
 
             threading.Thread(target=_ready, daemon=True).start()
-        stats = serve_dds(driver, _dds_map(hw, caps.action_names, len(caps.joint_names)),
-                          hw.safety_cfg, fk=fk, cfg=_dds_cfg(hw), stop=stop, ready=ready)
+        stats = serve_dds(
+            driver,
+            _dds_map(hw, caps.action_names, len(caps.joint_names)),
+            hw.safety_cfg,
+            fk=fk,
+            cfg=_dds_cfg(hw),
+            stop=stop,
+            ready=ready,
+        )
         return stats.to_dict()
 
     def _ready_file(server: Any) -> None:
@@ -273,8 +292,15 @@ def serve(cfg: ServeConfig) -> dict[str, Any]:
             tmp.write_text(server.endpoint)
             tmp.replace(cfg.ready_file)
 
-    stats = serve_driver(driver, hw.endpoint, hw.safety_cfg, fk=fk, stop=stop,
-                         server_cfg=_server_cfg(hw.server), on_ready=_ready_file)
+    stats = serve_driver(
+        driver,
+        hw.endpoint,
+        hw.safety_cfg,
+        fk=fk,
+        stop=stop,
+        server_cfg=_server_cfg(hw.server),
+        on_ready=_ready_file,
+    )
     return stats.to_dict()
 
 
@@ -283,34 +309,51 @@ def record(cfg: RecordConfig) -> RecordResult:
     if cfg.policy not in ("hold", "sine"):
         raise ConfigError(f"record.policy must be 'hold' or 'sine', got {cfg.policy!r}")
     robot = connect_robot(cfg.hardware)
-    sink = open_sink(cfg.out, cfg.fmt, overwrite=cfg.overwrite,
-                     config={"record": dataclasses.asdict(cfg)})
+    sink = open_sink(
+        cfg.out, cfg.fmt, overwrite=cfg.overwrite, config={"record": dataclasses.asdict(cfg)}
+    )
     caps = robot.capabilities
     hw_fps = cfg.hardware.fps
     try:
         policy = None
         if cfg.policy == "sine":
+
             def policy(i: int) -> Any:  # a fresh sine around the pose of each episode start
                 acts: dict[str, np.ndarray] = {}
 
                 def pol(obs: Mapping[str, np.ndarray], k: int) -> np.ndarray:
                     if "a" not in acts:
-                        acts["a"] = sine_actions(action_from_observation(obs, caps),
-                                                 len(caps.joint_names), cfg.steps, hw_fps,
-                                                 0.15, 2.0, np.array(caps.lower),
-                                                 np.array(caps.upper))
+                        acts["a"] = sine_actions(
+                            action_from_observation(obs, caps),
+                            len(caps.joint_names),
+                            cfg.steps,
+                            hw_fps,
+                            0.15,
+                            2.0,
+                            np.array(caps.lower),
+                            np.array(caps.upper),
+                        )
                     return acts["a"][k]
 
                 return pol
 
         reset = None
         if cfg.reset_seed is not None and hasattr(robot, "reset"):
+
             def reset(i: int) -> None:
                 robot.reset(seed=cfg.reset_seed + i)
 
-        result = record_episodes(robot, cfg.n_episodes, cfg.steps, fps=hw_fps, policy=policy,
-                                 task=cfg.task, reset=reset, on_episode=sink.add,
-                                 seed=cfg.reset_seed)
+        result = record_episodes(
+            robot,
+            cfg.n_episodes,
+            cfg.steps,
+            fps=hw_fps,
+            policy=policy,
+            task=cfg.task,
+            reset=reset,
+            on_episode=sink.add,
+            seed=cfg.reset_seed,
+        )
     finally:
         try:
             path = sink.close()
@@ -327,8 +370,9 @@ def replay(cfg: ReplayConfig) -> ReplayResult:
         raise ConfigError("replay.episodes: path of a dataset (LeRobot or npz) is required")
     episodes = load_episodes(cfg.episodes)
     if not 0 <= cfg.index < len(episodes):
-        raise ConfigError(f"replay.index {cfg.index} out of range: {cfg.episodes} has "
-                          f"{len(episodes)} episodes")
+        raise ConfigError(
+            f"replay.index {cfg.index} out of range: {cfg.episodes} has {len(episodes)} episodes"
+        )
     ep = episodes[cfg.index]
     hw = cfg.hardware
     dry = None
@@ -341,8 +385,9 @@ def replay(cfg: ReplayConfig) -> ReplayResult:
     try:
         if cfg.reset_sim and hasattr(robot, "reset") and robot.capabilities.driver != "lerobot":
             _prepare_sim(robot, ep)
-        result = replay_episode(robot, ep, dry_run=dry, max_dry_run_clamp=cfg.max_dry_run_clamp,
-                                home_s=cfg.home_s)
+        result = replay_episode(
+            robot, ep, dry_run=dry, max_dry_run_clamp=cfg.max_dry_run_clamp, home_s=cfg.home_s
+        )
     finally:
         robot.disconnect()
         if dry is not None:
@@ -364,7 +409,8 @@ def _prepare_sim(driver: Any, ep: Any) -> None:
 
 
 def compare(cfg: CompareConfig) -> CompareReport:
-    """Run the same actions on a local twin and on the robot; write report.json + plot.png."""
+    """Run the same actions on a local twin and on the robot; write report.json + plot.png
+    (the plot needs matplotlib)."""
     hw = cfg.hardware
     twin = make_twin(hw, {})
     twin_safe = SafetyLayer(twin, hw.safety_cfg, fk=twin.fk)
@@ -384,14 +430,112 @@ def compare(cfg: CompareConfig) -> CompareReport:
             actions = np.asarray(ep.action)
         else:
             start = action_from_observation(twin.get_observation(), caps)
-            actions = sine_actions(start, len(caps.joint_names), cfg.steps, hw.fps,
-                                   cfg.amplitude, 2.0, np.array(caps.lower),
-                                   np.array(caps.upper))
+            actions = sine_actions(
+                start,
+                len(caps.joint_names),
+                cfg.steps,
+                hw.fps,
+                cfg.amplitude,
+                2.0,
+                np.array(caps.lower),
+                np.array(caps.upper),
+            )
         report = compare_drivers(twin_safe, robot, actions, fps=hw.fps, names=names)
     finally:
         twin_safe.disconnect()
         robot.disconnect()
     out = Path(cfg.out)
     report.write_json(out / "report.json")
-    report.plot(out / "plot.png")
+    try:
+        report.plot(out / "plot.png")
+    except ImportError as e:  # matplotlib is optional for the numbers
+        log.warning("compare: no plot (%s); report.json written", e)
     return report
+
+
+# ---------------------------------------------------------------------------------- CLI
+USAGE = """usage: demoforge-bridge {serve|record|replay|compare} [hardware=<name|path.yaml>]
+                        [hardware.<key>=<value> ...] [<key>=<value> ...]
+
+  hardware=twin            conf/hardware/twin.yaml (default) or a YAML path
+  hardware.fps=50          override a hardware key (dotted: hardware.safety.max_step=0.05)
+  <key>=<value>            a field of the command's config (RecordConfig, ReplayConfig, ...)
+examples:
+  demoforge-bridge serve hardware=twin
+  demoforge-bridge record out=outputs/rec n_episodes=2 steps=100 policy=sine
+  demoforge-bridge replay episodes=outputs/rec index=0
+  demoforge-bridge compare 'robot_twin={cmd_latency_s: 0.05, noise_qpos: 0.002}'
+"""
+
+COMMANDS: dict[str, tuple[type, Any]] = {
+    "serve": (ServeConfig, serve),
+    "record": (RecordConfig, record),
+    "replay": (ReplayConfig, replay),
+    "compare": (CompareConfig, compare),
+}
+
+
+def load_hardware(name: str, overrides: Mapping[str, Any] | None = None) -> HardwareConfig:
+    """``conf/hardware/<name>.yaml`` (or a YAML path) with dotted overrides applied."""
+    from omegaconf import OmegaConf
+
+    from sim.paths import conf_dir
+
+    path = (
+        Path(name)
+        if name.endswith((".yaml", ".yml"))
+        else (conf_dir() / "hardware" / f"{name}.yaml")
+    )
+    if not path.exists():
+        known = sorted(p.stem for p in (conf_dir() / "hardware").glob("*.yaml"))
+        raise ConfigError(f"unknown hardware {name!r}; expected one of {known} or a YAML path")
+    base = OmegaConf.load(path)
+    merged = OmegaConf.merge(base, OmegaConf.create(dict(overrides or {})))
+    return hardware_from_dict(OmegaConf.to_container(merged, resolve=True))
+
+
+def parse_args(argv: list[str]) -> tuple[str, Any]:
+    """``[command, key=value, ...]`` -> (command, its config dataclass)."""
+    from omegaconf import OmegaConf
+
+    if not argv or argv[0] not in COMMANDS:
+        raise ConfigError(f"expected a command ({', '.join(COMMANDS)}) first\n{USAGE}")
+    cmd, rest = argv[0], argv[1:]
+    bad = [a for a in rest if "=" not in a]
+    if bad:
+        raise ConfigError(f"arguments must be key=value, got {bad}\n{USAGE}")
+    dot = OmegaConf.to_container(OmegaConf.from_dotlist(rest), resolve=True)
+    assert isinstance(dot, dict)
+    hw_name = "twin"
+    hw_over: dict[str, Any] = {}
+    if "hardware" in dot:
+        h = dot.pop("hardware")
+        if isinstance(h, dict):  # hardware.<key>=... overrides of the default hardware
+            hw_over = h
+        else:
+            hw_name = str(h)
+    cls = COMMANDS[cmd][0]
+    return cmd, config_from_dict(cls, {**dot, "hardware": load_hardware(hw_name, hw_over)})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``demoforge-bridge``: parse ``argv`` (default ``sys.argv[1:]``), run the command."""
+    import sys
+
+    from sim.errors import SimError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        cmd, cfg = parse_args(list(sys.argv[1:] if argv is None else argv))
+        result = COMMANDS[cmd][1](cfg)
+    except SimError as e:
+        print(f"demoforge: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    summary = (
+        result.summary()
+        if hasattr(result, "summary")
+        else (result.to_dict() if hasattr(result, "to_dict") else result)
+    )
+    if isinstance(result, RecordResult):
+        summary = {"episodes": len(result.episodes), "jitter": result.jitter}
+    print(json.dumps(summary, indent=2, default=str))

@@ -48,10 +48,15 @@ class CompareReport:
     drivers: tuple[str, str] = ("a", "b")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"fps": self.fps, "drivers": list(self.drivers), "lag_s": self.lag_s,
-                "rms_max": self.rms_max, "steps": int(len(self.actions)),
-                "joints": {k: asdict(v) for k, v in self.joints.items()},
-                "jitter": self.jitter}
+        return {
+            "fps": self.fps,
+            "drivers": list(self.drivers),
+            "lag_s": self.lag_s,
+            "rms_max": self.rms_max,
+            "steps": int(len(self.actions)),
+            "joints": {k: asdict(v) for k, v in self.joints.items()},
+            "jitter": self.jitter,
+        }
 
     def write_json(self, path: str | Path) -> Path:
         from sim.io.atomic import atomic_open
@@ -119,27 +124,46 @@ def estimate_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> tuple[int, float
     return best, best_c
 
 
-def divergence(qa: np.ndarray, qb: np.ndarray, names: list[str], fps: float,
-               max_lag_s: float = 0.5, min_motion: float = 1e-3) -> dict[str, JointDivergence]:
+def divergence(
+    qa: np.ndarray,
+    qb: np.ndarray,
+    names: list[str],
+    fps: float,
+    max_lag_s: float = 0.5,
+    min_motion: float = 1e-3,
+) -> dict[str, JointDivergence]:
     """Per-joint RMS/max of ``qb - qa`` and lag of b behind a (see :func:`estimate_lag`)."""
     qa, qb = np.asarray(qa, float), np.asarray(qb, float)
     if qa.shape != qb.shape or qa.ndim != 2 or qa.shape[1] != len(names):
-        raise SchemaError(f"divergence: traces must both be (T, {len(names)}), got {qa.shape} "
-                          f"and {qb.shape}")
+        raise SchemaError(
+            f"divergence: traces must both be (T, {len(names)}), got {qa.shape} and {qb.shape}"
+        )
     max_lag = max(1, int(round(max_lag_s * fps)))
     out = {}
     for j, name in enumerate(names):
         d = qb[:, j] - qa[:, j]
         moved = np.ptp(qa[:, j]) > min_motion
         lag, c = estimate_lag(np.diff(qa[:, j]), np.diff(qb[:, j]), max_lag) if moved else (0, 0)
-        out[name] = JointDivergence(rms=float(np.sqrt(np.mean(d**2))), max=float(np.abs(d).max()),
-                                    lag_steps=int(lag), lag_s=lag / fps, corr=float(c))
+        out[name] = JointDivergence(
+            rms=float(np.sqrt(np.mean(d**2))),
+            max=float(np.abs(d).max()),
+            lag_steps=int(lag),
+            lag_s=lag / fps,
+            corr=float(c),
+        )
     return out
 
 
-def compare_drivers(a: Driver, b: Driver, actions: np.ndarray, *, fps: float | None = None,
-                    realtime: bool = True, names: tuple[str, str] = ("twin", "robot"),
-                    max_lag_s: float = 0.5) -> CompareReport:
+def compare_drivers(
+    a: Driver,
+    b: Driver,
+    actions: np.ndarray,
+    *,
+    fps: float | None = None,
+    realtime: bool = True,
+    names: tuple[str, str] = ("twin", "robot"),
+    max_lag_s: float = 0.5,
+) -> CompareReport:
     """Send ``actions`` (T, m) to both connected drivers tick by tick; compare observed qpos.
 
     Each tick: observe both, then command both (same order every tick, so neither gets a
@@ -147,12 +171,14 @@ def compare_drivers(a: Driver, b: Driver, actions: np.ndarray, *, fps: float | N
     """
     ca, cb = a.capabilities, b.capabilities
     if ca.action_names != cb.action_names or ca.joint_names != cb.joint_names:
-        raise ConfigError(f"compare: drivers differ in joints/actions: {ca.action_names} vs "
-                          f"{cb.action_names}")
+        raise ConfigError(
+            f"compare: drivers differ in joints/actions: {ca.action_names} vs {cb.action_names}"
+        )
     actions = np.asarray(actions, float)
     if actions.ndim != 2 or actions.shape[1] != len(ca.action_names):
-        raise SchemaError(f"compare: actions must be (T, {len(ca.action_names)}), got "
-                          f"{actions.shape}")
+        raise SchemaError(
+            f"compare: actions must be (T, {len(ca.action_names)}), got {actions.shape}"
+        )
     fps = float(fps or ca.fps)
     loop = RateLoop(fps)
     qa, qb = [], []
@@ -169,15 +195,29 @@ def compare_drivers(a: Driver, b: Driver, actions: np.ndarray, *, fps: float | N
     joints = divergence(qa_, qb_, list(ca.joint_names), fps, max_lag_s)
     moving = [d.lag_s for d in joints.values() if d.corr > 0.5]
     return CompareReport(
-        fps=fps, joint_names=list(ca.joint_names), joints=joints,
+        fps=fps,
+        joint_names=list(ca.joint_names),
+        joints=joints,
         lag_s=float(np.median(moving)) if moving else 0.0,
-        rms_max=max(d.rms for d in joints.values()), qpos_a=qa_, qpos_b=qb_, actions=actions,
-        jitter=loop.stats.summary() if realtime else {}, drivers=names)
+        rms_max=max(d.rms for d in joints.values()),
+        qpos_a=qa_,
+        qpos_b=qb_,
+        actions=actions,
+        jitter=loop.stats.summary() if realtime else {},
+        drivers=names,
+    )
 
 
-def sine_actions(start: np.ndarray, n_joints: int, steps: int, fps: float,
-                 amplitude: float = 0.3, period_s: float = 2.0,
-                 lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> np.ndarray:
+def sine_actions(
+    start: np.ndarray,
+    n_joints: int,
+    steps: int,
+    fps: float,
+    amplitude: float = 0.3,
+    period_s: float = 2.0,
+    lower: np.ndarray | None = None,
+    upper: np.ndarray | None = None,
+) -> np.ndarray:
     """(steps, m) test trajectory: each joint a phase-shifted sine around ``start``.
 
     Gripper dims (beyond ``n_joints``) stay at ``start``. Clipped to [lower, upper] if given.

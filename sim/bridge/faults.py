@@ -5,6 +5,10 @@
 holds each frame for ``delay_s`` before forwarding it; ``drop_prob`` loses frames. The server sees
 the client's routing identity as part of the envelope and replies through it, so the protocol is
 unchanged. Used by the fault tests and ``benchmarks/bridge.py``; loopback only.
+
+:func:`fuzz_frames` makes hostile traffic: random bytes, and valid messages mutated at the byte
+level (flips, truncation, insertion, duplication) or the structure level (header/body fields
+replaced by wrong types, NaN, huge ints, lying array headers, deep nesting).
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ import itertools
 import threading
 import time
 
+import msgpack
 import numpy as np
 import zmq
 
+from sim.bridge import wire
 from sim.errors import ConfigError
 
 
@@ -32,11 +38,18 @@ class LinkProxy:
         seed: seed of the drop generator.
     """
 
-    def __init__(self, back: str, front: str = "tcp://127.0.0.1:*", delay_s: float = 0.0,
-                 drop_prob: float = 0.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        back: str,
+        front: str = "tcp://127.0.0.1:*",
+        delay_s: float = 0.0,
+        drop_prob: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         if not back.startswith("tcp://127.0.0.1:") or not front.startswith("tcp://127.0.0.1:"):
-            raise ConfigError("LinkProxy is for loopback tests: endpoints must be "
-                              "tcp://127.0.0.1:<port>")
+            raise ConfigError(
+                "LinkProxy is for loopback tests: endpoints must be tcp://127.0.0.1:<port>"
+            )
         self.back, self.front = back, front
         self.delay_s = delay_s
         self.drop_prob = drop_prob
@@ -101,9 +114,121 @@ class LinkProxy:
                             self.dropped += 1
                             continue
                         dest = bk if sock is fr else fr
-                        heapq.heappush(queue, (time.monotonic() + self.delay_s, next(order),
-                                               dest, frames))
+                        heapq.heappush(
+                            queue, (time.monotonic() + self.delay_s, next(order), dest, frames)
+                        )
         finally:
             fr.close(0)
             bk.close(0)
             ctx.term()
+
+
+def valid_frames(seq0: int = 1) -> list[bytes]:
+    """One valid frame per request type (hello first), sequence numbers from ``seq0``."""
+    a = np.array([0.01, 0.0, 0.0, 0.5])
+    msgs = [
+        ("hello", {"client": "fuzz", "proto": wire.PROTO_VERSION}),
+        ("get_observation", {}),
+        ("send_action", {"action": a}),
+        ("heartbeat", {}),
+        ("estop", {"reason": "fuzz"}),
+        ("reset_estop", {}),
+        ("bye", {}),
+        ("reset", {"seed": 1}),
+    ]
+    return [wire.encode(t, seq0 + i, b) for i, (t, b) in enumerate(msgs)]
+
+
+_JUNK = [
+    None,
+    -1,
+    2**70,
+    "xxxxx",
+    1.5,
+    float("nan"),
+    [],
+    {},
+    b"\0",
+    True,
+    {"__nd__": 1, "dtype": "<f8", "shape": [2**30], "data": b""},
+    {"__nd__": 1, "dtype": "<f8", "shape": [4], "data": b"\0" * 32},
+    {"__nd__": 1, "dtype": "<f8", "shape": [4], "data": np.full(4, np.nan).tobytes()},
+]
+
+
+def mutate(rng: np.random.Generator, frame: bytes) -> bytes:
+    """One random byte-level or structural mutation of a valid frame."""
+    b = bytearray(frame)
+    kind = int(rng.integers(6))
+    if kind == 0 and b:  # flip bytes
+        for i in rng.integers(0, len(b), size=int(rng.integers(1, 8))):
+            b[int(i)] = int(rng.integers(256))
+    elif kind == 1:  # truncate
+        b = b[: int(rng.integers(0, len(b)))]
+    elif kind == 2:  # insert junk
+        i = int(rng.integers(0, len(b) + 1))
+        b[i:i] = rng.bytes(int(rng.integers(1, 32)))
+    elif kind == 3:  # structural: replace a header/body field with a hostile value
+        msg = msgpack.unpackb(frame, raw=False)
+        where = msg["h"] if rng.random() < 0.5 else msg["b"]
+        keys = [*where, "action", "seq", "objects", "qpos"]
+        where[str(keys[int(rng.integers(len(keys)))])] = _JUNK[int(rng.integers(len(_JUNK)))]
+        try:
+            b = bytearray(msgpack.packb(msg, use_bin_type=True))
+        except (TypeError, ValueError, OverflowError):
+            b = bytearray(frame[:-1])
+    elif kind == 4:  # deep nesting
+        b = bytearray(b"\x91" * int(rng.integers(10, 3000)) + b"\x00")
+    else:  # duplicate a slice
+        i = int(rng.integers(0, len(b) + 1))
+        b = b + b[:i]
+    return bytes(b)
+
+
+def fuzz_frames(
+    rng: np.random.Generator,
+    n_random: int = 5000,
+    n_mutated: int = 5000,
+    n_oversized: int = 0,
+    max_msg_bytes: int = wire.MAX_MESSAGE_BYTES,
+) -> list[bytes]:
+    """Hostile frames in random order (a valid ``hello`` among them, so mutated requests also
+    reach the session/sequence checks), oversized ones (``max_msg_bytes + 1``) at the end."""
+    frames = [rng.bytes(int(rng.integers(0, 300))) for _ in range(n_random)]
+    valid = valid_frames(1)
+    frames.append(valid[0])
+    for i in range(n_mutated):
+        f = valid[int(rng.integers(len(valid)))]
+        if rng.random() < 0.15:  # fresh sequence numbers: some requests execute for real
+            f = wire.encode("get_observation", 10 + i, {})
+        frames.append(mutate(rng, f))
+    frames = [frames[i] for i in rng.permutation(len(frames))]
+    pad = b"x" * (max_msg_bytes + 1)
+    frames += [wire.encode("heartbeat", 1, {"pad": pad}) for _ in range(n_oversized)]
+    return frames
+
+
+def flood(endpoint: str, frames: list[bytes], window: int = 200, timeout_s: float = 10.0) -> int:
+    """Send ``frames`` from a raw DEALER, ``window`` at a time, waiting for every reply.
+
+    Returns the number of replies received (the server answers every frame).
+    """
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    sent = replies = 0
+    try:
+        for start in range(0, len(frames), window):
+            for f in frames[start : start + window]:
+                sock.send(f)
+                sent += 1
+            deadline = time.monotonic() + timeout_s
+            while replies < sent and time.monotonic() < deadline:
+                if sock.poll(100):
+                    sock.recv()
+                    replies += 1
+    finally:
+        sock.close(0)
+        ctx.term()
+    return replies

@@ -52,8 +52,11 @@ class LeRobotMapping:
     upper: dict[str, float] = field(default_factory=dict)
 
 
-def infer_mapping(robot: Any, angle_scale: float = float(np.pi / 180.0),
-                  gripper_range: tuple[float, float] = (0.0, 100.0)) -> LeRobotMapping:
+def infer_mapping(
+    robot: Any,
+    angle_scale: float = float(np.pi / 180.0),
+    gripper_range: tuple[float, float] = (0.0, 100.0),
+) -> LeRobotMapping:
     """Mapping from a robot's feature names.
 
     ``<name>.pos`` action keys are joints (``<name>``), unless the name contains "gripper": then
@@ -66,8 +69,9 @@ def infer_mapping(robot: Any, angle_scale: float = float(np.pi / 180.0),
     for key in robot.action_features:
         name, _, kind = key.rpartition(".")
         if kind != "pos" or not name:
-            raise ConfigError(f"lerobot action key {key!r} is not '<name>.pos'; pass a "
-                              "LeRobotMapping")
+            raise ConfigError(
+                f"lerobot action key {key!r} is not '<name>.pos'; pass a LeRobotMapping"
+            )
         if "gripper" in name:
             arm = name.replace("gripper", "").strip("_") or "main"
             grippers[arm] = (key, *gripper_range)
@@ -76,8 +80,9 @@ def infer_mapping(robot: Any, angle_scale: float = float(np.pi / 180.0),
     obs = robot.observation_features
     vel = {k[: -len(".vel")]: k for k in obs if k.endswith(".vel") and k[:-4] in joints}
     cams = {k: k for k, v in obs.items() if isinstance(v, tuple) and len(v) == 3}
-    return LeRobotMapping(joints=joints, grippers=grippers, velocities=vel, cameras=cams,
-                          angle_scale=angle_scale)
+    return LeRobotMapping(
+        joints=joints, grippers=grippers, velocities=vel, cameras=cams, angle_scale=angle_scale
+    )
 
 
 class LeRobotDriver:
@@ -90,8 +95,13 @@ class LeRobotDriver:
         name: robot name; default ``robot.name`` or the class name.
     """
 
-    def __init__(self, robot: Any, mapping: LeRobotMapping | None = None, fps: float = 30.0,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        robot: Any,
+        mapping: LeRobotMapping | None = None,
+        fps: float = 30.0,
+        name: str | None = None,
+    ) -> None:
         self.robot = robot
         self.map = mapping or infer_mapping(robot)
         self.fps = fps
@@ -102,20 +112,26 @@ class LeRobotDriver:
         need_act = set(self.map.joints.values()) | {g[0] for g in self.map.grippers.values()}
         missing = sorted(need_obs - obs_keys) + sorted(need_act - act_keys)
         if missing:
-            raise ConfigError(f"lerobot robot {type(robot).__name__}: mapping keys {missing} not "
-                              f"in its features (observation {sorted(obs_keys)}, action "
-                              f"{sorted(act_keys)})")
+            raise ConfigError(
+                f"lerobot robot {type(robot).__name__}: mapping keys {missing} not "
+                f"in its features (observation {sorted(obs_keys)}, action "
+                f"{sorted(act_keys)})"
+            )
         joints = list(self.map.joints)
         arms = list(self.map.grippers)
         shapes = {c: tuple(robot.observation_features[k]) for c, k in self.map.cameras.items()}
         self._caps = Capabilities(
             robot=name or getattr(robot, "name", None) or type(robot).__name__,
-            driver="lerobot", joint_names=joints,
-            action_names=joints + [f"{a}_gripper" for a in arms], arms=[],
-            fps_max=fps, control_dt=1.0 / fps,
+            driver="lerobot",
+            joint_names=joints,
+            action_names=joints + [f"{a}_gripper" for a in arms],
+            arms=[],
+            fps_max=fps,
+            control_dt=1.0 / fps,
             lower=[self.map.lower.get(j, -np.pi) for j in joints] + [0.0] * len(arms),
             upper=[self.map.upper.get(j, np.pi) for j in joints] + [1.0] * len(arms),
-            has_cameras=bool(shapes), cameras=list(shapes),
+            has_cameras=bool(shapes),
+            cameras=list(shapes),
         )
         feats = observation_features(self._caps, shapes)
         if not self.map.velocities:
@@ -148,15 +164,18 @@ class LeRobotDriver:
             s = self.map.angle_scale
             obs = {"qpos": np.array([float(raw[k]) * s for k in self.map.joints.values()])}
             if self.map.velocities:
-                obs["qvel"] = np.array([float(raw[self.map.velocities[j]]) * s
-                                        for j in self.map.joints])
+                obs["qvel"] = np.array(
+                    [float(raw[self.map.velocities[j]]) * s for j in self.map.joints]
+                )
             for arm, (key, closed, opened) in self.map.grippers.items():
                 g = (float(raw[key]) - closed) / (opened - closed)
                 obs[f"gripper.{arm}"] = np.asarray(float(np.clip(g, 0.0, 1.0)))
             for cam, key in self.map.cameras.items():
                 obs[f"images.{cam}"] = np.asarray(raw[key], dtype=np.uint8)
         except KeyError as e:
-            raise BridgeError(f"lerobot robot {self._caps.robot!r}: observation lacks {e}") from None
+            raise BridgeError(
+                f"lerobot robot {self._caps.robot!r}: observation lacks {e}"
+            ) from None
         return obs
 
     def send_action(self, action: Mapping[str, Any] | np.ndarray) -> np.ndarray:
@@ -180,8 +199,10 @@ class LeRobotDriver:
         s = self.map.angle_scale
         try:
             out = [float(d[k]) * s for k in self.map.joints.values()]
-            out += [(float(d[key]) - closed) / (opened - closed)
-                    for key, closed, opened in self.map.grippers.values()]
+            out += [
+                (float(d[key]) - closed) / (opened - closed)
+                for key, closed, opened in self.map.grippers.values()
+            ]
         except KeyError as e:
             raise BridgeError(f"lerobot robot {self._caps.robot!r}: action lacks {e}") from None
         return np.asarray(out, dtype=np.float64)
@@ -196,8 +217,10 @@ def make_lerobot_robot(robot_type: str, **config: Any) -> Any:
     try:
         from lerobot.robots import RobotConfig, make_robot_from_config
     except ImportError as e:
-        raise BridgeError(f"LeRobot robot {robot_type!r} needs the 'lerobot' package "
-                          f"(pip install lerobot; Python >= 3.12): {e}") from None
+        raise BridgeError(
+            f"LeRobot robot {robot_type!r} needs the 'lerobot' package "
+            f"(pip install lerobot; Python >= 3.12): {e}"
+        ) from None
     try:
         cfg_cls = RobotConfig.get_choice_class(robot_type)
     except Exception as e:  # noqa: BLE001 - draccus raises its own types

@@ -18,8 +18,9 @@ import numpy as np
 from sim.errors import ConfigError
 
 
-def precise_sleep(deadline: float, spin_s: float = 0.001,
-                  clock: Callable[[], float] = time.perf_counter) -> None:
+def precise_sleep(
+    deadline: float, spin_s: float = 0.001, clock: Callable[[], float] = time.perf_counter
+) -> None:
     """Return at ``deadline`` (a ``clock()`` time [s]): OS sleep, then spin the last ``spin_s``."""
     remaining = deadline - clock()
     if remaining > spin_s:
@@ -44,8 +45,14 @@ class JitterStats:
     def summary(self) -> dict[str, float]:
         """``n``, ``rate_hz`` (achieved), ``mean_s``/``p99_s``/``max_s`` of |period error|."""
         if not self.errors:
-            return {"n": 0, "rate_hz": 0.0, "mean_s": 0.0, "p99_s": 0.0, "max_s": 0.0,
-                    "overruns": self.overruns}
+            return {
+                "n": 0,
+                "rate_hz": 0.0,
+                "mean_s": 0.0,
+                "p99_s": 0.0,
+                "max_s": 0.0,
+                "overruns": self.overruns,
+            }
         e = np.asarray(self.errors)
         a = np.abs(e)
         return {
@@ -68,8 +75,9 @@ class RateLoop:
             loop.wait()
     """
 
-    def __init__(self, fps: float, spin_s: float = 0.001,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self, fps: float, spin_s: float = 0.001, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         if not fps > 0:
             raise ConfigError(f"RateLoop: fps must be > 0, got {fps}")
         self.period = 1.0 / fps
@@ -107,8 +115,13 @@ class RateLoop:
         return slept
 
 
-def run_at_rate(step: Callable[[int], bool | None], fps: float, n: int | None = None,
-                stop: threading.Event | None = None, spin_s: float = 0.001) -> JitterStats:
+def run_at_rate(
+    step: Callable[[int], bool | None],
+    fps: float,
+    n: int | None = None,
+    stop: threading.Event | None = None,
+    spin_s: float = 0.001,
+) -> JitterStats:
     """Call ``step(k)`` at ``fps`` until it returns True, ``n`` calls, or ``stop`` is set.
 
     At least one of ``n`` / ``stop`` must be given (loops are bounded).

@@ -47,8 +47,10 @@ class ServerProcess:
                 self.endpoint = self.ready_file.read_text().strip()
                 return self
             if not self.proc.is_alive():
-                raise BridgeError(f"bridge server process exited with code "
-                                  f"{self.proc.exitcode} before it was ready")
+                raise BridgeError(
+                    f"bridge server process exited with code "
+                    f"{self.proc.exitcode} before it was ready"
+                )
             time.sleep(0.02)
         self.kill()
         raise BridgeError(f"bridge server process not ready within {self.start_timeout_s} s")

@@ -120,8 +120,9 @@ class Driver(Protocol):
         ...
 
 
-def observation_features(caps: Capabilities, image_shapes: Mapping[str, tuple] | None = None
-                         ) -> dict[str, tuple[int, ...]]:
+def observation_features(
+    caps: Capabilities, image_shapes: Mapping[str, tuple] | None = None
+) -> dict[str, tuple[int, ...]]:
     """Feature dict for a driver with these capabilities (names per the module docstring)."""
     n = len(caps.joint_names)
     feats: dict[str, tuple[int, ...]] = {"qpos": (n,), "qvel": (n,)}
@@ -143,8 +144,9 @@ def gripper_arm(action_name: str) -> str:
     return action_name[: -len("_gripper")]
 
 
-def as_action_vector(action: Mapping[str, Any] | np.ndarray | Sequence[float],
-                     names: Sequence[str]) -> np.ndarray:
+def as_action_vector(
+    action: Mapping[str, Any] | np.ndarray | Sequence[float], names: Sequence[str]
+) -> np.ndarray:
     """Action as a float64 vector in ``names`` order.
 
     Accepts an array-like of shape (m,), ``{"action": array}``, or ``{name: value}`` with every
@@ -177,7 +179,7 @@ def action_from_observation(obs: Mapping[str, Any], caps: Capabilities) -> np.nd
     """The action that holds the observed state: measured joints + measured gripper openings."""
     q = np.asarray(obs["qpos"], dtype=np.float64)
     out = list(q[: len(caps.joint_names)])
-    for name in caps.action_names[len(caps.joint_names):]:
+    for name in caps.action_names[len(caps.joint_names) :]:
         key = f"gripper.{gripper_arm(name)}"
         out.append(float(np.asarray(obs.get(key, 0.0))))
     return np.asarray(out, dtype=np.float64)

@@ -43,8 +43,15 @@ Policy = Callable[[Mapping[str, np.ndarray], int], "np.ndarray | None"]
 class EpisodeRecorder:
     """Accumulates (observation, sent action) steps into an :class:`Episode`."""
 
-    def __init__(self, caps: Capabilities, fps: float, task: str, instruction: str = "",
-                 source: str = "hardware", seed: int | None = None) -> None:
+    def __init__(
+        self,
+        caps: Capabilities,
+        fps: float,
+        task: str,
+        instruction: str = "",
+        source: str = "hardware",
+        seed: int | None = None,
+    ) -> None:
         self.caps, self.fps, self.task = caps, float(fps), task
         self.instruction, self.source, self.seed = instruction, source, seed
         self.obs: list[Mapping[str, np.ndarray]] = []
@@ -59,8 +66,9 @@ class EpisodeRecorder:
         self.actions.append(np.asarray(action, dtype=np.float64))
         self.wall.append(t_wall)
 
-    def to_episode(self, success: bool | None = None,
-                   provenance: Mapping[str, Any] | None = None) -> Episode:
+    def to_episode(
+        self, success: bool | None = None, provenance: Mapping[str, Any] | None = None
+    ) -> Episode:
         """The recorded steps as a validated Episode (``success`` defaults to the driver's
         ``success`` observation at the last step, when it has one)."""
         T = len(self)
@@ -80,14 +88,26 @@ class EpisodeRecorder:
         if success is None and "success" in first:
             success = bool(np.asarray(parts[-1]["success"]) > 0.5)
         wall = np.asarray(self.wall)
-        prov = {"driver": self.caps.driver, "recorded_at": time.time(),
-                "wall_period_s": {"mean": float(np.diff(wall).mean()) if T > 1 else 0.0,
-                                  "max": float(np.diff(wall).max()) if T > 1 else 0.0},
-                **dict(provenance or {})}
+        prov = {
+            "driver": self.caps.driver,
+            "recorded_at": time.time(),
+            "wall_period_s": {
+                "mean": float(np.diff(wall).mean()) if T > 1 else 0.0,
+                "max": float(np.diff(wall).max()) if T > 1 else 0.0,
+            },
+            **dict(provenance or {}),
+        }
         ep = Episode(
-            meta=EpisodeMeta(task=self.task, robot=self.caps.robot, fps=self.fps,
-                             source=self.source, success=success, seed=self.seed,
-                             instruction=self.instruction, provenance=prov),
+            meta=EpisodeMeta(
+                task=self.task,
+                robot=self.caps.robot,
+                fps=self.fps,
+                source=self.source,
+                success=success,
+                seed=self.seed,
+                instruction=self.instruction,
+                provenance=prov,
+            ),
             time=np.arange(T) / self.fps,
             joint_names=list(self.caps.joint_names),
             qpos=stack(lambda p: p["qpos"]) if "qpos" in first else None,
@@ -95,11 +115,12 @@ class EpisodeRecorder:
             action_names=list(self.caps.action_names),
             action=np.stack(self.actions),
             ee={a: poses("ee", a) for a in first["ee"]},
-            gripper={a: stack(lambda p, a=a: p["gripper"][a]).reshape(T) for a in
-                     first["gripper"]},
+            gripper={a: stack(lambda p, a=a: p["gripper"][a]).reshape(T) for a in first["gripper"]},
             objects={o: poses("objects", o) for o in first["objects"]},
-            images={c: np.stack([np.asarray(p["images"][c], dtype=np.uint8) for p in parts])
-                    for c in first["images"]},
+            images={
+                c: np.stack([np.asarray(p["images"][c], dtype=np.uint8) for p in parts])
+                for c in first["images"]
+            },
         )
         return ep.validate()
 
@@ -119,8 +140,10 @@ class RecordResult:
             return
         n = len(self.episodes)
         partial = sum(bool(e.meta.provenance.get("partial")) for e in self.episodes)
-        msg = (f"recording stopped: {self.fault}; kept {n - partial} complete and {partial} "
-               "partial episode(s)")
+        msg = (
+            f"recording stopped: {self.fault}; kept {n - partial} complete and {partial} "
+            "partial episode(s)"
+        )
         cls = SafetyError if isinstance(self.error, SafetyError) else BridgeError
         raise cls(msg) from self.error
 
@@ -147,11 +170,19 @@ def actions_policy(actions: np.ndarray) -> Policy:
     return policy
 
 
-def record_episodes(driver: Driver, n_episodes: int, steps: int, *, fps: float | None = None,
-                    policy: Policy | Callable[[int], Policy] | None = None, task: str = "",
-                    instruction: str = "", reset: Callable[[int], None] | None = None,
-                    on_episode: Callable[[Episode], None] | None = None,
-                    seed: int | None = None) -> RecordResult:
+def record_episodes(
+    driver: Driver,
+    n_episodes: int,
+    steps: int,
+    *,
+    fps: float | None = None,
+    policy: Policy | Callable[[int], Policy] | None = None,
+    task: str = "",
+    instruction: str = "",
+    reset: Callable[[int], None] | None = None,
+    on_episode: Callable[[Episode], None] | None = None,
+    seed: int | None = None,
+) -> RecordResult:
     """Record ``n_episodes`` of ``steps`` ticks each from a connected driver at ``fps``.
 
     Args:
@@ -173,14 +204,12 @@ def record_episodes(driver: Driver, n_episodes: int, steps: int, *, fps: float |
     if fps > caps.fps_max + 1e-9:
         raise ConfigError(f"record: fps {fps} exceeds the driver's maximum {caps.fps_max}")
     if n_episodes < 1 or steps < 1:
-        raise ConfigError(f"record: need n_episodes >= 1 and steps >= 1, got {n_episodes}, "
-                          f"{steps}")
+        raise ConfigError(f"record: need n_episodes >= 1 and steps >= 1, got {n_episodes}, {steps}")
     task = task or f"record_{caps.robot}"
     result = RecordResult()
     for i in range(n_episodes):
         ep_policy = _episode_policy(policy, i, caps)
-        rec = EpisodeRecorder(caps, fps, task, instruction,
-                              seed=None if seed is None else seed + i)
+        rec = EpisodeRecorder(caps, fps, task, instruction, seed=None if seed is None else seed + i)
         loop = RateLoop(fps)
         try:
             if reset is not None:
@@ -217,8 +246,13 @@ def _episode_policy(policy: Any, i: int, caps: Capabilities) -> Policy:
     return policy(i) if n_params == 1 else policy
 
 
-def _finish(rec: EpisodeRecorder, result: RecordResult, loop: RateLoop,
-            on_episode: Callable[[Episode], None] | None, prov: dict[str, Any]) -> None:
+def _finish(
+    rec: EpisodeRecorder,
+    result: RecordResult,
+    loop: RateLoop,
+    on_episode: Callable[[Episode], None] | None,
+    prov: dict[str, Any],
+) -> None:
     jitter = loop.stats.summary()
     ep = rec.to_episode(provenance={**prov, "jitter": jitter})
     result.episodes.append(ep)
@@ -241,17 +275,29 @@ class ReplayResult:
     dry_run: ReplayResult | None = None
 
     def summary(self) -> dict[str, Any]:
-        out = {"steps": len(self.episode), "clamped_steps": self.clamped_steps,
-               "max_clamp": self.max_clamp, "success": self.success, "jitter": self.jitter,
-               "tracking_rms_max": max(self.tracking_rms.values(), default=0.0)}
+        out = {
+            "steps": len(self.episode),
+            "clamped_steps": self.clamped_steps,
+            "max_clamp": self.max_clamp,
+            "success": self.success,
+            "jitter": self.jitter,
+            "tracking_rms_max": max(self.tracking_rms.values(), default=0.0),
+        }
         if self.dry_run is not None:
             out["dry_run"] = self.dry_run.summary()
         return out
 
 
-def replay_episode(driver: Driver, episode: Episode, *, fps: float | None = None,
-                   dry_run: Driver | None = None, max_dry_run_clamp: float | None = 0.05,
-                   home_s: float = 0.0, realtime: bool = True) -> ReplayResult:
+def replay_episode(
+    driver: Driver,
+    episode: Episode,
+    *,
+    fps: float | None = None,
+    dry_run: Driver | None = None,
+    max_dry_run_clamp: float | None = 0.05,
+    home_s: float = 0.0,
+    realtime: bool = True,
+) -> ReplayResult:
     """Send ``episode.action`` to ``driver`` at the episode's fps and record what happens.
 
     Args:
@@ -271,23 +317,31 @@ def replay_episode(driver: Driver, episode: Episode, *, fps: float | None = None
     episode.require("action")
     caps = driver.capabilities
     if list(episode.action_names) != list(caps.action_names):
-        raise SchemaError(f"replay: episode action names {episode.action_names} differ from "
-                          f"the driver's {caps.action_names}")
+        raise SchemaError(
+            f"replay: episode action names {episode.action_names} differ from "
+            f"the driver's {caps.action_names}"
+        )
     dry = None
     if dry_run is not None:
-        dry = replay_episode(dry_run, episode, fps=fps, dry_run=None, home_s=0.0,
-                             realtime=False)
+        dry = replay_episode(dry_run, episode, fps=fps, dry_run=None, home_s=0.0, realtime=False)
         if max_dry_run_clamp is not None and dry.max_clamp > max_dry_run_clamp:
             raise SafetyError(
                 f"replay refused: dry run on {dry_run.capabilities.driver!r} clamped "
                 f"{dry.clamped_steps} steps by up to {dry.max_clamp:.3f} (max "
-                f"{max_dry_run_clamp}); check the episode against the robot's limits")
+                f"{max_dry_run_clamp}); check the episode against the robot's limits"
+            )
     fps = float(fps or episode.meta.fps)
     actions = np.asarray(episode.action, dtype=np.float64)
     if home_s > 0:
         _home(driver, actions[0], home_s, fps)
-    rec = EpisodeRecorder(caps, fps, episode.meta.task, episode.meta.instruction,
-                          source=f"replay:{episode.meta.source}", seed=episode.meta.seed)
+    rec = EpisodeRecorder(
+        caps,
+        fps,
+        episode.meta.task,
+        episode.meta.instruction,
+        source=f"replay:{episode.meta.source}",
+        seed=episode.meta.seed,
+    )
     loop = RateLoop(fps)
     for k, a in enumerate(actions):
         obs = driver.get_observation()
@@ -295,18 +349,24 @@ def replay_episode(driver: Driver, episode: Episode, *, fps: float | None = None
         rec.add(obs, sent, time.monotonic())
         if realtime and k < len(actions) - 1:
             loop.wait()
-    ep = rec.to_episode(provenance={"replay_of": episode.meta.source,
-                                    "jitter": loop.stats.summary()})
+    ep = rec.to_episode(
+        provenance={"replay_of": episode.meta.source, "jitter": loop.stats.summary()}
+    )
     sent = np.asarray(ep.action)
     diff = np.abs(sent - actions)
     rms: dict[str, float] = {}
     if episode.qpos is not None and ep.qpos is not None:
         err = ep.qpos - np.asarray(episode.qpos)
-        rms = {n: float(np.sqrt(np.mean(err[:, j] ** 2))) for j, n in
-               enumerate(caps.joint_names)}
-    return ReplayResult(episode=ep, clamped_steps=int(np.count_nonzero(diff.max(1) > 1e-9)),
-                        max_clamp=float(diff.max()), tracking_rms=rms,
-                        success=ep.meta.success, jitter=loop.stats.summary(), dry_run=dry)
+        rms = {n: float(np.sqrt(np.mean(err[:, j] ** 2))) for j, n in enumerate(caps.joint_names)}
+    return ReplayResult(
+        episode=ep,
+        clamped_steps=int(np.count_nonzero(diff.max(1) > 1e-9)),
+        max_clamp=float(diff.max()),
+        tracking_rms=rms,
+        success=ep.meta.success,
+        jitter=loop.stats.summary(),
+        dry_run=dry,
+    )
 
 
 def _home(driver: Driver, target: np.ndarray, duration_s: float, fps: float) -> None:
@@ -331,8 +391,9 @@ class EpisodeSink(Protocol):
 class LeRobotSink:
     """Episodes into a LeRobot v3.0 dataset via :class:`sim.io.lerobot.LeRobotWriter`."""
 
-    def __init__(self, root: str | Path, config: Mapping[str, Any] | None = None,
-                 overwrite: bool = False) -> None:
+    def __init__(
+        self, root: str | Path, config: Mapping[str, Any] | None = None, overwrite: bool = False
+    ) -> None:
         from sim.io.lerobot import LeRobotWriter
 
         self.writer = LeRobotWriter(root, config=config, overwrite=overwrite)
@@ -354,8 +415,9 @@ class NpzSink:
         if self.root.exists() and any(self.root.glob("episode_*.npz")) and not overwrite:
             from sim.errors import OutputExistsError
 
-            raise OutputExistsError(f"output {self.root} already has episodes; pass "
-                                    "overwrite=True to replace them")
+            raise OutputExistsError(
+                f"output {self.root} already has episodes; pass overwrite=True to replace them"
+            )
         self.root.mkdir(parents=True, exist_ok=True)
         for old in self.root.glob("episode_*"):
             old.unlink()
@@ -369,8 +431,12 @@ class NpzSink:
         return self.root
 
 
-def open_sink(root: str | Path, fmt: str = "lerobot", overwrite: bool = False,
-              config: Mapping[str, Any] | None = None) -> EpisodeSink:
+def open_sink(
+    root: str | Path,
+    fmt: str = "lerobot",
+    overwrite: bool = False,
+    config: Mapping[str, Any] | None = None,
+) -> EpisodeSink:
     """A sink for ``fmt``: "lerobot" (v3.0 dataset) or "npz" (one file per episode)."""
     if fmt == "lerobot":
         return LeRobotSink(root, config=config, overwrite=overwrite)
@@ -395,8 +461,11 @@ def save_episode_npz(episode: Episode, path: str | Path) -> None:
             arrays[f"{group}/{k}"] = np.asarray(v)
     for cam in episode.images:
         arrays[f"images/{cam}"] = episode.image(cam)
-    side = {"meta": asdict(episode.meta), "joint_names": episode.joint_names,
-            "action_names": episode.action_names}
+    side = {
+        "meta": asdict(episode.meta),
+        "joint_names": episode.joint_names,
+        "action_names": episode.action_names,
+    }
     with atomic_open(path, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     with atomic_open(path.with_suffix(".json"), "w") as fh:
@@ -411,19 +480,23 @@ def load_episode_npz(path: str | Path) -> Episode:
         z = np.load(path)
     except (OSError, ValueError) as e:
         raise FormatError(f"{path}: cannot read episode ({e})") from None
-    groups: dict[str, dict[str, np.ndarray]] = {g: {} for g in
-                                                ("ee", "gripper", "objects", "subtasks",
-                                                 "images")}
+    groups: dict[str, dict[str, np.ndarray]] = {
+        g: {} for g in ("ee", "gripper", "objects", "subtasks", "images")
+    }
     for key in z.files:
         g, _, k = key.partition("/")
         if k:
             groups[g][k] = z[key]
-    ep = Episode(meta=EpisodeMeta(**side["meta"]), time=z["time"],
-                 joint_names=side["joint_names"],
-                 qpos=z["qpos"] if "qpos" in z.files else None,
-                 qvel=z["qvel"] if "qvel" in z.files else None,
-                 action_names=side["action_names"],
-                 action=z["action"] if "action" in z.files else None, **groups)
+    ep = Episode(
+        meta=EpisodeMeta(**side["meta"]),
+        time=z["time"],
+        joint_names=side["joint_names"],
+        qpos=z["qpos"] if "qpos" in z.files else None,
+        qvel=z["qvel"] if "qvel" in z.files else None,
+        action_names=side["action_names"],
+        action=z["action"] if "action" in z.files else None,
+        **groups,
+    )
     return ep.validate()
 
 

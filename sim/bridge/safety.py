@@ -80,8 +80,9 @@ class SafetyConfig:
 
     def __post_init__(self) -> None:
         if self.hold_mode not in ("current", "last"):
-            raise ConfigError(f"safety.hold_mode must be 'current' or 'last', got "
-                              f"{self.hold_mode!r}")
+            raise ConfigError(
+                f"safety.hold_mode must be 'current' or 'last', got {self.hold_mode!r}"
+            )
         if not self.max_step > 0 or not self.gripper_max_step > 0:
             raise ConfigError("safety.max_step and safety.gripper_max_step must be > 0")
         if (self.workspace_lo is None) != (self.workspace_hi is None):
@@ -95,8 +96,9 @@ class SafetyConfig:
         d = dict(d or {})
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ConfigError(f"safety: unknown keys {unknown}; expected "
-                              f"{sorted(cls.__dataclass_fields__)}")
+            raise ConfigError(
+                f"safety: unknown keys {unknown}; expected {sorted(cls.__dataclass_fields__)}"
+            )
         for k in ("lower", "upper", "workspace_lo", "workspace_hi"):
             if d.get(k) is not None:
                 d[k] = tuple(float(x) for x in d[k])
@@ -140,8 +142,13 @@ class SafetyLayer:
         clock: monotonic time source [s] (injectable for tests).
     """
 
-    def __init__(self, driver: Driver, cfg: SafetyConfig | None = None, fk: FK | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        driver: Driver,
+        cfg: SafetyConfig | None = None,
+        fk: FK | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.driver = driver
         self.cfg = cfg or SafetyConfig()
         self.fk = fk
@@ -197,8 +204,9 @@ class SafetyLayer:
             self.stats.commands += 1
             if self._estop is not None:
                 self.stats.rejected_estop += 1
-                raise SafetyError(f"e-stop latched ({self._estop}); command rejected until "
-                                  "reset_estop")
+                raise SafetyError(
+                    f"e-stop latched ({self._estop}); command rejected until reset_estop"
+                )
             names = self.capabilities.action_names
             try:
                 a = as_action_vector(action, names)
@@ -272,11 +280,13 @@ class SafetyLayer:
         with self._lock:
             reset = getattr(self.driver, "reset", None)
             if reset is None:
-                raise BridgeError(f"driver {self.capabilities.driver!r} cannot reset (not "
-                                  "simulated)")
+                raise BridgeError(
+                    f"driver {self.capabilities.driver!r} cannot reset (not simulated)"
+                )
             if self._estop is not None:
-                raise SafetyError(f"e-stop latched ({self._estop}); reset_estop before "
-                                  "resetting the scene")
+                raise SafetyError(
+                    f"e-stop latched ({self._estop}); reset_estop before resetting the scene"
+                )
             reset(**kwargs)
             self.reset_estop()
 
@@ -293,8 +303,10 @@ class SafetyLayer:
             if age <= self.cfg.watchdog_s:
                 return False
             self.stats.watchdog_holds += 1
-            self._hold(f"watchdog: no command for {age * 1e3:.0f} ms "
-                       f"(deadline {self.cfg.watchdog_s * 1e3:.0f} ms)")
+            self._hold(
+                f"watchdog: no command for {age * 1e3:.0f} ms "
+                f"(deadline {self.cfg.watchdog_s * 1e3:.0f} ms)"
+            )
             self.stats.watchdog_latency_s.append(self.clock() - t)
             if len(self.stats.watchdog_latency_s) > 1024:
                 del self.stats.watchdog_latency_s[:512]
@@ -304,8 +316,12 @@ class SafetyLayer:
         """Snapshot for heartbeats: e-stop, holding, age of last command, counters."""
         with self._lock:
             age = None if self._t_last_cmd is None else self.clock() - self._t_last_cmd
-            return {"estop": self._estop, "holding": self._holding, "last_cmd_age_s": age,
-                    "stats": self.stats.to_dict()}
+            return {
+                "estop": self._estop,
+                "holding": self._holding,
+                "last_cmd_age_s": age,
+                "stats": self.stats.to_dict(),
+            }
 
     # ------------------------------------------------------------------ internals
     def _resolve(self) -> None:
@@ -314,16 +330,21 @@ class SafetyLayer:
         caps = self.capabilities
         m = len(caps.action_names)
         n = len(caps.joint_names)
-        self.lower = np.asarray(self.cfg.lower if self.cfg.lower is not None else caps.lower,
-                                dtype=np.float64)
-        self.upper = np.asarray(self.cfg.upper if self.cfg.upper is not None else caps.upper,
-                                dtype=np.float64)
+        self.lower = np.asarray(
+            self.cfg.lower if self.cfg.lower is not None else caps.lower, dtype=np.float64
+        )
+        self.upper = np.asarray(
+            self.cfg.upper if self.cfg.upper is not None else caps.upper, dtype=np.float64
+        )
         if self.lower.shape != (m,) or self.upper.shape != (m,):
-            raise ConfigError(f"safety: lower/upper need {m} values ({caps.action_names}), got "
-                              f"{self.lower.shape}/{self.upper.shape}")
+            raise ConfigError(
+                f"safety: lower/upper need {m} values ({caps.action_names}), got "
+                f"{self.lower.shape}/{self.upper.shape}"
+            )
         if np.any(self.lower > self.upper) or not np.all(np.isfinite(self.lower + self.upper)):
-            raise ConfigError(f"safety: need finite lower <= upper, got {self.lower} / "
-                              f"{self.upper}")
+            raise ConfigError(
+                f"safety: need finite lower <= upper, got {self.lower} / {self.upper}"
+            )
         dt = self.cfg.dt if self.cfg.dt is not None else caps.control_dt
         step = np.full(m, self.cfg.max_step)
         step[n:] = self.cfg.gripper_max_step
@@ -333,8 +354,10 @@ class SafetyLayer:
         self.n_joints = n
         self.box = None
         if self.cfg.workspace_lo is not None:
-            self.box = (np.asarray(self.cfg.workspace_lo, float),
-                        np.asarray(self.cfg.workspace_hi, float))
+            self.box = (
+                np.asarray(self.cfg.workspace_lo, float),
+                np.asarray(self.cfg.workspace_hi, float),
+            )
         self._resolved = True
 
     def _measured_action(self) -> np.ndarray:
@@ -392,8 +415,9 @@ class SafetyLayer:
                     hi_a = mid
             out[:n] = prev[:n] + lo_a * (cand[:n] - prev[:n])
         self.stats.clamped_workspace += 1
-        self._warn("workspace", f"command would leave the workspace box by {v_cand:.3f} m; "
-                                "shortened")
+        self._warn(
+            "workspace", f"command would leave the workspace box by {v_cand:.3f} m; shortened"
+        )
         return out
 
     def _hold(self, reason: str) -> None:
@@ -423,7 +447,8 @@ class SafetyLayer:
         names = self.capabilities.action_names
         idx = np.flatnonzero(a != b)[:4]
         return ", ".join(f"{names[i]} {a[i]:.4g}->{b[i]:.4g}" for i in idx) + (
-            " ..." if np.count_nonzero(a != b) > 4 else "")
+            " ..." if np.count_nonzero(a != b) > 4 else ""
+        )
 
     def _warn(self, kind: str, msg: str) -> None:
         """Log at most one warning per kind per second, with the count of suppressed ones."""

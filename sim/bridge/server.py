@@ -23,7 +23,7 @@ import zmq
 from sim.bridge import wire
 from sim.bridge.protocol import Driver
 from sim.bridge.safety import FK, SafetyConfig, SafetyLayer
-from sim.errors import BridgeError, SafetyError, SimError
+from sim.errors import SafetyError, SimError
 
 log = logging.getLogger("sim.bridge.server")
 
@@ -86,10 +86,17 @@ class BridgeServer:
         cfg: transport settings.
     """
 
-    def __init__(self, driver: Driver, endpoint: str, safety_cfg: SafetyConfig | None = None,
-                 fk: FK | None = None, cfg: ServerConfig | None = None) -> None:
-        self.safety = driver if isinstance(driver, SafetyLayer) else SafetyLayer(
-            driver, safety_cfg, fk=fk)
+    def __init__(
+        self,
+        driver: Driver,
+        endpoint: str,
+        safety_cfg: SafetyConfig | None = None,
+        fk: FK | None = None,
+        cfg: ServerConfig | None = None,
+    ) -> None:
+        self.safety = (
+            driver if isinstance(driver, SafetyLayer) else SafetyLayer(driver, safety_cfg, fk=fk)
+        )
         self.endpoint = endpoint
         self.cfg = cfg or ServerConfig()
         self.stats = ServerStats()
@@ -114,16 +121,18 @@ class BridgeServer:
         sock.setsockopt(zmq.RCVHWM, 10_000)
         sock.setsockopt(zmq.SNDHWM, 10_000)
         wd_stop = threading.Event()
-        wd = threading.Thread(target=self._watchdog, args=(wd_stop,), name="bridge-watchdog",
-                              daemon=True)
+        wd = threading.Thread(
+            target=self._watchdog, args=(wd_stop,), name="bridge-watchdog", daemon=True
+        )
         try:
             sock.bind(self.endpoint)
             self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
             self.safety.connect()
             wd.start()
             self.ready.set()
-            log.info("bridge server on %s (robot %s)", self.endpoint,
-                     self.safety.capabilities.robot)
+            log.info(
+                "bridge server on %s (robot %s)", self.endpoint, self.safety.capabilities.robot
+            )
             while not stop.is_set() and not self._stop.is_set():
                 if sock.poll(int(self.cfg.poll_s * 1000), zmq.POLLIN) == 0:
                     continue
@@ -166,8 +175,9 @@ class BridgeServer:
         try:
             if len(payload) > self.cfg.max_msg_bytes:
                 self.stats.oversized += 1
-                raise wire.WireError(f"message of {len(payload)} bytes exceeds the maximum "
-                                     f"{self.cfg.max_msg_bytes}")
+                raise wire.WireError(
+                    f"message of {len(payload)} bytes exceeds the maximum {self.cfg.max_msg_bytes}"
+                )
             try:
                 h, b = wire.decode(payload, self.cfg.max_msg_bytes)
             except wire.WireError:
@@ -176,35 +186,56 @@ class BridgeServer:
             seq, typ = h["seq"], h["type"]
             if h["v"] != wire.PROTO_VERSION:
                 self.stats.version_mismatch += 1
-                raise wire.WireError(f"protocol version {h['v']} not supported (server speaks "
-                                     f"{wire.PROTO_VERSION})")
+                raise wire.WireError(
+                    f"protocol version {h['v']} not supported (server speaks {wire.PROTO_VERSION})"
+                )
             if typ not in wire.REQUESTS:
                 self.stats.malformed += 1
-                raise wire.WireError(f"unknown message type {typ!r}; expected one of "
-                                     f"{list(wire.REQUESTS)}")
+                raise wire.WireError(
+                    f"unknown message type {typ!r}; expected one of {list(wire.REQUESTS)}"
+                )
             self.stats.by_type[typ] = self.stats.by_type.get(typ, 0) + 1
             body = self._dispatch(tuple(env), typ, seq, h["t"], b, t_recv)
             return [*env, wire.encode(typ, seq, body)]
         except SafetyError as e:
             self.stats.errors += 1
-            return [*env, wire.encode(wire.REPLY_ERROR, seq,
-                                      wire.error_body("SafetyError", str(e), typ))]
+            return [
+                *env,
+                wire.encode(wire.REPLY_ERROR, seq, wire.error_body("SafetyError", str(e), typ)),
+            ]
         except wire.WireError as e:
             self.stats.errors += 1
-            return [*env, wire.encode(wire.REPLY_ERROR, seq,
-                                      wire.error_body("WireError", str(e), typ))]
+            return [
+                *env,
+                wire.encode(wire.REPLY_ERROR, seq, wire.error_body("WireError", str(e), typ)),
+            ]
         except SimError as e:
             self.stats.errors += 1
-            return [*env, wire.encode(wire.REPLY_ERROR, seq,
-                                      wire.error_body("BridgeError", str(e), typ))]
+            return [
+                *env,
+                wire.encode(wire.REPLY_ERROR, seq, wire.error_body("BridgeError", str(e), typ)),
+            ]
         except Exception as e:  # noqa: BLE001 - a driver bug must not kill the server
             self.stats.errors += 1
             log.exception("driver error on %s", typ)
-            return [*env, wire.encode(wire.REPLY_ERROR, seq, wire.error_body(
-                "BridgeError", f"driver error: {type(e).__name__}: {e}", typ))]
+            return [
+                *env,
+                wire.encode(
+                    wire.REPLY_ERROR,
+                    seq,
+                    wire.error_body("BridgeError", f"driver error: {type(e).__name__}: {e}", typ),
+                ),
+            ]
 
-    def _dispatch(self, key: tuple[bytes, ...], typ: str, seq: int, t_send: float,
-                  b: dict[str, Any], t_recv: float) -> dict[str, Any]:
+    def _dispatch(
+        self,
+        key: tuple[bytes, ...],
+        typ: str,
+        seq: int,
+        t_send: float,
+        b: dict[str, Any],
+        t_recv: float,
+    ) -> dict[str, Any]:
         safety = self.safety
         if typ == "estop":  # honoured from anyone, always
             reason = b.get("reason", "requested")
@@ -214,8 +245,9 @@ class BridgeServer:
             proto = b.get("proto", wire.PROTO_VERSION)
             if proto != wire.PROTO_VERSION:
                 self.stats.version_mismatch += 1
-                raise wire.WireError(f"client speaks protocol {proto!r}; server speaks "
-                                     f"{wire.PROTO_VERSION}")
+                raise wire.WireError(
+                    f"client speaks protocol {proto!r}; server speaks {wire.PROTO_VERSION}"
+                )
             client = b.get("client", "")
             self._sessions[key] = _Session(seq, t_recv - t_send, str(client)[:64])
             self._sessions.move_to_end(key)
@@ -224,12 +256,17 @@ class BridgeServer:
             caps = safety.capabilities
             return {
                 "capabilities": caps.to_dict(),
-                "observation_features": {k: list(v) for k, v in
-                                         safety.observation_features.items()},
+                "observation_features": {
+                    k: list(v) for k, v in safety.observation_features.items()
+                },
                 "action_features": {k: list(v) for k, v in safety.action_features.items()},
-                "server": {"proto": wire.PROTO_VERSION, "max_msg_bytes": self.cfg.max_msg_bytes,
-                           "max_age_s": self.cfg.max_age_s,
-                           "watchdog_s": safety.cfg.watchdog_s, "t": time.time()},
+                "server": {
+                    "proto": wire.PROTO_VERSION,
+                    "max_msg_bytes": self.cfg.max_msg_bytes,
+                    "max_age_s": self.cfg.max_age_s,
+                    "watchdog_s": safety.cfg.watchdog_s,
+                    "t": time.time(),
+                },
             }
         sess = self._sessions.get(key)
         if sess is None:
@@ -237,8 +274,9 @@ class BridgeServer:
             raise wire.WireError(f"{typ} (seq {seq}) without a session: send hello first")
         if seq <= sess.last_seq:
             self.stats.stale += 1
-            raise wire.WireError(f"stale or duplicate {typ} seq {seq} (last accepted "
-                                 f"{sess.last_seq}); not executed")
+            raise wire.WireError(
+                f"stale or duplicate {typ} seq {seq} (last accepted {sess.last_seq}); not executed"
+            )
         sess.last_seq = seq
         sess.offset = min(sess.offset, t_recv - t_send)
         self._sessions.move_to_end(key)
@@ -246,8 +284,10 @@ class BridgeServer:
             age = (t_recv - t_send) - sess.offset
             if self.cfg.max_age_s is not None and age > self.cfg.max_age_s:
                 self.stats.expired += 1
-                raise wire.WireError(f"send_action seq {seq} expired: {age * 1e3:.0f} ms old "
-                                     f"(max {self.cfg.max_age_s * 1e3:.0f} ms); not executed")
+                raise wire.WireError(
+                    f"send_action seq {seq} expired: {age * 1e3:.0f} ms old "
+                    f"(max {self.cfg.max_age_s * 1e3:.0f} ms); not executed"
+                )
             action = wire.require(b, "action", (np.ndarray, list), typ)
             return {"sent": safety.send_action(np.asarray(action))}
         if typ == "get_observation":
@@ -278,7 +318,8 @@ class BridgeServer:
             raise wire.WireError(f"reset: 'level' must be a string, got {level!r}")
         objects = b.get("objects") or {}
         if not isinstance(objects, dict) or not all(
-                isinstance(v, np.ndarray) and v.shape == (7,) for v in objects.values()):
+            isinstance(v, np.ndarray) and v.shape == (7,) for v in objects.values()
+        ):
             raise wire.WireError("reset: 'objects' must be a map name -> pose array (7,)")
         qpos = b.get("qpos")
         if qpos is not None and not isinstance(qpos, np.ndarray):
@@ -287,10 +328,16 @@ class BridgeServer:
         return self.safety.get_observation()
 
 
-def serve(driver: Driver, endpoint: str, safety_cfg: SafetyConfig | None = None, *,
-          fk: FK | None = None, stop: threading.Event | None = None,
-          server_cfg: ServerConfig | None = None,
-          on_ready: Callable[[BridgeServer], None] | None = None) -> ServerStats:
+def serve(
+    driver: Driver,
+    endpoint: str,
+    safety_cfg: SafetyConfig | None = None,
+    *,
+    fk: FK | None = None,
+    stop: threading.Event | None = None,
+    server_cfg: ServerConfig | None = None,
+    on_ready: Callable[[BridgeServer], None] | None = None,
+) -> ServerStats:
     """Serve ``driver`` at ``endpoint`` until ``stop`` is set or the process gets SIGTERM/SIGINT.
 
     Returns the server's counters. ``on_ready(server)`` runs (in a helper thread) once the socket
@@ -302,6 +349,7 @@ def serve(driver: Driver, endpoint: str, safety_cfg: SafetyConfig | None = None,
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     if on_ready is not None:
+
         def _notify() -> None:
             deadline = time.monotonic() + 60.0
             while not server.ready.wait(0.05):

@@ -60,8 +60,13 @@ class SimBackend(Protocol):
     def observe(self) -> dict[str, Any]:
         """Nested observation: qpos, qvel, ee {arm: (7,)}, gripper {arm: float}, objects."""
 
-    def reset(self, seed: int | None, level: str | None,
-              objects: Mapping[str, np.ndarray], qpos: np.ndarray | None) -> None:
+    def reset(
+        self,
+        seed: int | None,
+        level: str | None,
+        objects: Mapping[str, np.ndarray],
+        qpos: np.ndarray | None,
+    ) -> None:
         """Reset the simulation; then place objects / set joint positions if given."""
 
     def limits(self) -> tuple[np.ndarray, np.ndarray]:
@@ -90,8 +95,13 @@ def _joint_limits(model: mujoco.MjModel, names: list[str]) -> tuple[np.ndarray, 
 class _FK:
     """Thread-safe FK on a private MjData (other joints at ``base_qpos``)."""
 
-    def __init__(self, model: mujoco.MjModel, base_qpos: np.ndarray, qpos_adr: np.ndarray,
-                 sites: dict[str, int]) -> None:
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        base_qpos: np.ndarray,
+        qpos_adr: np.ndarray,
+        sites: dict[str, int],
+    ) -> None:
         self.model, self.qpos_adr, self.sites = model, qpos_adr, sites
         self.data = mujoco.MjData(model)
         self.base = base_qpos.copy()
@@ -117,8 +127,9 @@ class SceneBackend:
         self.arms = list(scene.arms)
         self.objects = list(scene.object_names())
         self.control_dt = float(scene.control_dt)
-        self._fk = _FK(scene.model, scene.home_qpos, np.asarray(scene.qpos_adr),
-                       dict(scene.ee_site))
+        self._fk = _FK(
+            scene.model, scene.home_qpos, np.asarray(scene.qpos_adr), dict(scene.ee_site)
+        )
 
     def set_action(self, action: np.ndarray) -> None:
         self.scene.set_action(action)
@@ -129,8 +140,13 @@ class SceneBackend:
     def observe(self) -> dict[str, Any]:
         return self.scene.observe()
 
-    def reset(self, seed: int | None, level: str | None,
-              objects: Mapping[str, np.ndarray], qpos: np.ndarray | None) -> None:
+    def reset(
+        self,
+        seed: int | None,
+        level: str | None,
+        objects: Mapping[str, np.ndarray],
+        qpos: np.ndarray | None,
+    ) -> None:
         self.scene.reset(np.random.default_rng(seed), level)
         for name, pose in objects.items():
             self.scene.set_free_pose(name, np.asarray(pose, float))
@@ -153,8 +169,9 @@ class SceneBackend:
         return None if task is None else bool(task.success(self.scene))
 
 
-def scene_backend(robot: str = "demoforge_humanoid", task: str | None = "stack_blocks",
-                  **scene_kw: Any) -> SceneBackend:
+def scene_backend(
+    robot: str = "demoforge_humanoid", task: str | None = "stack_blocks", **scene_kw: Any
+) -> SceneBackend:
     """Build the project's scene (:func:`sim.model.scene.build_scene`) as a twin backend."""
     from sim.model.scene import build_scene
 
@@ -164,16 +181,19 @@ def scene_backend(robot: str = "demoforge_humanoid", task: str | None = "stack_b
 class MjcfBackend:
     """Adapter: a plain MJCF following the conventions in the module docstring."""
 
-    def __init__(self, model: mujoco.MjModel, control_dt: float = 0.02,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, model: mujoco.MjModel, control_dt: float = 0.02, name: str | None = None
+    ) -> None:
         self.model = model
         self.data = mujoco.MjData(model)
         self.name = name or model.names[: model.names.find(b"\0")].decode() or "mjcf"
         self.control_dt = control_dt
         n_sub = control_dt / model.opt.timestep
         if abs(n_sub - round(n_sub)) > 1e-6 or round(n_sub) < 1:
-            raise ConfigError(f"control_dt {control_dt} s is not a multiple of the timestep "
-                              f"{model.opt.timestep} s")
+            raise ConfigError(
+                f"control_dt {control_dt} s is not a multiple of the timestep "
+                f"{model.opt.timestep} s"
+            )
         joints, jact, grip = [], [], {}
         for a in range(model.nu):
             if model.actuator_trntype[a] != mujoco.mjtTrn.mjTRN_JOINT:
@@ -186,14 +206,19 @@ class MjcfBackend:
                 joints.append(jname)
                 jact.append(a)
         self.joint_names = joints
-        self.arms = [model.site(i).name[:-3] for i in range(model.nsite)
-                     if model.site(i).name.endswith("_ee")]
+        self.arms = [
+            model.site(i).name[:-3]
+            for i in range(model.nsite)
+            if model.site(i).name.endswith("_ee")
+        ]
         if not self.arms:
             raise ConfigError(f"MJCF {self.name!r}: no EE site named '<arm>_ee'")
         unknown = sorted(set(grip) - set(self.arms))
         if unknown:
-            raise ConfigError(f"MJCF {self.name!r}: gripper actuators for arms {unknown} "
-                              f"without an '<arm>_ee' site")
+            raise ConfigError(
+                f"MJCF {self.name!r}: gripper actuators for arms {unknown} "
+                f"without an '<arm>_ee' site"
+            )
         self.grip_arms = [a for a in self.arms if a in grip]
         self.action_names = joints + [f"{a}_gripper" for a in self.grip_arms]
         self._jact = np.array(jact, dtype=int)
@@ -204,8 +229,11 @@ class MjcfBackend:
         self._dadr = np.array([model.jnt_dofadr[j] for j in ids], dtype=int)
         self._sites = {a: model.site(f"{a}_ee").id for a in self.arms}
         free = mujoco.mjtJoint.mjJNT_FREE
-        self.objects = [model.body(int(model.jnt_bodyid[j])).name for j in range(model.njnt)
-                        if model.jnt_type[j] == free]
+        self.objects = [
+            model.body(int(model.jnt_bodyid[j])).name
+            for j in range(model.njnt)
+            if model.jnt_type[j] == free
+        ]
         self._fk = _FK(model, model.qpos0, self._qadr, self._sites)
         self.reset(None, None, {}, None)
 
@@ -242,12 +270,16 @@ class MjcfBackend:
             "qvel": d.qvel[self._dadr].copy(),
             "ee": ee,
             "gripper": {a: self._opening(a) for a in self.grip_arms},
-            "objects": {o: np.concatenate([d.body(o).xpos, d.body(o).xquat])
-                        for o in self.objects},
+            "objects": {o: np.concatenate([d.body(o).xpos, d.body(o).xquat]) for o in self.objects},
         }
 
-    def reset(self, seed: int | None, level: str | None,
-              objects: Mapping[str, np.ndarray], qpos: np.ndarray | None) -> None:
+    def reset(
+        self,
+        seed: int | None,
+        level: str | None,
+        objects: Mapping[str, np.ndarray],
+        qpos: np.ndarray | None,
+    ) -> None:
         mujoco.mj_resetData(self.model, self.data)
         if qpos is not None:
             self.data.qpos[self._qadr] = np.asarray(qpos, float)
@@ -255,7 +287,7 @@ class MjcfBackend:
         for name, pose in objects.items():
             jid = self.model.body_jntadr[self.model.body(name).id]
             adr = self.model.jnt_qposadr[jid]
-            self.data.qpos[adr: adr + 7] = np.asarray(pose, float)
+            self.data.qpos[adr : adr + 7] = np.asarray(pose, float)
         mujoco.mj_forward(self.model, self.data)
 
     def limits(self) -> tuple[np.ndarray, np.ndarray]:
@@ -285,16 +317,29 @@ def tiny_arm_spec() -> mujoco.MjSpec:
     s.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_PLANE, size=[1, 1, 0.1])
     base = s.worldbody.add_body(name="base", pos=[0, 0, 0.3])
     l1 = base.add_body(name="link1")
-    l1.add_joint(name="shoulder_yaw", type=hinge, axis=[0, 0, 1], range=[-2.5, 2.5],
-                 damping=2.0, armature=0.01)
+    l1.add_joint(
+        name="shoulder_yaw",
+        type=hinge,
+        axis=[0, 0, 1],
+        range=[-2.5, 2.5],
+        damping=2.0,
+        armature=0.01,
+    )
     l1.add_geom(type=cap, fromto=[0, 0, 0, 0, 0, 0.05], size=[0.03, 0, 0], mass=0.5)
     l2 = l1.add_body(name="link2", pos=[0, 0, 0.05])
-    l2.add_joint(name="shoulder_pitch", type=hinge, axis=[0, 1, 0], range=[-1.5, 1.5],
-                 damping=2.0, armature=0.01)
+    l2.add_joint(
+        name="shoulder_pitch",
+        type=hinge,
+        axis=[0, 1, 0],
+        range=[-1.5, 1.5],
+        damping=2.0,
+        armature=0.01,
+    )
     l2.add_geom(type=cap, fromto=[0, 0, 0, 0.25, 0, 0], size=[0.025, 0, 0], mass=0.4)
     l3 = l2.add_body(name="link3", pos=[0.25, 0, 0])
-    l3.add_joint(name="elbow", type=hinge, axis=[0, 1, 0], range=[-2.0, 2.0], damping=1.5,
-                 armature=0.01)
+    l3.add_joint(
+        name="elbow", type=hinge, axis=[0, 1, 0], range=[-2.0, 2.0], damping=1.5, armature=0.01
+    )
     l3.add_geom(type=cap, fromto=[0, 0, 0, 0.2, 0, 0], size=[0.02, 0, 0], mass=0.3)
     hand = l3.add_body(name="hand", pos=[0.2, 0, 0])
     hand.add_site(name="right_ee", pos=[0.03, 0, 0])
@@ -332,8 +377,9 @@ def load_backend(robot: str, control_dt: float | None = None, **scene_kw: Any) -
         if control_dt is not None:
             scene_kw.setdefault("control_hz", 1.0 / control_dt)
         return scene_backend(rname, task or None, **scene_kw)
-    raise ConfigError(f"twin robot {robot!r}: expected 'tiny_arm', 'mjcf:<path>' or "
-                      "'scene:<robot>/<task>'")
+    raise ConfigError(
+        f"twin robot {robot!r}: expected 'tiny_arm', 'mjcf:<path>' or 'scene:<robot>/<task>'"
+    )
 
 
 @dataclass(frozen=True)
@@ -378,8 +424,9 @@ class TwinConfig:
         d = dict(d or {})
         unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
-            raise ConfigError(f"twin: unknown keys {unknown}; expected "
-                              f"{sorted(cls.__dataclass_fields__)}")
+            raise ConfigError(
+                f"twin: unknown keys {unknown}; expected {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**d)
 
 
@@ -426,9 +473,15 @@ class TwinDriver:
         lo, hi = backend.limits()
         has_success = self.cfg.objects and backend.success() is not None
         self._caps = Capabilities(
-            robot=backend.name, driver="twin", joint_names=list(backend.joint_names),
-            action_names=list(backend.action_names), arms=list(backend.arms),
-            fps_max=1.0 / ts, control_dt=dt, lower=lo.tolist(), upper=hi.tolist(),
+            robot=backend.name,
+            driver="twin",
+            joint_names=list(backend.joint_names),
+            action_names=list(backend.action_names),
+            arms=list(backend.arms),
+            fps_max=1.0 / ts,
+            control_dt=dt,
+            lower=lo.tolist(),
+            upper=hi.tolist(),
             objects=list(backend.objects) if self.cfg.objects else [],
             extra={"twin": asdict(self.cfg), "timestep": ts, "has_success": has_success},
         )
@@ -503,8 +556,10 @@ class TwinDriver:
         advances one control period."""
         a = as_action_vector(action, self._caps.action_names)
         if not np.all(np.isfinite(a)):
-            raise BridgeError(f"twin {self._caps.robot!r}: NaN/inf action {a} (the safety layer "
-                              "should have stopped it)")
+            raise BridgeError(
+                f"twin {self._caps.robot!r}: NaN/inf action {a} (the safety layer "
+                "should have stopped it)"
+            )
         with self._lock:
             self._check()
             self.link_stats.commands += 1
@@ -525,12 +580,34 @@ class TwinDriver:
         return a.copy()
 
     # ------------------------------------------------------------------ simulation access
-    def reset(self, seed: int | None = None, level: str | None = None,
-              objects: Mapping[str, np.ndarray] | None = None,
-              qpos: np.ndarray | None = None) -> None:
-        """Reset the simulated world (pending commands are discarded)."""
+    def reset(
+        self,
+        seed: int | None = None,
+        level: str | None = None,
+        objects: Mapping[str, np.ndarray] | None = None,
+        qpos: np.ndarray | None = None,
+    ) -> None:
+        """Reset the simulated world (pending commands are discarded).
+
+        Args:
+            seed: scene reset seed (task layout); level: task level ("D0".."D2").
+            objects: object name -> pose (7,) world frame, pos [m] + quat w,x,y,z.
+            qpos: joint positions (n,) [rad]; the joint targets are set to them too.
+        """
+        objects = dict(objects or {})
+        unknown = sorted(set(objects) - set(self.backend.objects))
+        if unknown:
+            raise BridgeError(
+                f"twin {self._caps.robot!r}: unknown objects {unknown}; it has "
+                f"{self.backend.objects}"
+            )
+        n = len(self._caps.joint_names)
+        if qpos is not None and np.shape(qpos) != (n,):
+            raise BridgeError(
+                f"twin {self._caps.robot!r}: qpos must have shape ({n},), got {np.shape(qpos)}"
+            )
         with self._lock:
-            self.backend.reset(seed, level, dict(objects or {}), qpos)
+            self.backend.reset(seed, level, objects, qpos)
             self._cmds.clear()
             self._snaps.clear()
             self._last_obs = None

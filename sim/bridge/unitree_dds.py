@@ -56,23 +56,67 @@ LOWCMD_STRUCT = "<2B2x" + "B3x5fI" * NUM_MOTORS + "5I"
 LOWSTATE_STRUCT = "<2I2B2xI" + "13fh2x" + "B3x4f2hf7I" * NUM_MOTORS + "40B5I"
 
 # C layouts as numpy structured dtypes (identical bytes to the struct formats above).
-MOTOR_CMD_DTYPE = np.dtype([("mode", "u1"), ("_pad", "V3"), ("q", "<f4"), ("dq", "<f4"),
-                            ("tau", "<f4"), ("kp", "<f4"), ("kd", "<f4"), ("reserve", "<u4")])
-LOWCMD_DTYPE = np.dtype([("mode_pr", "u1"), ("mode_machine", "u1"), ("_pad", "V2"),
-                         ("motor_cmd", MOTOR_CMD_DTYPE, (NUM_MOTORS,)),
-                         ("reserve", "<u4", (4,)), ("crc", "<u4")])
-IMU_DTYPE = np.dtype([("quaternion", "<f4", (4,)), ("gyroscope", "<f4", (3,)),
-                      ("accelerometer", "<f4", (3,)), ("rpy", "<f4", (3,)),
-                      ("temperature", "<i2"), ("_pad", "V2")])
-MOTOR_STATE_DTYPE = np.dtype([("mode", "u1"), ("_pad", "V3"), ("q", "<f4"), ("dq", "<f4"),
-                              ("ddq", "<f4"), ("tau_est", "<f4"), ("temperature", "<i2", (2,)),
-                              ("vol", "<f4"), ("sensor", "<u4", (2,)), ("motorstate", "<u4"),
-                              ("reserve", "<u4", (4,))])
-LOWSTATE_DTYPE = np.dtype([("version", "<u4", (2,)), ("mode_pr", "u1"), ("mode_machine", "u1"),
-                           ("_pad", "V2"), ("tick", "<u4"), ("imu_state", IMU_DTYPE),
-                           ("motor_state", MOTOR_STATE_DTYPE, (NUM_MOTORS,)),
-                           ("wireless_remote", "u1", (40,)), ("reserve", "<u4", (4,)),
-                           ("crc", "<u4")])
+MOTOR_CMD_DTYPE = np.dtype(
+    [
+        ("mode", "u1"),
+        ("_pad", "V3"),
+        ("q", "<f4"),
+        ("dq", "<f4"),
+        ("tau", "<f4"),
+        ("kp", "<f4"),
+        ("kd", "<f4"),
+        ("reserve", "<u4"),
+    ]
+)
+LOWCMD_DTYPE = np.dtype(
+    [
+        ("mode_pr", "u1"),
+        ("mode_machine", "u1"),
+        ("_pad", "V2"),
+        ("motor_cmd", MOTOR_CMD_DTYPE, (NUM_MOTORS,)),
+        ("reserve", "<u4", (4,)),
+        ("crc", "<u4"),
+    ]
+)
+IMU_DTYPE = np.dtype(
+    [
+        ("quaternion", "<f4", (4,)),
+        ("gyroscope", "<f4", (3,)),
+        ("accelerometer", "<f4", (3,)),
+        ("rpy", "<f4", (3,)),
+        ("temperature", "<i2"),
+        ("_pad", "V2"),
+    ]
+)
+MOTOR_STATE_DTYPE = np.dtype(
+    [
+        ("mode", "u1"),
+        ("_pad", "V3"),
+        ("q", "<f4"),
+        ("dq", "<f4"),
+        ("ddq", "<f4"),
+        ("tau_est", "<f4"),
+        ("temperature", "<i2", (2,)),
+        ("vol", "<f4"),
+        ("sensor", "<u4", (2,)),
+        ("motorstate", "<u4"),
+        ("reserve", "<u4", (4,)),
+    ]
+)
+LOWSTATE_DTYPE = np.dtype(
+    [
+        ("version", "<u4", (2,)),
+        ("mode_pr", "u1"),
+        ("mode_machine", "u1"),
+        ("_pad", "V2"),
+        ("tick", "<u4"),
+        ("imu_state", IMU_DTYPE),
+        ("motor_state", MOTOR_STATE_DTYPE, (NUM_MOTORS,)),
+        ("wireless_remote", "u1", (40,)),
+        ("reserve", "<u4", (4,)),
+        ("crc", "<u4"),
+    ]
+)
 assert LOWCMD_DTYPE.itemsize == 1004 and LOWSTATE_DTYPE.itemsize == 2092
 
 CRC_POLY = 0x04C11DB7
@@ -168,11 +212,14 @@ class DdsJointMap:
     def __post_init__(self) -> None:
         slots = [s for s in (*self.joints.values(), *self.grippers.values()) if s >= 0]
         if any(not 0 <= s < NUM_MOTORS for s in slots) or len(set(slots)) != len(slots):
-            raise ConfigError(f"dds joint map: slots must be distinct and in [0, {NUM_MOTORS}), "
-                              f"got {sorted(slots)}")
+            raise ConfigError(
+                f"dds joint map: slots must be distinct and in [0, {NUM_MOTORS}), "
+                f"got {sorted(slots)}"
+            )
         if self.unmapped not in ("hold", "disable"):
-            raise ConfigError(f"dds joint map: unmapped must be 'hold' or 'disable', got "
-                              f"{self.unmapped!r}")
+            raise ConfigError(
+                f"dds joint map: unmapped must be 'hold' or 'disable', got {self.unmapped!r}"
+            )
 
     def gain(self, which: str, joint: str) -> float:
         g = self.kp if which == "kp" else self.kd
@@ -191,8 +238,17 @@ class DdsJointMap:
 G1_ARM_SLOTS = {
     f"{side}_{j}": base + i
     for side, base in (("left", 15), ("right", 22))
-    for i, j in enumerate(("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow",
-                           "wrist_roll", "wrist_pitch", "wrist_yaw"))
+    for i, j in enumerate(
+        (
+            "shoulder_pitch",
+            "shoulder_roll",
+            "shoulder_yaw",
+            "elbow",
+            "wrist_roll",
+            "wrist_pitch",
+            "wrist_yaw",
+        )
+    )
 }
 
 
@@ -233,17 +289,28 @@ except ImportError:  # pragma: no cover - depends on the environment
 def new_lowcmd() -> Any:
     """A zeroed ``unitree_hg`` LowCmd_ (all motors disabled)."""
     _require_dds()
-    return LowCmd_(0, 0, [MotorCmd_(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0) for _ in range(NUM_MOTORS)],
-                   [0] * 4, 0)
+    return LowCmd_(
+        0, 0, [MotorCmd_(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0) for _ in range(NUM_MOTORS)], [0] * 4, 0
+    )
 
 
 def new_lowstate() -> Any:
     """A zeroed ``unitree_hg`` LowState_ (identity IMU quaternion)."""
     _require_dds()
-    return LowState_([0, 0], 0, 0, 0,
-                     IMUState_([1.0, 0.0, 0.0, 0.0], [0.0] * 3, [0.0] * 3, [0.0] * 3, 0),
-                     [MotorState_(0, 0.0, 0.0, 0.0, 0.0, [0, 0], 0.0, [0, 0], 0, [0] * 4)
-                      for _ in range(NUM_MOTORS)], [0] * 40, [0] * 4, 0)
+    return LowState_(
+        [0, 0],
+        0,
+        0,
+        0,
+        IMUState_([1.0, 0.0, 0.0, 0.0], [0.0] * 3, [0.0] * 3, [0.0] * 3, 0),
+        [
+            MotorState_(0, 0.0, 0.0, 0.0, 0.0, [0, 0], 0.0, [0, 0], 0, [0] * 4)
+            for _ in range(NUM_MOTORS)
+        ],
+        [0] * 40,
+        [0] * 4,
+        0,
+    )
 
 
 _DOMAINS: dict[int, Any] = {}
@@ -252,8 +319,9 @@ _DOMAIN_LOCK = threading.Lock()
 
 def _require_dds() -> None:
     if not HAVE_DDS:
-        raise BridgeError("the Unitree DDS driver needs the 'cyclonedds' package "
-                          "(pip install 'demoforge[dds]')")
+        raise BridgeError(
+            "the Unitree DDS driver needs the 'cyclonedds' package (pip install 'demoforge[dds]')"
+        )
 
 
 def participant(domain_id: int, interface: str, peers: Sequence[str]) -> Any:
@@ -309,24 +377,36 @@ class UnitreeDdsDriver:
             reported as identity quaternion).
     """
 
-    def __init__(self, joint_map: DdsJointMap, joint_names: Sequence[str],
-                 action_names: Sequence[str], lower: Sequence[float], upper: Sequence[float],
-                 cfg: DdsConfig | None = None, arms: Sequence[str] = (),
-                 fk: FK | None = None) -> None:
+    def __init__(
+        self,
+        joint_map: DdsJointMap,
+        joint_names: Sequence[str],
+        action_names: Sequence[str],
+        lower: Sequence[float],
+        upper: Sequence[float],
+        cfg: DdsConfig | None = None,
+        arms: Sequence[str] = (),
+        fk: FK | None = None,
+    ) -> None:
         self.map = joint_map
         self.cfg = cfg or DdsConfig()
         self.fk = fk
         missing = [j for j in joint_names if j not in joint_map.joints]
-        missing += [g for g in action_names[len(joint_names):] if g not in joint_map.grippers]
+        missing += [g for g in action_names[len(joint_names) :] if g not in joint_map.grippers]
         if missing:
             raise ConfigError(f"dds joint map lacks {missing}")
         self._jslots = np.array([joint_map.joints[j] for j in joint_names], dtype=int)
-        self._gnames = list(action_names[len(joint_names):])
+        self._gnames = list(action_names[len(joint_names) :])
         self._caps = Capabilities(
-            robot=self.cfg.robot, driver="unitree-dds", joint_names=list(joint_names),
-            action_names=list(action_names), arms=list(arms) if fk else [],
-            fps_max=self.cfg.fps_max, control_dt=1.0 / self.cfg.fps,
-            lower=[float(x) for x in lower], upper=[float(x) for x in upper],
+            robot=self.cfg.robot,
+            driver="unitree-dds",
+            joint_names=list(joint_names),
+            action_names=list(action_names),
+            arms=list(arms) if fk else [],
+            fps_max=self.cfg.fps_max,
+            control_dt=1.0 / self.cfg.fps,
+            lower=[float(x) for x in lower],
+            upper=[float(x) for x in upper],
             extra={"domain_id": self.cfg.domain_id, "interface": self.cfg.interface},
         )
         self._features = observation_features(self._caps)
@@ -374,12 +454,13 @@ class UnitreeDdsDriver:
             time.sleep(0.005)
         else:
             self._close()
-            raise BridgeError(f"no valid {TOPIC_LOWSTATE} on DDS domain {c.domain_id} "
-                              f"(interface {c.interface}) within {c.connect_timeout_s:.1f} s")
+            raise BridgeError(
+                f"no valid {TOPIC_LOWSTATE} on DDS domain {c.domain_id} "
+                f"(interface {c.interface}) within {c.connect_timeout_s:.1f} s"
+            )
         if c.publish_hz:
             self._pub_stop.clear()
-            self._pub = threading.Thread(target=self._republish, daemon=True,
-                                         name="unitree-lowcmd")
+            self._pub = threading.Thread(target=self._republish, daemon=True, name="unitree-lowcmd")
             self._pub.start()
 
     def disconnect(self) -> None:
@@ -396,9 +477,11 @@ class UnitreeDdsDriver:
                 raise BridgeError("not connected to rt/lowstate (call connect())")
             age = time.monotonic() - self._t_state
             if age > self.cfg.state_timeout_s:
-                raise BridgeError(f"{TOPIC_LOWSTATE} on domain {self.cfg.domain_id} is stale: "
-                                  f"last valid message {age * 1e3:.0f} ms ago "
-                                  f"(max {self.cfg.state_timeout_s * 1e3:.0f} ms)")
+                raise BridgeError(
+                    f"{TOPIC_LOWSTATE} on domain {self.cfg.domain_id} is stale: "
+                    f"last valid message {age * 1e3:.0f} ms ago "
+                    f"(max {self.cfg.state_timeout_s * 1e3:.0f} ms)"
+                )
             ms = self._state.motor_state
             q = np.array([ms[s].q for s in self._jslots], dtype=np.float64)
             dq = np.array([ms[s].dq for s in self._jslots], dtype=np.float64)
@@ -406,8 +489,7 @@ class UnitreeDdsDriver:
             for i, name in enumerate(self._gnames):
                 slot = self.map.grippers[name]
                 v = ms[slot].q if slot >= 0 else self._last_grip[i]
-                obs[f"gripper.{name[: -len('_gripper')]}"] = np.asarray(
-                    float(np.clip(v, 0.0, 1.0)))
+                obs[f"gripper.{name[: -len('_gripper')]}"] = np.asarray(float(np.clip(v, 0.0, 1.0)))
         if self.fk is not None:
             for arm, pos in self.fk(q).items():
                 obs[f"ee.{arm}"] = np.concatenate([np.asarray(pos, float)[:3], [1.0, 0, 0, 0]])
@@ -496,10 +578,18 @@ class DdsServerStats:
         return asdict(self)
 
 
-def serve_dds(driver: Any, joint_map: DdsJointMap, safety_cfg: SafetyConfig | None = None, *,
-              fk: FK | None = None, cfg: DdsConfig | None = None, state_hz: float = 200.0,
-              stop: threading.Event | None = None, ready: threading.Event | None = None,
-              max_s: float | None = None) -> DdsServerStats:
+def serve_dds(
+    driver: Any,
+    joint_map: DdsJointMap,
+    safety_cfg: SafetyConfig | None = None,
+    *,
+    fk: FK | None = None,
+    cfg: DdsConfig | None = None,
+    state_hz: float = 200.0,
+    stop: threading.Event | None = None,
+    ready: threading.Event | None = None,
+    max_s: float | None = None,
+) -> DdsServerStats:
     """Serve ``driver`` (e.g. a TwinDriver) as a Unitree robot on DDS (unitree_mujoco style).
 
     Every valid ``rt/lowcmd`` (CRC checked; mapped motors in mode 1) becomes an action that
@@ -557,8 +647,7 @@ def serve_dds(driver: Any, joint_map: DdsJointMap, safety_cfg: SafetyConfig | No
                 obs = safety.get_observation()
                 ms = state.motor_state
                 for j, s in enumerate(jslots):
-                    ms[s].mode, ms[s].q, ms[s].dq = 1, float(obs["qpos"][j]), float(
-                        obs["qvel"][j])
+                    ms[s].mode, ms[s].q, ms[s].dq = 1, float(obs["qpos"][j]), float(obs["qvel"][j])
                 for g, s in zip(caps.action_names[n:], gslots):
                     if s >= 0:
                         ms[s].mode = 1

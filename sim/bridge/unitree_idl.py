@@ -8,9 +8,8 @@ the field annotations at runtime to build the wire type, and string annotations 
 
 from dataclasses import dataclass
 
-from cyclonedds.idl import IdlStruct
+from cyclonedds.idl import IdlStruct, types
 from cyclonedds.idl import annotations as annotate
-from cyclonedds.idl import types
 
 
 @dataclass

@@ -65,8 +65,16 @@ PROTO_VERSION = 1
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 MAX_ARRAY_DIMS = 4
 
-REQUESTS = ("hello", "get_observation", "send_action", "heartbeat", "estop", "reset_estop",
-            "reset", "bye")
+REQUESTS = (
+    "hello",
+    "get_observation",
+    "send_action",
+    "heartbeat",
+    "estop",
+    "reset_estop",
+    "reset",
+    "bye",
+)
 REPLY_ERROR = "error"
 _DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8"}
 
@@ -96,11 +104,14 @@ def _decode_array(m: dict[str, Any]) -> np.ndarray:
         raise WireError(f"array map has keys {sorted(m)}; expected __nd__, data, dtype, shape")
     if dtype not in _DTYPES:
         raise WireError(f"array dtype {dtype!r} not allowed (allowed: {sorted(_DTYPES)})")
-    if (not isinstance(shape, list) or len(shape) > MAX_ARRAY_DIMS
-            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31
-                       for s in shape)):
-        raise WireError(f"array shape {shape!r} must be a list of <= {MAX_ARRAY_DIMS} "
-                        "non-negative ints")
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_ARRAY_DIMS
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in shape)
+    ):
+        raise WireError(
+            f"array shape {shape!r} must be a list of <= {MAX_ARRAY_DIMS} non-negative ints"
+        )
     if not isinstance(data, bytes):
         raise WireError(f"array data must be bin, got {type(data).__name__}")
     dt = np.dtype(dtype)
@@ -108,8 +119,7 @@ def _decode_array(m: dict[str, Any]) -> np.ndarray:
     for s in shape:
         size *= s
     if size != len(data):
-        raise WireError(f"array of dtype {dtype} shape {shape} needs {size} bytes, got "
-                        f"{len(data)}")
+        raise WireError(f"array of dtype {dtype} shape {shape} needs {size} bytes, got {len(data)}")
     return np.frombuffer(data, dtype=dt).reshape(tuple(shape)).copy()
 
 
@@ -119,17 +129,26 @@ def _hook(m: dict[str, Any]) -> Any:
     return m
 
 
-def encode(msg_type: str, seq: int, body: Mapping[str, Any] | None = None,
-           t: float | None = None, version: int = PROTO_VERSION) -> bytes:
+def encode(
+    msg_type: str,
+    seq: int,
+    body: Mapping[str, Any] | None = None,
+    t: float | None = None,
+    version: int = PROTO_VERSION,
+) -> bytes:
     """One message -> one frame (see module docstring)."""
-    header = {"v": version, "type": msg_type, "seq": int(seq),
-              "t": time.time() if t is None else float(t)}
-    return msgpack.packb({"h": header, "b": dict(body or {})}, default=_default,
-                         use_bin_type=True)
+    header = {
+        "v": version,
+        "type": msg_type,
+        "seq": int(seq),
+        "t": time.time() if t is None else float(t),
+    }
+    return msgpack.packb({"h": header, "b": dict(body or {})}, default=_default, use_bin_type=True)
 
 
-def decode(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, Any],
-                                                                        dict[str, Any]]:
+def decode(
+    frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Frame -> (header, body); raises WireError naming what is wrong.
 
     The header is checked for types only; the version is checked by the receiver (so it can
@@ -139,9 +158,16 @@ def decode(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, 
         raise WireError(f"message of {len(frame)} bytes exceeds the maximum {max_bytes}")
     try:
         msg = msgpack.unpackb(
-            frame, raw=False, object_hook=_hook, strict_map_key=True, use_list=True,
-            max_bin_len=max_bytes, max_str_len=65536,
-            max_array_len=65536, max_map_len=4096, max_ext_len=0,
+            frame,
+            raw=False,
+            object_hook=_hook,
+            strict_map_key=True,
+            use_list=True,
+            max_bin_len=max_bytes,
+            max_str_len=65536,
+            max_array_len=65536,
+            max_map_len=4096,
+            max_ext_len=0,
         )
     except WireError:
         raise
@@ -160,8 +186,7 @@ def decode(frame: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> tuple[dict[str, 
         raise WireError(f"header 'type' must be a string, got {type(h['type']).__name__}")
     if not isinstance(h["seq"], int) or isinstance(h["seq"], bool) or abs(h["seq"]) >= 2**63:
         raise WireError(f"header 'seq' must be an int64, got {h['seq']!r}")
-    if not isinstance(h["t"], (int, float)) or isinstance(h["t"], bool) or not np.isfinite(
-            h["t"]):
+    if not isinstance(h["t"], (int, float)) or isinstance(h["t"], bool) or not np.isfinite(h["t"]):
         raise WireError(f"header 't' must be a finite number, got {h['t']!r}")
     return h, b
 
@@ -171,8 +196,7 @@ def error_body(kind: str, message: str, re: str = "") -> dict[str, str]:
     return {"kind": kind, "message": message, "re": re}
 
 
-def require(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], msg_type: str
-            ) -> Any:
+def require(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], msg_type: str) -> Any:
     """``body[key]`` checked for type; raises WireError naming the message and key."""
     if key not in body:
         raise WireError(f"{msg_type}: body lacks {key!r}")

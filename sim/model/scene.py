@@ -6,8 +6,7 @@ recompiled between episodes and ``MjData`` is reused.
 
 from __future__ import annotations
 
-import os
-import sys
+import logging
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from sim.paths import scenes_dir
 if TYPE_CHECKING:
     from sim.tasks.base import Task
 
+log = logging.getLogger(__name__)
 _J = mujoco.mjtObj.mjOBJ_JOINT
 _SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
@@ -45,22 +45,27 @@ def _room_path(room: str) -> Path:
     return p
 
 
+_EXPECTED = ("empty prefix", "Attach conflict")
+
+
 @contextmanager
 def _quiet_attach():
-    """Silence MuJoCo's notice that an empty name prefix may hamper saving (names are kept as
-    authored on purpose); it is printed on the C side, so stderr is muted at the fd level."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
+    """Drop MuJoCo's notice that an empty name prefix may hamper saving (names are kept as
+    authored on purpose); any other MuJoCo warning is logged. Without this, MuJoCo prints it
+    and appends it to MUJOCO_LOG.TXT in the working directory."""
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(msg: str) -> None:
+        if not any(e in msg for e in _EXPECTED):
+            log.warning("MuJoCo: %s", msg)
+
+    mujoco.set_mju_user_warning(handler)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*(empty prefix|Attach conflict).*")
             yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        mujoco.set_mju_user_warning(previous)
 
 
 def attach_body(frame, body) -> None:

@@ -37,7 +37,9 @@ LEVEL_RANGES = {
 PART_XY = (0.13, 0.02)  # nominal start of part_a (belt moving -y) [m]
 BIN_XY = (-0.02, -0.22)  # nominal bin centre [m]
 T_GRASP = 3.0  # nominal time [s] at which the demonstrator closes on the part
-YAW_PREF = 0.9  # comfortable top-down grasp yaw of the right hand [rad] (left: -YAW_PREF)
+# Right hand's comfortable top-down yaws [rad] (left hand: mirrored, negated). Grasp yaws within
+# pi/4 of GRASP_YAW and a place yaw near PLACE_YAW keep the IK away from the wrist-pitch limit.
+GRASP_YAW, PLACE_YAW = np.pi / 2, 1.4
 
 
 @register_task("conveyor_pick")
@@ -108,7 +110,7 @@ class ConveyorPick:
         arm = "right" if self.speed < 0 else "left"
         if arm not in scene.robot.arms:
             arm = scene.arms[0]
-        pref = YAW_PREF if arm == "right" else -YAW_PREF
+        side = 1.0 if arm == "right" else -1.0
 
         def j(d: float) -> float:  # human-like timing variation
             return d * rng.uniform(0.9, 1.15)
@@ -117,7 +119,8 @@ class ConveyorPick:
             pos = p0[:3] + np.array([0.0, self.speed * t, dz])
             return np.concatenate([pos, yaw_quat(yaw)])
 
-        yaw = _near_yaw(_yaw(p0[3:]), pref)
+        yaw = _near_yaw(_yaw(p0[3:]), side * GRASP_YAW)
+        yaw_place = side * PLACE_YAW + rng.normal(0, 0.05)
         t_grasp = T_GRASP * rng.uniform(0.95, 1.08)
         d_down, d_close = j(0.8), j(0.5)
         t_hover = t_grasp - d_down
@@ -125,7 +128,7 @@ class ConveyorPick:
         up = rng.uniform(0.09, 0.11)
         t_lift = t_grasp + d_close
         bin_pos = scene.data.xpos[self._bin] + np.array([*rng.normal(0, 0.004, 2), 0.0])
-        drop = np.concatenate([bin_pos + [0, 0, 0.006 + 2 * HALF[2] + 0.012], yaw_quat(yaw)])
+        drop = np.concatenate([bin_pos + [0, 0, 0.006 + 2 * HALF[2] + 0.012], yaw_quat(yaw_place)])
         high = drop + np.array([0, 0, up, 0, 0, 0, 0])
         toward = np.array([0.03, 0, 0, 0, 0, 0, 0])  # lift toward the body: keeps the elbow bent
         plan = Plan()

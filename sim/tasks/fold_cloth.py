@@ -16,7 +16,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.scene import Scene
 from sim.tasks.base import check_level, register_task
-from sim.transforms import quat_mul, yaw_quat
+from sim.transforms import quat_mul, quat_to_mat, yaw_quat
 
 # Reset ranges per level, relative to the workspace site [m, rad]: centre offset half-width, yaw.
 LEVEL_RANGES = {
@@ -28,7 +28,9 @@ NOMINAL = (0.0, 0.0)  # cloth centre relative to the workspace site [m]
 CORNERS = ("near_right", "near_left", "far_right", "far_left")
 SIGNS = {"near_right": (-1, -1), "near_left": (-1, 1), "far_right": (1, -1), "far_left": (1, 1)}
 PAD_TIP = 0.015
-RELEASE = 0.4  # gripper opening on release: clears the bead without sweeping the cloth  # finger-pad tips below the EE site [m]
+ARC_RADIUS = 0.105  # bead path about the fold line while folding [m]
+INSET = 0.008  # hands this much inside the cloth's width while carrying: slack edge [m]
+RELEASE = 0.8  # gripper opening on release: clears the bead without sweeping the cloth  # finger-pad tips below the EE site [m]
 
 
 def _corner_index(local: np.ndarray) -> dict[str, int]:
@@ -174,38 +176,48 @@ class FoldCloth:
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         """Pinch both near beads, carry them in an arc over the fold line, lay them down."""
         ws, yaw, h = scene.workspace(), self.pose[2], self.side / 2
-        bead_z = self.table_z + PAD_TIP + 0.003  # EE height that puts the pads around a bead
+        bead_z = self.table_z + PAD_TIP + 0.002  # EE height that puts the pads around a bead
         dur = {k: v * rng.uniform(0.9, 1.15) for k, v in DURATIONS.items()}  # shared by both arms
         plan = Plan()
         for arm, side in (("right", "right"), ("left", "left")):
             sy = -1.0 if side == "right" else 1.0
 
-            def at(lx: float, z: float, turn: float = 0.0, pitch: float = 0.0,
+            def at(lx: float, inset: float, z: float, turn: float = 0.0, pitch: float = 0.0,
                    sy: float = sy) -> np.ndarray:
-                """EE pose over cloth-frame point (lx, sy*h); pads close across the corner's
-                diagonal (turn 0: flat cloth, turn 1: folded layer) and tip by ``pitch``."""
-                xy = ws[:2] + self.to_world(np.array([lx, sy * h]))
+                """EE pose over cloth-frame point (lx, sy*(h - inset)); the pads close across
+                the corner's diagonal (turn 0: flat cloth, 1: folded layer), tipped by pitch."""
+                xy = ws[:2] + self.to_world(np.array([lx, sy * (h - inset)]))
                 grip_yaw = yaw - sy * np.pi / 4 * (1 - 2 * turn)
                 q = quat_mul(yaw_quat(grip_yaw), _pitch_quat(pitch))
                 return np.concatenate([xy, [z], q])
 
             jit = rng.normal(0, 0.002)
             ref = f"cloth_bead_near_{side}"
-            plan.add(
-                arm,
-                Waypoint(at(-h, bead_z + 0.08), dur["approach"], 1.0, "approach", ref),
-                Waypoint(at(-h + jit, bead_z), dur["descend"], 1.0, "grasp", ref),
-                Waypoint(at(-h + jit, bead_z), dur["close"], 0.0, "grasp", ref, True),
-                Waypoint(at(-h + 0.03, bead_z + 0.07), dur["lift"], 0.0, "lift", ref),
-                Waypoint(at(0.0, bead_z + 0.15, 0.5, -0.3), dur["over"], 0.0, "fold", ref),
-                Waypoint(at(h - 0.03, bead_z + 0.05, 1, -0.5), dur["down"], 0.0, "fold", ref),
-                Waypoint(at(h - 0.012, bead_z + 0.012, 1, -0.5), dur["place"], 0.0, "place",
-                         ref),
-                Waypoint(at(h - 0.012, bead_z + 0.012, 1, -0.5), dur["release"], RELEASE,
-                         "release", ref, True),
-                Waypoint(at(h - 0.04, bead_z + 0.09, 1, -0.3), dur["retreat"], RELEASE,
+            r = ARC_RADIUS * rng.uniform(0.97, 1.03)
+            arc = [  # (angle about the fold line [rad], turn, pitch [rad], label)
+                (np.radians(150), 0.0, 0.0, "lift"),
+                (np.radians(90), 0.5, -0.25, "fold"),
+                (np.radians(35), 1.0, -0.5, "fold"),
+            ]
+            wps = [
+                Waypoint(at(-h, 0, bead_z + 0.08), dur["approach"], 1.0, "approach", ref),
+                Waypoint(at(-h + jit, 0, bead_z), dur["descend"], 1.0, "grasp", ref),
+                Waypoint(at(-h + jit, 0, bead_z), dur["close"], 0.0, "grasp", ref, True),
+            ]
+            for (ang, turn, pitch, label), d in zip(arc, ("lift", "over", "down")):
+                pose = at(r * np.cos(ang), INSET, bead_z + r * np.sin(ang), turn, pitch)
+                wps.append(Waypoint(pose, dur[d], 0.0, label, ref))
+            place = at(h - 0.02, INSET, bead_z + 0.01, 1, -0.5)
+            out = quat_to_mat(place[3:]) @ np.array([0.0, 0.0, 0.04])  # back along the fingers
+            up = np.concatenate([place[:3] + out, place[3:]])
+            wps += [
+                Waypoint(place, dur["place"], 0.0, "place", ref),
+                Waypoint(place, dur["release"], RELEASE, "release", ref, True),
+                Waypoint(up, dur["release"], RELEASE, "retreat", ref),
+                Waypoint(at(h - 0.06, 0.02, bead_z + 0.1, 1, -0.3), dur["retreat"], RELEASE,
                          "retreat", ref),
-            )
+            ]
+            plan.add(arm, *wps)
         return plan
 
 

@@ -1,8 +1,10 @@
 """open_microwave (home): grasp the microwave's door handle and swing the door open past 60°.
 
-The door is held shut by a passive over-centre detent (a dead-band tendon spring, see
-``scenes/props/open_microwave.xml``): it resists the first ~11° of opening, then releases.
-Success reads the hinge angle only.
+The door is held shut by a passive over-centre detent (a dead-band tendon spring, pure MJCF, see
+``scenes/props/open_microwave.xml``): it resists the first ~11° of opening, pops the door to about
+30° once pulled past that, and never acts on an open door. Success reads the hinge angle only.
+The demonstrator picks the arm by geometry (nearest EE to the handle's end of the arc), so it
+carries over to other robots.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import mujoco
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
@@ -23,8 +24,6 @@ from sim.transforms import quat_to_mat, yaw_quat
 STAIN_HALF = np.array([0.08, 0.10])  # stain rectangle half sizes in its own frame [m]
 TILES = (4, 5)  # visual tiles along x, y (geoms stain_<i><j>)
 CELL = 0.005  # coverage grid cell [m]
-SPONGE_HALF = np.array([0.045, 0.03, 0.02])  # sponge box half sizes [m]
-STAIN_ALPHA = 0.85  # tile alpha while dirty
 FLAT_COS = np.cos(np.deg2rad(20))  # sponge counts as lying flat within 20° of upright
 NOMINAL = {"stain": (-0.03, -0.05), "sponge": (-0.02, -0.26)}  # relative to workspace [m]
 # Reset ranges per level: xy half-width [m], stain / sponge yaw half-widths [rad], mirror sides.
@@ -51,7 +50,8 @@ class WipeTable:
     def bind(self, scene: Scene) -> None:
         m = scene.model
         self._sponge = m.body("sponge").id
-        self._sponge_geom = m.geom("sponge").id
+        self._sponge_geom = m.geom("sponge").id  # the foam pad: its bottom face wipes
+        self._half = m.geom_size[self._sponge_geom].copy()  # pad half sizes [m]
         if "table_top" not in {m.geom(i).name for i in range(m.ngeom)}:
             raise ConfigError(f"wipe_table needs a geom 'table_top' in room {scene.room!r}")
         self._table = m.geom("table_top").id
@@ -60,6 +60,7 @@ class WipeTable:
         self._tiles = np.array(
             [[m.geom(f"stain_{i}{j}").id for j in range(TILES[1])] for i in range(TILES[0])]
         )
+        self._alpha = m.geom_rgba[self._tiles, 3].copy()  # tile alpha while dirty
         n = np.round(2 * STAIN_HALF / CELL).astype(int)
         gx = (np.arange(n[0]) + 0.5) * CELL - STAIN_HALF[0]
         gy = (np.arange(n[1]) + 0.5) * CELL - STAIN_HALF[1]
@@ -77,10 +78,10 @@ class WipeTable:
         x, y = NOMINAL["sponge"]
         xy = np.array([x, sign * y]) + rng.uniform(-r["xy"], r["xy"], 2)
         yaw = rng.uniform(-r["sponge_yaw"], r["sponge_yaw"])
-        pos = ws + np.array([*xy, SPONGE_HALF[2] + 1e-4])
+        pos = ws + np.array([*xy, self._half[2] + 1e-4])
         scene.set_free_pose("sponge", np.concatenate([pos, yaw_quat(yaw)]))
         self._covered[:] = False
-        scene.model.geom_rgba[self._tiles, 3] = STAIN_ALPHA
+        scene.model.geom_rgba[self._tiles, 3] = self._alpha
 
     # ------------------------------------------------------------------ physics-judged signals
     def coverage(self) -> float:
@@ -94,7 +95,7 @@ class WipeTable:
         cells = self._cells @ sm[:2, :2].T + d.mocap_pos[self._mocap][:2]
         rot = d.xmat[self._sponge].reshape(3, 3)
         local = (cells - d.xpos[self._sponge][:2]) @ rot[:2, :2]  # sponge frame (flat sponge)
-        return np.all(np.abs(local) <= SPONGE_HALF[:2], axis=-1)
+        return np.all(np.abs(local) <= self._half[:2], axis=-1)
 
     def _on_table(self, scene: Scene) -> bool:
         """Sponge lies flat and touches the table top."""
@@ -122,7 +123,7 @@ class WipeTable:
         nx, ny = self._covered.shape
         frac = self._covered.reshape(TILES[0], nx // TILES[0], TILES[1], ny // TILES[1])
         frac = frac.mean(axis=(1, 3))
-        scene.model.geom_rgba[self._tiles, 3] = STAIN_ALPHA * (1.0 - frac)
+        scene.model.geom_rgba[self._tiles, 3] = self._alpha * (1.0 - frac)
 
     def success(self, scene: Scene) -> bool:
         return self.coverage() >= self.threshold
@@ -131,11 +132,13 @@ class WipeTable:
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         d = scene.data
         sponge = scene.body_pose("sponge")
-        arm = min(scene.arms, key=lambda a: float(np.linalg.norm(scene.ee_pose(a)[:2] - sponge[:2])))
-        table_z = scene.workspace()[2]
-        tip = _tip_offset(scene, arm)
-        grasp_z = table_z + 0.01 + tip  # fingertips 1 cm above the table
-        press = rng.uniform(0.003, 0.006)  # wipe target this far below the grasp height [m]
+        arm = min(
+            scene.arms, key=lambda a: float(np.linalg.norm(scene.ee_pose(a)[:2] - sponge[:2]))
+        )
+        # fingertips rest on the pad's top face (the ledge around the grip): EE height for that
+        ledge = scene.workspace()[2] + 2 * self._half[2] + _tip_offset(scene, arm)
+        grasp_z = ledge + 0.004  # close the fingers 4 mm above the ledge
+        wz = ledge - rng.uniform(0.003, 0.006)  # press the tips this far into the ledge [m]
         s_yaw = _yaw(sponge[3:])
         s_yaw = (s_yaw + np.pi / 2) % np.pi - np.pi / 2  # grasp across the short side, mod 180°
         c = d.mocap_pos[self._mocap][:2]
@@ -160,23 +163,20 @@ class WipeTable:
             Waypoint(at(g, grasp_z + 0.04, s_yaw), j(0.5), 0.0, "lift", "sponge"),
         ]
         # boustrophedon: strokes along the stain's y axis, rows stepping along its x axis
-        v_end = STAIN_HALF[1] + 0.005 - SPONGE_HALF[1] + 0.01
-        rows = np.array([-1.0, 0.0, 1.0]) * (STAIN_HALF[0] - SPONGE_HALF[0] + 0.01)
-        order = 1.0 if rng.random() < 0.5 else -1.0
-        wz = grasp_z - press
-        start = stain_xy(rows[0] + rng.normal(0, 0.003), -order * v_end)
+        v_end = STAIN_HALF[1] - self._half[1] + 0.015
+        rows = np.array([-1.0, 0.0, 1.0]) * (STAIN_HALF[0] - self._half[0] + 0.01)
+        v = v_end * rng.choice([-1.0, 1.0])  # start side of the first stroke
+        start = stain_xy(rows[0] + rng.normal(0, 0.003), v)
         wps += [
             Waypoint(at(start, grasp_z + 0.03, w_yaw), j(1.0), 0.0, "move", "stain"),
             Waypoint(at(start, wz, w_yaw), j(0.5), 0.0, "press", "stain"),
         ]
         for k, u in enumerate(rows):
-            if k > 0:
-                wps.append(Waypoint(at(stain_xy(u, order * v_end), wz, w_yaw), j(0.4), 0.0,
-                                    "wipe", "stain"))
-            order = -order
+            if k > 0:  # step to the next row on the same side
+                wps.append(Waypoint(at(stain_xy(u, v), wz, w_yaw), j(0.4), 0.0, "wipe", "stain"))
+            v = -v
             u_end = u + rng.normal(0, 0.003)
-            wps.append(Waypoint(at(stain_xy(u_end, -order * v_end), wz, w_yaw), j(1.1), 0.0,
-                                "wipe", "stain"))
+            wps.append(Waypoint(at(stain_xy(u_end, v), wz, w_yaw), j(1.1), 0.0, "wipe", "stain"))
         last = wps[-1].pose[:2]
         wps += [
             Waypoint(at(last, grasp_z + 0.04, w_yaw), j(0.5), 0.0, "lift", "stain"),
@@ -192,5 +192,23 @@ def _yaw(quat: np.ndarray) -> float:
 
 
 def _tip_offset(scene: Scene, arm: str) -> float:
-    """Height of the EE site above the lowest finger-pad point, hand pointing down [m]."""
-    return 0.015
+    """How far the arm's colliding hand geoms reach beyond its EE site along the EE's -z [m].
+
+    Read from the model at the current pose (finger pads of a parallel gripper, or a hand's
+    fingertips), so the grasp height fits any robot: EE height = fingertip height + offset.
+    """
+    m, d = scene.model, scene.data
+    sid = scene.ee_site[arm]
+    rot, origin = d.site_xmat[sid].reshape(3, 3), d.site_xpos[sid]
+    reach = 0.0
+    for g in np.flatnonzero(np.isin(m.geom_bodyid, scene.hand_bodies[arm])):
+        if not (m.geom_contype[g] or m.geom_conaffinity[g]):
+            continue
+        gr = d.geom_xmat[g].reshape(3, 3)
+        if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_BOX:
+            signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+            pts = d.geom_xpos[g] + (signs * m.geom_size[g]) @ gr.T
+        else:
+            pts = d.geom_xpos[g] + np.array([[0, 0, -m.geom_rbound[g]]]) @ rot.T
+        reach = max(reach, float(np.max(-(pts - origin) @ rot[:, 2])))
+    return reach

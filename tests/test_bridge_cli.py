@@ -1,0 +1,63 @@
+"""Bridge command functions and their argument parsing (configs from conf/hardware/*.yaml)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sim.bridge.commands import (
+    CompareConfig,
+    RecordConfig,
+    hardware_from_dict,
+    load_hardware,
+    main,
+    parse_args,
+)
+from sim.errors import ConfigError
+
+
+def test_shipped_hardware_configs_load():
+    twin = load_hardware("twin")
+    assert twin.transport == "zmq" and twin.safety_cfg.dt == pytest.approx(1 / twin.fps)
+    g1 = load_hardware("unitree_g1_dds")
+    assert g1.transport == "dds" and g1.dds["domain_id"] == 1 and g1.dds["interface"] == "lo"
+
+
+def test_parse_args_and_errors_name_the_key():
+    cmd, cfg = parse_args(
+        ["record", "out=/tmp/x", "n_episodes=2", "hardware.fps=50", "hardware.safety.max_step=0.05"]
+    )
+    assert cmd == "record" and isinstance(cfg, RecordConfig) and cfg.n_episodes == 2
+    assert cfg.hardware.fps == 50 and cfg.hardware.safety_cfg.max_step == 0.05
+    with pytest.raises(ConfigError, match=r"RecordConfig: unknown keys \['outt'\]"):
+        parse_args(["record", "outt=1"])
+    with pytest.raises(ConfigError, match=r"unknown hardware 'nope'; expected one of"):
+        parse_args(["serve", "hardware=nope"])
+    with pytest.raises(ConfigError, match=r"expected a command \(serve, record, replay, compare\)"):
+        parse_args(["fly"])
+    with pytest.raises(ConfigError, match=r"safety: unknown keys \['maxstep'\]"):
+        hardware_from_dict({"safety": {"maxstep": 1}})
+    with pytest.raises(ConfigError, match="hardware.transport must be 'zmq' or 'dds'"):
+        hardware_from_dict({"transport": "serial"})
+
+
+def test_compare_command_with_a_local_imperfect_twin(tmp_path: Path, capsys):
+    main(
+        [
+            "compare",
+            "hardware.robot=tiny_arm",
+            "hardware.fps=50",
+            "hardware.safety.workspace_lo=null",
+            "hardware.safety.workspace_hi=null",
+            f"out={tmp_path}",
+            "steps=60",
+            "robot_twin={cmd_latency_s: 0.04, seed: 1}",
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert printed["lag_s"] == report["lag_s"] and report["drivers"][1] == "twin+imperfections"
+    assert 0.02 <= report["lag_s"] <= 0.1, report
+    assert isinstance(CompareConfig().hardware.safety, dict)
