@@ -455,7 +455,7 @@ def compare(cfg: CompareConfig) -> CompareReport:
 
 # ---------------------------------------------------------------------------------- CLI
 USAGE = """usage: demoforge-bridge {serve|record|replay|compare} [hardware=<name|path.yaml>]
-                        [hardware.<key>=<value> ...] [<key>=<value> ...]
+                        [hardware.<key>=<value> ...] [<key>=<value> ...]    (Hydra overrides)
 
   hardware=twin            conf/hardware/twin.yaml (default) or a YAML path
   hardware.fps=50          override a hardware key (dotted: hardware.safety.max_step=0.05)
@@ -495,27 +495,41 @@ def load_hardware(name: str, overrides: Mapping[str, Any] | None = None) -> Hard
 
 
 def parse_args(argv: list[str]) -> tuple[str, Any]:
-    """``[command, key=value, ...]`` -> (command, its config dataclass)."""
+    """``[command, override, ...]`` -> (command, its config dataclass), composed by Hydra.
+
+    The config is ``conf/bridge/<command>.yaml`` with the ``hardware`` group
+    (``conf/hardware/<name>.yaml``); overrides use Hydra syntax (``hardware=unitree_g1_dds``,
+    ``hardware.fps=50``, ``n_episodes=2``). ``hardware=<file.yaml>`` loads a YAML outside conf/.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
     from omegaconf import OmegaConf
+
+    from sim.paths import conf_dir
 
     if not argv or argv[0] not in COMMANDS:
         raise ConfigError(f"expected a command ({', '.join(COMMANDS)}) first\n{USAGE}")
-    cmd, rest = argv[0], argv[1:]
-    bad = [a for a in rest if "=" not in a]
-    if bad:
-        raise ConfigError(f"arguments must be key=value, got {bad}\n{USAGE}")
-    dot = OmegaConf.to_container(OmegaConf.from_dotlist(rest), resolve=True)
-    assert isinstance(dot, dict)
-    hw_name = "twin"
-    hw_over: dict[str, Any] = {}
-    if "hardware" in dot:
-        h = dot.pop("hardware")
-        if isinstance(h, dict):  # hardware.<key>=... overrides of the default hardware
-            hw_over = h
-        else:
-            hw_name = str(h)
-    cls = COMMANDS[cmd][0]
-    return cmd, config_from_dict(cls, {**dot, "hardware": load_hardware(hw_name, hw_over)})
+    cmd, rest = argv[0], list(argv[1:])
+    hw_file = next((a.split("=", 1)[1] for a in rest
+                    if a.startswith("hardware=") and a.endswith((".yaml", ".yml"))), None)
+    if hw_file:
+        rest.remove(f"hardware={hw_file}")
+    try:
+        with initialize_config_dir(version_base=None, config_dir=str(conf_dir()),
+                                   job_name="demoforge-bridge"):
+            cfg = compose(f"bridge/{cmd}", overrides=rest)
+    except HydraException as e:
+        raise ConfigError(f"demoforge-bridge {cmd}: {e}\n{USAGE}") from None
+    d = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(d, dict)
+    hw = d.pop("hardware")
+    if hw_file:
+        hw_over = {k[len("hardware."):]: v for k, v in OmegaConf.to_container(
+            OmegaConf.from_dotlist([a for a in rest if a.startswith("hardware.")])).items()}
+        hardware = load_hardware(hw_file, hw_over.get("", hw_over))
+    else:
+        hardware = hardware_from_dict(hw)
+    return cmd, config_from_dict(COMMANDS[cmd][0], {**d, "hardware": hardware})
 
 
 def main(argv: list[str] | None = None) -> None:
