@@ -88,7 +88,9 @@ class CarryTray:
     def _on_target(self, scene: Scene) -> bool:
         d = scene.data
         off = d.xpos[self._tray][:2] - d.mocap_pos[self._mocap][:2]
-        return bool(np.all(np.abs(off) <= TARGET_TOL) and touching(scene.model, d, self._tray, self._table))
+        return bool(
+            np.all(np.abs(off) <= TARGET_TOL) and touching(scene.model, d, self._tray, self._table)
+        )
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         m, d = scene.model, scene.data
@@ -105,7 +107,9 @@ class CarryTray:
         level = tilt_deg(scene, self._tray) < LEVEL_DEG
         released = not robot_touching(m, d, self._tray, scene.robot_root)
         still = np.linalg.norm(d.cvel[self._tray]) < 0.05
-        return bool(level and released and still and self._on_target(scene) and self._items_on(scene))
+        return bool(
+            level and released and still and self._on_target(scene) and self._items_on(scene)
+        )
 
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
@@ -115,7 +119,9 @@ class CarryTray:
         psi = float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
         shift = np.append(d.mocap_pos[self._mocap][:2] - tray[:2], 0.0)
         lift = np.array([0, 0, rng.uniform(0.07, 0.09)])
-        durs = [dur * rng.uniform(0.9, 1.15) for dur in (0.6, 1.0, 0.8, 0.5, 0.9, 1.5, 0.9, 0.5, 0.7)]
+        durs = [
+            dur * rng.uniform(0.9, 1.15) for dur in (0.6, 1.0, 0.8, 0.5, 0.9, 1.5, 0.9, 0.5, 0.7)
+        ]
         plan = Plan()
         for arm, side in (("left", 1.0), ("right", -1.0)):
             grasp = tray[:3] + rot @ np.array([0.0, side * HANDLE[0], HANDLE[1] + 0.002])
@@ -127,10 +133,10 @@ class CarryTray:
 
             put = grasp + shift + np.array([0, 0, 0.003])
             start = scene.ee_pose(arm)
+            rise = np.concatenate([start[:3] + [0, 0, 0.06], start[3:]])  # raise, then turn
             plan.add(
                 arm,
-                Waypoint(np.concatenate([start[:3] + [0, 0, 0.06], start[3:]]), durs[0], 1.0,
-                         "approach", None),  # raise the hands first, then turn them
+                Waypoint(rise, durs[0], 1.0, "approach", None),
                 Waypoint(pose(grasp + [0, 0, 0.08]), durs[1], 1.0, "approach", "serving_tray"),
                 Waypoint(pose(grasp), durs[2], 1.0, "grasp", "serving_tray"),
                 Waypoint(pose(grasp), durs[3], 0.0, "grasp", "serving_tray", grip_at_start=True),
@@ -141,4 +147,3 @@ class CarryTray:
                 Waypoint(pose(put + [0, 0, 0.08]), durs[8], 1.0, "retreat", "tray_target"),
             )
         return plan
-

@@ -27,12 +27,9 @@ GAP = 0.12  # part_b trails part_a by this much upstream [m]
 # Per level, relative to the workspace site [m, rad, m/s]: half-ranges of the part's start
 # (along / across the belt) and yaw, belt speed range, bin offset, mirror (left arm, belt +y).
 LEVEL_RANGES = {
-    "D0": {"along": 0.015, "across": 0.008, "yaw": 0.2, "speed": (0.045, 0.055), "bin": 0.015,
-           "swap": False},
-    "D1": {"along": 0.03, "across": 0.015, "yaw": 0.5, "speed": (0.035, 0.07), "bin": 0.03,
-           "swap": False},
-    "D2": {"along": 0.04, "across": 0.02, "yaw": np.pi / 4, "speed": (0.03, 0.08), "bin": 0.04,
-           "swap": True},
+    "D0": dict(along=0.015, across=0.008, yaw=0.2, speed=(0.045, 0.055), bin=0.015, swap=False),
+    "D1": dict(along=0.03, across=0.015, yaw=0.5, speed=(0.035, 0.07), bin=0.03, swap=False),
+    "D2": dict(along=0.04, across=0.02, yaw=np.pi / 4, speed=(0.03, 0.08), bin=0.04, swap=True),
 }
 PART_XY = (0.13, 0.02)  # nominal start of part_a (belt moving -y) [m]
 BIN_XY = (-0.02, -0.22)  # nominal bin centre [m]
@@ -88,7 +85,8 @@ class ConveyorPick:
     def _in_bin(self, scene: Scene) -> bool:
         p = scene.data.xpos[self._part] - scene.data.xpos[self._bin]
         return bool(
-            np.all(np.abs(p[:2]) < BIN_INNER) and p[2] < BIN_RIM
+            np.all(np.abs(p[:2]) < BIN_INNER)
+            and p[2] < BIN_RIM
             and touching(scene.model, scene.data, self._part, self._bin)
         )
 
@@ -107,7 +105,8 @@ class ConveyorPick:
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         p0 = scene.body_pose("part_a")
-        arm = "right" if self.speed < 0 else "left"
+        speed = float(scene.data.qvel[self._belt_dof])  # measured belt speed along y [m/s]
+        arm = "right" if speed < 0 else "left"
         if arm not in scene.robot.arms:
             arm = scene.arms[0]
         side = 1.0 if arm == "right" else -1.0
@@ -116,7 +115,7 @@ class ConveyorPick:
             return d * rng.uniform(0.9, 1.15)
 
         def at(t: float, dz: float = 0.0) -> np.ndarray:  # predicted part pose at plan time t
-            pos = p0[:3] + np.array([0.0, self.speed * t, dz])
+            pos = p0[:3] + np.array([0.0, speed * t, dz])
             return np.concatenate([pos, yaw_quat(yaw)])
 
         yaw = _near_yaw(_yaw(p0[3:]), side * GRASP_YAW)

@@ -19,13 +19,14 @@ TRAY_INNER = np.array([0.094, 0.074])  # tray floor half extents inside the rims
 TRAY_HALF_T = 0.004  # tray base half thickness [m]
 GRASP_DZ = -0.01  # EE height relative to the bottle centre for a top-down grasp [m]
 UPRIGHT_DEG = 15.0
-# Reset ranges per level [m, rad]: bottle on the shelf, tray on the table (x, y half-widths).
+# Reset ranges per level [m, rad]: bottle offset on the shelf, (lo, hi) in x and y (the shelf's
+# front edge bounds y from above); tray offset on the table, +-(x, y); tray yaw +-.
 LEVEL_RANGES = {
-    "D0": {"bottle": (0.015, 0.015), "tray": (0.015, 0.015), "yaw": 0.1},
-    "D1": {"bottle": (0.03, 0.03), "tray": (0.04, 0.03), "yaw": 0.3},
-    "D2": {"bottle": (0.045, 0.05), "tray": (0.06, 0.05), "yaw": 0.6},
+    "D0": {"bx": (-0.015, 0.015), "by": (-0.015, 0.01), "tray": (0.015, 0.015), "yaw": 0.1},
+    "D1": {"bx": (-0.03, 0.03), "by": (-0.03, 0.015), "tray": (0.04, 0.03), "yaw": 0.3},
+    "D2": {"bx": (-0.05, 0.04), "by": (-0.06, 0.02), "tray": (0.06, 0.05), "yaw": 0.6},
 }
-BOTTLE_XY = (0.31, -0.49)  # nominal bottle position on the locker shelf, world [m]
+BOTTLE_XY = (0.35, -0.45)  # nominal bottle position on the locker shelf, world [m]
 TRAY_XY = (0.01, -0.06)  # nominal tray position relative to the workspace site [m]
 
 
@@ -56,12 +57,16 @@ class DeliverPills:
     def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
         r = self.levels[check_level(level)]
         ws = scene.workspace()
-        bxy = np.array(BOTTLE_XY) + rng.uniform(-1, 1, 2) * r["bottle"]
+        bxy = np.array(BOTTLE_XY) + [rng.uniform(*r["bx"]), rng.uniform(*r["by"])]
         bpos = np.array([*bxy, self._shelf_z + HALF_H + 1e-4])
-        scene.set_free_pose("pill_bottle", np.concatenate([bpos, yaw_quat(rng.uniform(-np.pi, np.pi))]))
+        scene.set_free_pose(
+            "pill_bottle", np.concatenate([bpos, yaw_quat(rng.uniform(-np.pi, np.pi))])
+        )
         txy = ws[:2] + np.array(TRAY_XY) + rng.uniform(-1, 1, 2) * r["tray"]
         tpos = np.array([*txy, ws[2] + TRAY_HALF_T + 1e-4])
-        scene.set_free_pose("pill_tray", np.concatenate([tpos, yaw_quat(rng.uniform(-r["yaw"], r["yaw"]))]))
+        scene.set_free_pose(
+            "pill_tray", np.concatenate([tpos, yaw_quat(rng.uniform(-r["yaw"], r["yaw"]))])
+        )
 
     # ------------------------------------------------------------------ physics-judged signals
     def _on_tray(self, scene: Scene) -> bool:
@@ -69,12 +74,16 @@ class DeliverPills:
         local = d.xmat[self._tray].reshape(3, 3).T @ (d.xpos[self._bottle] - d.xpos[self._tray])
         inside = np.all(np.abs(local[:2]) <= TRAY_INNER - RADIUS + 0.003)
         upright = d.xmat[self._bottle][8] > np.cos(np.radians(UPRIGHT_DEG))
-        on_floor = touching(m, d, self._bottle, self._tray) and abs(local[2] - TRAY_HALF_T - HALF_H) < 0.01
+        on_floor = (
+            touching(m, d, self._bottle, self._tray) and abs(local[2] - TRAY_HALF_T - HALF_H) < 0.01
+        )
         return bool(inside and upright and on_floor)
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         m, d = scene.model, scene.data
-        grasped = any(num_touching_geoms(m, d, self._bottle, h) >= 2 for h in scene.hand_bodies.values())
+        grasped = any(
+            num_touching_geoms(m, d, self._bottle, h) >= 2 for h in scene.hand_bodies.values()
+        )
         return {"grasped": grasped, "on_tray": self._on_tray(scene)}
 
     def success(self, scene: Scene) -> bool:
@@ -96,7 +105,9 @@ class DeliverPills:
             return np.concatenate([pos, yaw_quat(yaw)])
 
         grasp = bottle[:3] + np.array([*rng.normal(0, 0.002, 2), GRASP_DZ])
-        place = tray[:3] + np.array([*rng.normal(0, 0.006, 2), TRAY_HALF_T + HALF_H + GRASP_DZ + 0.005])
+        place = tray[:3] + np.array(
+            [*rng.normal(0, 0.006, 2), TRAY_HALF_T + HALF_H + GRASP_DZ + 0.005]
+        )
         lift = grasp + np.array([0, 0, rng.uniform(0.05, 0.06)])  # clear the shelf edge
         above = place.copy()
         above[2] = max(place[2] + 0.06, lift[2] - 0.04)

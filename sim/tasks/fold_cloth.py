@@ -27,6 +27,7 @@ LEVEL_RANGES = {
 NOMINAL = (0.0, 0.0)  # cloth centre relative to the workspace site [m]
 CORNERS = ("near_right", "near_left", "far_right", "far_left")
 SIGNS = {"near_right": (-1, -1), "near_left": (-1, 1), "far_right": (1, -1), "far_left": (1, 1)}
+BEAD_LOOP = 0.027  # bead centre to its corner vertex [m]: pads clear the cloth
 PAD_TIP = 0.015
 ARC_RADIUS = 0.105  # bead path about the fold line while folding [m]
 INSET = 0.008  # hands this much inside the cloth's width while carrying: slack edge [m]
@@ -74,18 +75,21 @@ class FoldCloth:
 
     # ------------------------------------------------------------------ model hooks
     def edit_spec(self, spec: mujoco.MjSpec) -> None:
-        """Name the corner vertex bodies ``cloth_<corner>`` and sew a bead (class ``cloth_bead``)
-        onto the two near ones, its bottom level with the cloth's underside."""
+        """Name the corner vertex bodies ``cloth_<corner>`` and hang a bead (class
+        ``cloth_bead``, on a ``cloth_loop``) off each near corner, outward along the side edge,
+        resting on the table. Vertex bodies only translate, so :meth:`reset` turns the offsets
+        with the cloth's yaw."""
         flex = spec.flexes[0]
         names = list(flex.vertbody)
         local = np.array([spec.body(n).pos[:2] for n in names])
-        bead = spec.find_default("cloth_bead")
-        lift = bead.geom.size[0] - flex.radius
+        bead, loop = spec.find_default("cloth_bead"), spec.find_default("cloth_loop")
         for corner, i in _corner_index(local - local.mean(axis=0)).items():
             body = spec.body(names[i])
             body.name = names[i] = f"cloth_{corner}"
             if corner.startswith("near"):
-                body.add_geom(name=f"cloth_bead_{corner}", default=bead, pos=[0, 0, lift])
+                off = [0.0, SIGNS[corner][1] * BEAD_LOOP, bead.geom.size[0] - flex.radius]
+                body.add_geom(name=f"cloth_bead_{corner}", default=bead, pos=off)
+                body.add_geom(name=f"cloth_loop_{corner}", default=loop, fromto=[0, 0, 0, *off])
         flex.vertbody = names
 
     def bind(self, scene: Scene) -> None:
@@ -100,6 +104,8 @@ class FoldCloth:
         self.side = float(np.ptp(self.local[:, 0]))
         self.corner = _corner_index(self.local)
         self.beads = {c: m.geom(f"cloth_bead_{c}").id for c in ("near_right", "near_left")}
+        self.hang = [m.geom(f"cloth_{k}_{c}").id for k in ("bead", "loop") for c in self.beads]
+        self.hang_pose = (m.geom_pos[self.hang].copy(), m.geom_quat[self.hang].copy())
         self.table_z = float(scene.workspace()[2])
         self.pose = np.zeros(3)
 
@@ -112,6 +118,9 @@ class FoldCloth:
         target[:, :2] = scene.workspace()[:2] + self.to_world(self.local)
         for k in range(3):
             scene.data.qpos[self.qadr + k] = target[:, k] - self.rest[:, k]
+        pos, quat = self.hang_pose
+        scene.model.geom_pos[self.hang, :2] = self.to_world(pos[:, :2]) - self.pose[:2]
+        scene.model.geom_quat[self.hang] = quat_mul(yaw_quat(self.pose[2]), quat)
 
     def to_world(self, local: np.ndarray) -> np.ndarray:
         """Cloth-frame xy (..., 2) -> world xy offset from the workspace site [m] at reset pose."""
@@ -184,10 +193,10 @@ class FoldCloth:
 
             def at(lx: float, inset: float, z: float, turn: float = 0.0, pitch: float = 0.0,
                    sy: float = sy) -> np.ndarray:
-                """EE pose over cloth-frame point (lx, sy*(h - inset)); the pads close across
+                """EE pose over cloth-frame point (lx, bead's y - inset); the pads close across
                 the corner's diagonal (turn 0: flat cloth, 1: folded layer), tipped by pitch."""
-                xy = ws[:2] + self.to_world(np.array([lx, sy * (h - inset)]))
-                grip_yaw = yaw - sy * np.pi / 4 * (1 - 2 * turn)
+                xy = ws[:2] + self.to_world(np.array([lx, sy * (h + BEAD_LOOP - inset)]))
+                grip_yaw = yaw + sy * np.pi * (0.75 - 0.5 * turn)  # closing axis turns via x
                 q = quat_mul(yaw_quat(grip_yaw), _pitch_quat(pitch))
                 return np.concatenate([xy, [z], q])
 

@@ -57,7 +57,9 @@ class HandoverCup:
         r = self.levels[check_level(level)]
         xy = np.array(NOMINAL) + rng.uniform(-r["xy"], r["xy"], size=2)
         pos = scene.workspace() + np.array([xy[0], xy[1], HALF_H + 1e-4])
-        scene.set_free_pose("cup", np.concatenate([pos, yaw_quat(rng.uniform(-r["yaw"], r["yaw"]))]))
+        scene.set_free_pose(
+            "cup", np.concatenate([pos, yaw_quat(rng.uniform(-r["yaw"], r["yaw"]))])
+        )
         self.max_tilt = 0.0
 
     # ------------------------------------------------------------------ physics-judged signals
@@ -68,12 +70,16 @@ class HandoverCup:
 
     def _in_zone(self, scene: Scene) -> bool:
         d = scene.data
-        local = d.site_xmat[self._zone].reshape(3, 3).T @ (d.xpos[self._cup] - d.site_xpos[self._zone])
+        local = d.site_xmat[self._zone].reshape(3, 3).T @ (
+            d.xpos[self._cup] - d.site_xpos[self._zone]
+        )
         return bool(np.all(np.abs(local) <= scene.model.site_size[self._zone]))
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         m, d = scene.model, scene.data
-        grasped = any(num_touching_geoms(m, d, self._cup, h) >= 2 for h in scene.hand_bodies.values())
+        grasped = any(
+            num_touching_geoms(m, d, self._cup, h) >= 2 for h in scene.hand_bodies.values()
+        )
         return {
             "grasped": grasped,
             "upright": self._tilt(scene) < UPRIGHT_DEG,
@@ -105,12 +111,17 @@ class HandoverCup:
         grasp = cup[:3] + np.array([*rng.normal(0, 0.002, 2), GRASP_DZ])
         zone = scene.data.site_xpos[self._zone]
         palm_top = scene.data.geom_xpos[self._palm][2] + scene.model.geom_size[self._palm][2]
-        place = np.array([*(zone[:2] + rng.normal(0, 0.004, 2)), palm_top + HALF_H + GRASP_DZ + 0.004])
+        place = np.array(
+            [*(zone[:2] + rng.normal(0, 0.004, 2)), palm_top + HALF_H + GRASP_DZ + 0.004]
+        )
         lift = grasp + np.array([0, 0, rng.uniform(0.11, 0.13)])
         above = place + np.array([0, 0, rng.uniform(0.05, 0.07)])
+        start = scene.ee_pose(arm)
+        rise = np.concatenate([start[:3] + [0, 0, 0.08], start[3:]])  # pads clear the mug first
         return Plan().add(
             arm,
-            Waypoint(pose(grasp + [0, 0, 0.14]), j(1.3), 1.0, "approach", "cup"),
+            Waypoint(rise, j(0.6), 1.0, "approach", None),
+            Waypoint(pose(grasp + [0, 0, 0.12]), j(1.0), 1.0, "approach", "cup"),
             Waypoint(pose(grasp), j(0.9), 1.0, "grasp", "cup"),
             Waypoint(pose(grasp), j(0.5), 0.0, "grasp", "cup", grip_at_start=True),
             Waypoint(pose(lift), j(0.8), 0.0, "lift", "cup"),

@@ -70,7 +70,8 @@ class InsertPeg:
         m.body_pos[self._fix] = ws + np.array([fxy[0], sign * fxy[1], 0.0])
         m.body_quat[self._fix] = yaw_quat(rng.uniform(-r["yaw"], r["yaw"]))
         pos = ws + np.array([pxy[0], sign * pxy[1], PEG_HALF[1] + 1e-4])
-        scene.set_free_pose("peg", np.concatenate([pos, yaw_quat(rng.uniform(-r["yaw"], r["yaw"]))]))
+        yaw = rng.uniform(-r["yaw"], r["yaw"])
+        scene.set_free_pose("peg", np.concatenate([pos, yaw_quat(yaw)]))
 
     # ------------------------------------------------------------------ physics-judged signals
     def _peg_in_fixture(self, scene: Scene) -> tuple[np.ndarray, float]:
@@ -131,6 +132,7 @@ class InsertPeg:
         g_xy = peg[:2] + np.clip(rng.normal(0, 0.0008, 2), -0.0015, 0.0015)  # mm-level aim jitter
         h_xy = hole[:2] + np.clip(rng.normal(0, 0.0008, 2), -0.0015, 0.0015)
         top = bench + FIXTURE_H
+        low = bench + 0.004 + grip_h  # EE height with the peg bottom 4 mm above the bench
         return Plan().add(
             arm,
             Waypoint(pose(g_xy, above, y_grasp), j(1.3), 1.0, "approach", "peg"),
@@ -140,9 +142,10 @@ class InsertPeg:
             Waypoint(pose(h_xy, top + 0.03 + grip_h, y_hole), j(1.2), 0.0, "move", "fixture"),
             Waypoint(pose(h_xy, top + 0.008 + grip_h, y_hole), j(0.6), 0.0, "align", "fixture"),
             Waypoint(pose(h_xy, top + 0.008 + grip_h, y_hole), j(0.3), 0.0, "align", "fixture"),
-            Waypoint(pose(h_xy, bench + 0.004 + grip_h, y_hole), j(1.4), 0.0, "insert", "fixture"),
-            Waypoint(pose(h_xy, bench + 0.004 + grip_h, y_hole), j(0.4), 1.0, "release", "fixture",
-                     grip_at_start=True),
+            Waypoint(pose(h_xy, low, y_hole), j(1.4), 0.0, "insert", "fixture"),
+            Waypoint(
+                pose(h_xy, low, y_hole), j(0.4), 1.0, "release", "fixture", grip_at_start=True
+            ),
             Waypoint(pose(h_xy, top + 0.05 + grip_h, y_hole), j(0.6), 1.0, "retreat", "fixture"),
         )
 

@@ -19,8 +19,8 @@ CASE_Z = -0.045 + 0.018  # glasses-case centre height in the drawer frame (on it
 # clear of the robot's home hand pose), locker yaw [rad], initial drawer opening [m].
 LEVEL_RANGES = {
     "D0": {"dx": (-0.01, 0.005), "dy": (-0.01, 0.005), "yaw": 0.0, "open": 0.01},
-    "D1": {"dx": (-0.03, 0.015), "dy": (-0.03, 0.01), "yaw": 0.04, "open": 0.015},
-    "D2": {"dx": (-0.05, 0.025), "dy": (-0.05, 0.01), "yaw": 0.08, "open": 0.02},
+    "D1": {"dx": (-0.03, 0.005), "dy": (-0.03, 0.005), "yaw": 0.03, "open": 0.015},
+    "D2": {"dx": (-0.05, 0.005), "dy": (-0.05, 0.005), "yaw": 0.06, "open": 0.015},
 }
 
 
@@ -29,7 +29,9 @@ def pads_on_geom(scene: Scene, geom: int, hand: np.ndarray) -> int:
     d, n = scene.data, scene.data.ncon
     g1, g2 = d.contact.geom1[:n], d.contact.geom2[:n]
     b = scene.model.geom_bodyid
-    hits = set(g2[(g1 == geom) & np.isin(b[g2], hand)]) | set(g1[(g2 == geom) & np.isin(b[g1], hand)])
+    hits = set(g2[(g1 == geom) & np.isin(b[g2], hand)]) | set(
+        g1[(g2 == geom) & np.isin(b[g1], hand)]
+    )
     return len(hits)
 
 
@@ -60,7 +62,9 @@ class OpenDrawer:
         r = self.levels[check_level(level)]
         m, d = scene.model, scene.data
         m.body_pos[self._cabinet, :2] += [rng.uniform(*r["dx"]), rng.uniform(*r["dy"])]
-        m.body_quat[self._cabinet] = quat_mul(m.body_quat[self._cabinet], yaw_quat(rng.uniform(-r["yaw"], r["yaw"])))
+        m.body_quat[self._cabinet] = quat_mul(
+            m.body_quat[self._cabinet], yaw_quat(rng.uniform(-r["yaw"], r["yaw"]))
+        )
         d.qpos[self._qadr] = rng.uniform(0.0, r["open"])
         mujoco.mj_kinematics(m, d)
         local = np.array([rng.uniform(-0.06, 0.06), rng.uniform(-0.26, -0.14), CASE_Z + 1e-4])

@@ -5,6 +5,11 @@ Coverage is physics-judged and **accumulated once per control step**: the execut
 stain cells under the sponge's bottom face while the sponge touches the table top lying flat.
 ``success`` reads the accumulated grid; ``reset`` clears it. A state set by hand therefore counts
 only once ``subtasks`` has seen it.
+
+The sponge has a grip block on top: the fingers squeeze the grip and their tips press on the foam
+pad's top face. Pressing through friction alone would not last in MuJoCo (soft contacts creep
+until the load is gone, leaving the pad hovering), so the demonstrator's downward pressure
+(a target 3-6 mm below the surface) goes through that normal contact.
 """
 
 from __future__ import annotations
