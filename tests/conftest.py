@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import sim  # noqa: F401  (sets MUJOCO_GL=egl before any test module imports mujoco)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 

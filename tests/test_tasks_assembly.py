@@ -3,7 +3,6 @@ resets per level, physics-judged predicates on hand-set states, scripted demos."
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 import pytest
 
@@ -14,6 +13,14 @@ from sim.transforms import quat_mul, quat_to_mat, yaw_quat
 
 ASSEMBLY_TASKS = ("conveyor_pick", "insert_peg")
 MIRRORED_D2_SEED = 2  # a D2 seed whose layout is mirrored (left arm works) for both tasks
+
+
+def _forward(scene) -> None:
+    """mj_forward; mujoco is imported here, after sim set MUJOCO_GL (keeps rendering tests sane
+    when this module is collected first)."""
+    import mujoco
+
+    mujoco.mj_forward(scene.model, scene.data)
 
 
 def _settle(scene, seconds: float) -> None:
@@ -36,7 +43,7 @@ def test_room_layout_sites_belt_and_drive(scene_ik):
     ws = scene.workspace()
     assert 0.2 <= ws[0] <= 0.3 and ws[2] == pytest.approx(0.75)
     belt = m.joint("conveyor_belt")
-    assert belt.type[0] == mujoco.mjtJoint.mjJNT_SLIDE
+    assert belt.type[0] == 2  # mjJNT_SLIDE
     np.testing.assert_allclose(belt.axis, [0.0, 1.0, 0.0])
     g = m.geom("conveyor_belt")
     top = m.body("conveyor_belt").pos[2] + g.pos[2] + g.size[2]
@@ -112,7 +119,7 @@ def _part_at(scene, offset, yaw: float = 0.3) -> None:
     scene.data.qvel[:] = 0.0
     pos = scene.body_pose("bin")[:3] + np.asarray(offset)
     scene.set_free_pose("part_a", np.concatenate([pos, yaw_quat(yaw)]))
-    mujoco.mj_forward(scene.model, scene.data)
+    _forward(scene)
 
 
 def test_conveyor_success_part_resting_in_bin(scene_ik):
@@ -143,7 +150,7 @@ def test_conveyor_falling_part_is_not_resting(scene_ik):
     scene, _ = scene_ik("conveyor_pick")
     _part_at(scene, [0.0, 0.0, 0.006 + 0.018 + 0.003])
     _free_vel(scene, "part_a")[2] = -0.5  # inside the bin but still moving fast
-    mujoco.mj_forward(scene.model, scene.data)
+    _forward(scene)
     assert not scene.task.success(scene)
 
 
@@ -171,7 +178,7 @@ def _peg_in_hole(scene, depth: float, tilt: float = 0.0) -> np.ndarray:
     bottom = hole[:3] + np.array([0.0, 0.0, 0.04 - depth])
     pos = bottom + 0.05 * quat_to_mat(q)[:, 2]  # bottom face centre stays on the hole axis
     scene.set_free_pose("peg", np.concatenate([pos, q]))
-    mujoco.mj_forward(scene.model, scene.data)
+    _forward(scene)
     return hole[:3]
 
 
@@ -204,12 +211,12 @@ def test_insert_peg_beside_or_on_fixture_is_not_success(scene_ik):
     scene, _ = scene_ik("insert_peg")
     hole = _peg_in_hole(scene, depth=0.0)
     scene.set_free_pose("peg", np.concatenate([hole + [0.0, -0.08, 0.0501], [1.0, 0, 0, 0]]))
-    mujoco.mj_forward(scene.model, scene.data)
+    _forward(scene)
     _settle(scene, 0.4)
     assert not scene.task.success(scene)  # standing upright on the bench next to the fixture
     lying = quat_mul(yaw_quat(0.4), np.array([np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0]))
     scene.set_free_pose("peg", np.concatenate([hole + [0.0, 0.0, 0.04 + 0.0105], lying]))
-    mujoco.mj_forward(scene.model, scene.data)
+    _forward(scene)
     _settle(scene, 0.4)
     assert not scene.task.subtasks(scene)["inserted"]  # lying across the fixture top
     assert not scene.task.success(scene)

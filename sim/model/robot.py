@@ -221,7 +221,9 @@ def _menagerie_path(name: str, source: str) -> Path:
         for p in xmls:
             if p.is_file():
                 return p
-        raise ConfigError(f"{source}: menagerie model {name!r} not found under MENAGERIE_ROOT={root}")
+        raise ConfigError(
+            f"{source}: menagerie model {name!r} not found under MENAGERIE_ROOT={root}"
+        )
     raise ConfigError(
         f"{source}: menagerie model {name!r} unavailable: `pip install mujoco-menagerie` or set "
         "MENAGERIE_ROOT to a local mujoco_menagerie checkout"
@@ -427,7 +429,9 @@ def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
         try:
             gtype = getattr(mujoco.mjtGeom, f"mjGEOM_{str(g.get('type', 'box')).upper()}")
         except AttributeError:
-            raise ConfigError(f"{robot.source}: add_geoms[{i}].type {g['type']!r} unknown") from None
+            raise ConfigError(
+                f"{robot.source}: add_geoms[{i}].type {g['type']!r} unknown"
+            ) from None
         geom = body.add_geom(type=gtype)
         for k, v in attrs.items():
             if k == "size":
@@ -457,9 +461,10 @@ def _set_position_servo(spec: mujoco.MjSpec, joint: mujoco.MjsJoint, g: Actuator
         act = spec.add_actuator(name=joint.name, target=joint.name,
                                 trntype=mujoco.mjtTrn.mjTRN_JOINT)
     torque = g.forcerange
-    if torque is None and act.ctrllimited != mujoco.mjtLimited.mjLIMITED_FALSE and \
-            act.gaintype == mujoco.mjtGain.mjGAIN_FIXED and act.biastype == mujoco.mjtBias.mjBIAS_NONE:
-        torque = tuple(act.ctrlrange) if act.ctrlrange[0] < act.ctrlrange[1] else None
+    is_motor = (act.gaintype == mujoco.mjtGain.mjGAIN_FIXED
+                and act.biastype == mujoco.mjtBias.mjBIAS_NONE)
+    if torque is None and is_motor and act.ctrlrange[0] < act.ctrlrange[1]:
+        torque = tuple(act.ctrlrange)  # a torque motor's ctrl range is its torque limit
     act.set_to_position(kp=float(g.kp), kv=float(g.kv))
     act.ctrlrange = list(joint.range)
     act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
@@ -469,7 +474,8 @@ def _set_position_servo(spec: mujoco.MjSpec, joint: mujoco.MjsJoint, g: Actuator
 
 
 def check_robot_model(spec: RobotSpec, model: mujoco.MjModel) -> None:
-    """Raise ConfigError naming each joint/site/actuator/camera named in the YAML but not the MJCF."""
+    """Raise ConfigError naming each joint/site/body/actuator/camera the YAML names but the MJCF
+    lacks."""
     missing = []
     kinds = {
         "joint": mujoco.mjtObj.mjOBJ_JOINT,

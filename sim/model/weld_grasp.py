@@ -80,6 +80,15 @@ def _collision_geoms(model: mujoco.MjModel, bodies: np.ndarray) -> np.ndarray:
     return np.flatnonzero(sel)
 
 
+def _point_geom_distance(
+    model: mujoco.MjModel, data: mujoco.MjData, point: np.ndarray, geom: int
+) -> float:
+    """Distance [m] from a world point to a geom's bounding box (exact for boxes)."""
+    rot = data.geom_xmat[geom].reshape(3, 3)
+    local = rot.T @ (point - data.geom_xpos[geom]) - model.geom_aabb[geom, :3]
+    return float(np.linalg.norm(np.maximum(np.abs(local) - model.geom_aabb[geom, 3:], 0.0)))
+
+
 def _rigid_geoms(model: mujoco.MjModel, body: int) -> np.ndarray:
     """Collision geoms moving rigidly with ``body`` (same weld body; a door's handle, not the
     door of a cabinet: each part is grasped as itself)."""
@@ -91,6 +100,7 @@ def _rigid_geoms(model: mujoco.MjModel, body: int) -> np.ndarray:
 class _ArmWeld:
     gripper: GripperSpec
     hand: int  # body id
+    site: int  # EE site id
     hand_geoms: np.ndarray
     eq: dict[int, int]  # object body id -> equality id
     obj_geoms: dict[int, np.ndarray]
@@ -136,8 +146,8 @@ class WeldGrasp:
                     f"{model.body(hand).name!r} has no collision geoms (add some with add_geoms)"
                 )
             arms[arm] = _ArmWeld(
-                gripper=g, hand=hand, hand_geoms=hand_geoms, eq=eq_of,
-                obj_geoms={b: _rigid_geoms(model, b) for b in eq_of},
+                gripper=g, hand=hand, site=model.site(a.ee_site).id, hand_geoms=hand_geoms,
+                eq=eq_of, obj_geoms={b: _rigid_geoms(model, b) for b in eq_of},
             )
         out = cls(model=model, arms=arms)
         out.commanded = {arm: 1.0 for arm in arms}
@@ -174,15 +184,25 @@ class WeldGrasp:
                 self._attach(data, arm, obj)
 
     def touching(self, data: mujoco.MjData, arm: str) -> int | None:
-        """The graspable body closest to the hand's collision geoms within ``distance``, if any."""
+        """The graspable body the hand holds if it closed now, or None.
+
+        Candidates are objects within ``distance`` [m] of a hand collision geom; among them the
+        one nearest to the EE site (the grasp centre) wins, so fingertips brushing a neighbour
+        do not steal the grasp.
+        """
         w = self.arms[arm]
-        best, best_d = None, w.gripper.distance
+        best, best_d = None, np.inf
         for b, geoms in w.obj_geoms.items():
-            for g2 in geoms:
-                for g1 in w.hand_geoms:
-                    d = mujoco.mj_geomDistance(self.model, data, int(g1), int(g2), best_d, None)
-                    if d < best_d:
-                        best, best_d = b, d
+            if not any(
+                mujoco.mj_geomDistance(self.model, data, int(g1), int(g2), w.gripper.distance,
+                                       None) < w.gripper.distance
+                for g2 in geoms for g1 in w.hand_geoms
+            ):
+                continue
+            d = min(_point_geom_distance(self.model, data, data.site_xpos[w.site], g)
+                    for g in geoms)
+            if d < best_d:
+                best, best_d = b, d
         return best
 
     def _attach(self, data: mujoco.MjData, arm: str, obj: int) -> None:

@@ -29,7 +29,7 @@ CORNERS = ("near_right", "near_left", "far_right", "far_left")
 SIGNS = {"near_right": (-1, -1), "near_left": (-1, 1), "far_right": (1, -1), "far_left": (1, 1)}
 BEAD_LOOP = 0.027  # bead centre to its corner vertex [m]: pads clear the cloth
 PAD_TIP = 0.015
-ARC_RADIUS = 0.105  # bead path about the fold line while folding [m]
+ARC_RADIUS = 0.108  # bead path about the fold line while folding [m]
 INSET = 0.008  # hands this much inside the cloth's width while carrying: slack edge [m]
 RELEASE = 0.8  # gripper opening on release: clears the bead without sweeping the cloth  # finger-pad tips below the EE site [m]
 
@@ -203,20 +203,17 @@ class FoldCloth:
             jit = rng.normal(0, 0.002)
             ref = f"cloth_bead_near_{side}"
             r = ARC_RADIUS * rng.uniform(0.97, 1.03)
-            arc = [  # (angle about the fold line [rad], turn, pitch [rad], label)
-                (np.radians(150), 0.0, 0.0, "lift"),
-                (np.radians(90), 0.5, -0.25, "fold"),
-                (np.radians(35), 1.0, -0.5, "fold"),
-            ]
             wps = [
                 Waypoint(at(-h, 0, bead_z + 0.08), dur["approach"], 1.0, "approach", ref),
                 Waypoint(at(-h + jit, 0, bead_z), dur["descend"], 1.0, "grasp", ref),
                 Waypoint(at(-h + jit, 0, bead_z), dur["close"], 0.0, "grasp", ref, True),
             ]
-            for (ang, turn, pitch, label), d in zip(arc, ("lift", "over", "down")):
+            for deg, turn, pitch, d in ARC:
+                ang = np.radians(deg)
                 pose = at(r * np.cos(ang), INSET, bead_z + r * np.sin(ang), turn, pitch)
-                wps.append(Waypoint(pose, dur[d], 0.0, label, ref))
-            place = at(h - 0.02, INSET, bead_z + 0.01, 1, -0.5)
+                wps.append(Waypoint(pose, d * dur["fold"], 0.0, "lift" if deg > 140 else "fold",
+                                    ref))
+            place = at(r, INSET, bead_z + 0.01, 1, -0.5)
             out = quat_to_mat(place[3:]) @ np.array([0.0, 0.0, 0.04])  # back along the fingers
             up = np.concatenate([place[:3] + out, place[3:]])
             wps += [
@@ -230,8 +227,11 @@ class FoldCloth:
         return plan
 
 
-DURATIONS = {"approach": 1.2, "descend": 0.7, "close": 0.5, "lift": 0.7, "over": 1.0,
-             "down": 0.9, "place": 0.5, "release": 0.4, "retreat": 0.6}
+DURATIONS = {"approach": 1.2, "descend": 0.7, "close": 0.5, "fold": 1.0, "place": 0.5,
+             "release": 0.4, "retreat": 0.6}
+# The beads' path about the fold line: (angle [deg], pads' turn, pitch [rad], duration [x fold]).
+ARC = ((150, 0.0, 0.0, 0.7), (115, 0.25, -0.1, 0.5), (85, 0.5, -0.25, 0.5),
+       (55, 0.75, -0.35, 0.5), (30, 1.0, -0.45, 0.5), (12, 1.0, -0.5, 0.5))
 
 
 def _pitch_quat(pitch: float) -> np.ndarray:

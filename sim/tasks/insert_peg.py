@@ -30,7 +30,7 @@ LEVEL_RANGES = {
     "D2": {"xy": 0.04, "yaw": np.pi / 4, "swap": True},
 }
 NOMINAL = {"peg": (-0.05, -0.22), "fixture": (-0.03, -0.08)}
-FIXTURE_X_MAX = 0.0  # the fixture centre stays this far from the conveyor side bench edge [m]
+FIXTURE_X_MAX = 0.0  # largest fixture-centre x offset [m]: keeps it on the bench (edge at +0.05)
 MIN_GAP = 0.11  # minimum peg-fixture centre distance at reset [m]
 # Right hand's top-down yaw [rad] (left: negated) in the middle of the range (1.3..3.0) where the
 # IK tracks grasp and insertion near the body without hitting the wrist-pitch limit; grasp and
