@@ -47,6 +47,7 @@ class CarryTray:
     objects: tuple[str, ...] = ("serving_tray", "beaker_a", "beaker_b", "tray_target")
     arms: tuple[str, ...] = ("left", "right")
     instruction: str = "Carry the tray with both hands to the placemat, keeping it level."
+    graspable: tuple[str, ...] = ("serving_tray",)  # bodies a weld hand (no fingers) may hold
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
 
     def bind(self, scene: Scene) -> None:

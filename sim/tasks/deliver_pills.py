@@ -18,7 +18,7 @@ RADIUS = 0.021  # bottle radius [m]
 TRAY_INNER = np.array([0.094, 0.074])  # tray floor half extents inside the rims [m]
 TRAY_HALF_T = 0.004  # tray base half thickness [m]
 GRASP_DZ = -0.01  # EE height relative to the bottle centre for a top-down grasp [m]
-UPRIGHT_DEG = 15.0
+UPRIGHT_DEG = 15.0  # the bottle counts as upright below this tilt [deg]
 # Reset ranges per level [m, rad]: bottle offset on the shelf, (lo, hi) in x and y (the shelf's
 # front edge bounds y from above); tray offset on the table, +-(x, y); tray yaw +-.
 LEVEL_RANGES = {
@@ -44,12 +44,12 @@ class DeliverPills:
     objects: tuple[str, ...] = ("pill_bottle", "pill_tray")
     arms: tuple[str, ...] = ("right",)
     instruction: str = "Take the pill bottle from the shelf and put it on the bedside tray."
+    graspable: tuple[str, ...] = ("pill_bottle",)  # bodies a weld hand (no fingers) may hold
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
 
     def bind(self, scene: Scene) -> None:
         m = scene.model
         self._bottle, self._tray = m.body("pill_bottle").id, m.body("pill_tray").id
-        self._floor = m.geom("pill_tray").id
         shelf = m.geom("shelf_top").id
         mujoco.mj_kinematics(m, scene.data)  # static geometry: world pose known before any reset
         self._shelf_z = float(scene.data.geom_xpos[shelf][2] + m.geom_size[shelf][2])
@@ -74,9 +74,8 @@ class DeliverPills:
         local = d.xmat[self._tray].reshape(3, 3).T @ (d.xpos[self._bottle] - d.xpos[self._tray])
         inside = np.all(np.abs(local[:2]) <= TRAY_INNER - RADIUS + 0.003)
         upright = d.xmat[self._bottle][8] > np.cos(np.radians(UPRIGHT_DEG))
-        on_floor = (
-            touching(m, d, self._bottle, self._tray) and abs(local[2] - TRAY_HALF_T - HALF_H) < 0.01
-        )
+        resting = abs(local[2] - TRAY_HALF_T - HALF_H) < 0.01  # bottom on the tray floor
+        on_floor = resting and touching(m, d, self._bottle, self._tray)
         return bool(inside and upright and on_floor)
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:

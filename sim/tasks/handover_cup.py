@@ -44,6 +44,7 @@ class HandoverCup:
     objects: tuple[str, ...] = ("cup",)
     arms: tuple[str, ...] = ("left",)
     instruction: str = "Hand the cup of tea to the resident without spilling it."
+    graspable: tuple[str, ...] = ("cup",)  # bodies a weld hand (no fingers) may hold
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
     max_tilt: float = field(default=0.0, init=False)  # largest tilt seen this episode [deg]
 

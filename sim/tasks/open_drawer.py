@@ -48,6 +48,7 @@ class OpenDrawer:
     objects: tuple[str, ...] = ("drawer", "glasses_case")
     arms: tuple[str, ...] = ("right",)
     instruction: str = "Open the drawer of the bedside cabinet."
+    graspable: tuple[str, ...] = ("drawer",)  # bodies a weld hand (no fingers) may hold
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
 
     def bind(self, scene: Scene) -> None:
