@@ -213,7 +213,7 @@ class FoldCloth:
                 pose = at(r * np.cos(ang), INSET, bead_z + r * np.sin(ang), turn, pitch)
                 wps.append(Waypoint(pose, d * dur["fold"], 0.0, "lift" if deg > 140 else "fold",
                                     ref))
-            place = at(r + 0.006, 0.0, bead_z + 0.002, 1, -0.5)
+            place = at(r + 0.01, 0.0, bead_z + 0.01, 1, -0.5)
             out = quat_to_mat(place[3:]) @ np.array([0.0, 0.0, 0.04])  # back along the fingers
             up = np.concatenate([place[:3] + out, place[3:]])
             wps += [
