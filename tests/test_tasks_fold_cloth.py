@@ -47,14 +47,14 @@ def _folded(scene: Scene, corners: str = "both") -> np.ndarray:
 
 def test_cloth_is_a_flex_grid_with_two_beads(scene: Scene) -> None:
     m = scene.model
-    assert m.nflex == 1 and m.flex_dim[0] == 2 and m.nflexvert == 81
+    assert m.nflex == 1 and m.flex_dim[0] == 2 and m.nflexvert == 64
     assert m.flex_edgeequality[0], "cloth edges must be inextensible (edge equality)"
     for corner in ("near_right", "near_left"):
         g = m.geom(f"cloth_bead_{corner}")
         assert m.geom_bodyid[g.id] == m.body(f"cloth_{corner}").id
         assert m.geom_contype[g.id] and m.geom_conaffinity[g.id]  # pinched by the pads
     side = scene.task.side
-    assert side == pytest.approx(0.24, abs=1e-6)
+    assert side == pytest.approx(0.21, abs=1e-6)
 
 
 @pytest.mark.parametrize("level", ["D0", "D1", "D2"])
@@ -108,7 +108,7 @@ def test_success_on_hand_set_states(scene: Scene) -> None:
         assert scene.task.success(scene)
         assert scene.task.subtasks(scene)["folded"]
         ratio = hull_area(scene.task.verts(scene)[:, :2]) / scene.task.side**2
-        assert ratio == pytest.approx(0.5, abs=0.02)
+        assert 0.4 < ratio < 0.5  # the fold line runs between two vertex columns
         scene.data.qvel[scene.model.jnt_dofadr[scene.model.body_jntadr[scene.task.vbody]]] = 0.3
         assert not scene.task.success(scene), "a moving cloth is not a finished fold"
 

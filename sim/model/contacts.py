@@ -16,11 +16,12 @@ def subtree_bodies(model: mujoco.MjModel, root: int) -> np.ndarray:
 
 
 def contact_bodies(data: mujoco.MjData, model: mujoco.MjModel) -> np.ndarray:
-    """(ncon, 2) body ids of the active contacts."""
+    """(ncon, 2) body ids of the active geom-geom contacts (flex contacts, geom -1, skipped)."""
     n = data.ncon
     if n == 0:
         return np.zeros((0, 2), dtype=int)
     geoms = np.stack([data.contact.geom1[:n], data.contact.geom2[:n]], axis=1)
+    geoms = geoms[np.all(geoms >= 0, axis=1)]
     return model.geom_bodyid[geoms]
 
 
@@ -40,6 +41,8 @@ def num_touching_geoms(model: mujoco.MjModel, data: mujoco.MjData, body: int, ot
     if n == 0:
         return 0
     g1, g2 = data.contact.geom1[:n], data.contact.geom2[:n]
+    keep = (g1 >= 0) & (g2 >= 0)  # flex contacts have geom -1
+    g1, g2 = g1[keep], g2[keep]
     b1, b2 = model.geom_bodyid[g1], model.geom_bodyid[g2]
     others = np.atleast_1d(others)
     hits = set(g2[(b1 == body) & np.isin(b2, others)]) | set(g1[(b2 == body) & np.isin(b1, others)])

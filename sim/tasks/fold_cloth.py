@@ -1,9 +1,12 @@
 """fold_cloth (home, bimanual): fold a square cloth in half, near edge onto far edge.
 
-The cloth is a MuJoCo flex (``scenes/props/fold_cloth.xml``): a grid of vertex bodies with three
-slide joints each, inextensible edges and self-collision. Both hands pinch the beads sewn onto the
-two corners nearest the robot (see :meth:`FoldCloth.edit_spec`), carry them in an arc over the
-fold line and lay them on the two far corners. Success is judged on vertex positions only.
+The cloth is a MuJoCo flex (``scenes/props/fold_cloth.xml``): an 8x8 grid of vertex bodies with
+three slide joints each, inextensible edges (edge equality constraints) and self-collision; it
+collides with the table, itself and the finger pads. A 12 mm-gap parallel gripper cannot pinch a
+6 mm cloth lying flat, so a wooden bead hangs on a short loop off each near corner (added by
+:meth:`FoldCloth.edit_spec`); the hands pinch the beads by friction, carry them in an arc about
+the fold line (turning the pads so they never press on the cloth) and lay them on the far
+corners. Success is judged on vertex positions, velocities and contacts only.
 """
 
 from __future__ import annotations
@@ -18,20 +21,39 @@ from sim.model.scene import Scene
 from sim.tasks.base import check_level, register_task
 from sim.transforms import quat_mul, quat_to_mat, yaw_quat
 
-# Reset ranges per level, relative to the workspace site [m, rad]: centre offset half-width, yaw.
+# Reset ranges per level: half-widths of the cloth centre offset (x, y) [m] and yaw [rad]; they
+# are bounded by the table edge (beads at x >= 0.215 m) and the arms' reach (placing x <= ~0.5 m).
 LEVEL_RANGES = {
-    "D0": {"xy": 0.01, "yaw": 0.05},
-    "D1": {"xy": 0.03, "yaw": 0.25},
-    "D2": {"xy": 0.05, "yaw": 0.45},
+    "D0": {"x": 0.005, "y": 0.01, "yaw": 0.05},
+    "D1": {"x": 0.01, "y": 0.03, "yaw": 0.15},
+    "D2": {"x": 0.01, "y": 0.06, "yaw": 0.25},
 }
-NOMINAL = (0.0, 0.0)  # cloth centre relative to the workspace site [m]
+NOMINAL = (0.005, 0.0)  # cloth centre relative to the workspace site [m]
 CORNERS = ("near_right", "near_left", "far_right", "far_left")
 SIGNS = {"near_right": (-1, -1), "near_left": (-1, 1), "far_right": (1, -1), "far_left": (1, 1)}
-BEAD_LOOP = 0.027  # bead centre to its corner vertex [m]: pads clear the cloth
-PAD_TIP = 0.015
-ARC_RADIUS = 0.108  # bead path about the fold line while folding [m]
-INSET = 0.008  # hands this much inside the cloth's width while carrying: slack edge [m]
-RELEASE = 0.8  # gripper opening on release: clears the bead without sweeping the cloth  # finger-pad tips below the EE site [m]
+BEAD_LOOP = 0.027  # bead centre to its corner vertex, along the side edge [m]: pads clear cloth
+PAD_TIP = 0.015  # finger-pad tips below the EE site [m]
+ARC_RADIUS = 0.094  # bead path about the fold line while folding [m]
+INSET = 0.008  # hands this much inside the cloth's width while carrying: slack near edge [m]
+RELEASE = 0.45  # gripper opening on release
+DURATIONS = {
+    "approach": 1.2,
+    "descend": 0.7,
+    "close": 0.5,
+    "fold": 1.0,
+    "place": 0.5,
+    "release": 0.4,
+    "retreat": 0.6,
+}  # [s], scaled by one random factor per episode
+# Bead path about the fold line: (angle [deg], pads' turn 0..1, pitch [rad], duration [x fold]).
+ARC = (
+    (150, 0.0, 0.0, 0.7),
+    (115, 0.25, -0.1, 0.5),
+    (85, 0.5, -0.25, 0.5),
+    (55, 0.75, -0.35, 0.5),
+    (30, 1.0, -0.45, 0.5),
+    (12, 1.0, -0.5, 0.5),
+)
 
 
 def _corner_index(local: np.ndarray) -> dict[str, int]:
@@ -41,17 +63,19 @@ def _corner_index(local: np.ndarray) -> dict[str, int]:
 
 def hull_area(xy: np.ndarray) -> float:
     """Area [m^2] of the convex hull of 2-D points ``xy`` (N, 2) (monotone chain)."""
-    pts = sorted(map(tuple, np.round(xy, 9)))
+    pts = sorted(set(map(tuple, np.round(np.asarray(xy, float), 9).tolist())))
     if len(pts) < 3:
         return 0.0
 
     def half(seq: list) -> list:
         out: list = []
-        for p in seq:
-            while len(out) >= 2 and np.cross(np.subtract(out[-1], out[-2]),
-                                             np.subtract(p, out[-2])) <= 0:
+        for px, py in seq:
+            while len(out) >= 2:
+                (ax, ay), (bx, by) = out[-2], out[-1]
+                if (bx - ax) * (py - ay) - (by - ay) * (px - ax) > 0:
+                    break
                 out.pop()
-            out.append(p)
+            out.append((px, py))
         return out[:-1]
 
     h = np.array(half(pts) + half(pts[::-1]))
@@ -79,7 +103,7 @@ class FoldCloth:
         ``cloth_bead``, on a ``cloth_loop``) off each near corner, outward along the side edge,
         resting on the table. Vertex bodies only translate, so :meth:`reset` turns the offsets
         with the cloth's yaw."""
-        flex = spec.flexes[0]
+        flex = next(f for f in spec.flexes if f.name == "cloth")
         names = list(flex.vertbody)
         local = np.array([spec.body(n).pos[:2] for n in names])
         bead, loop = spec.find_default("cloth_bead"), spec.find_default("cloth_loop")
@@ -112,8 +136,8 @@ class FoldCloth:
     # ------------------------------------------------------------------ reset
     def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
         r = self.levels[check_level(level)]
-        x, y = np.array(NOMINAL) + rng.uniform(-r["xy"], r["xy"], size=2)
-        self.pose = np.array([x, y, rng.uniform(-r["yaw"], r["yaw"])])
+        half = np.array([r["x"], r["y"], r["yaw"]])
+        self.pose = np.array([*NOMINAL, 0.0]) + rng.uniform(-half, half)
         target = self.rest.copy()
         target[:, :2] = scene.workspace()[:2] + self.to_world(self.local)
         for k in range(3):
@@ -183,55 +207,55 @@ class FoldCloth:
 
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
-        """Pinch both near beads, carry them in an arc over the fold line, lay them down."""
+        """Pinch both near beads, carry them in an arc about the fold line, lay them down on the
+        far corners, let go and back off along the fingers."""
         ws, yaw, h = scene.workspace(), self.pose[2], self.side / 2
         bead_z = self.table_z + PAD_TIP + 0.002  # EE height that puts the pads around a bead
         dur = {k: v * rng.uniform(0.9, 1.15) for k, v in DURATIONS.items()}  # shared by both arms
         plan = Plan()
-        for arm, side in (("right", "right"), ("left", "left")):
-            sy = -1.0 if side == "right" else 1.0
+        for arm in ("right", "left"):  # each hand folds the corner on its own side
+            sy = -1.0 if arm == "right" else 1.0
 
-            def at(lx: float, inset: float, z: float, turn: float = 0.0, pitch: float = 0.0,
-                   sy: float = sy) -> np.ndarray:
+            def at(
+                lx: float,
+                inset: float,
+                z: float,
+                turn: float = 0.0,
+                pitch: float = 0.0,
+                sy: float = sy,
+            ) -> np.ndarray:
                 """EE pose over cloth-frame point (lx, bead's y - inset); the pads close across
                 the corner's diagonal (turn 0: flat cloth, 1: folded layer), tipped by pitch."""
                 xy = ws[:2] + self.to_world(np.array([lx, sy * (h + BEAD_LOOP - inset)]))
-                grip_yaw = yaw + sy * np.pi * (0.75 - 0.5 * turn)  # closing axis turns via x
+                grip_yaw = yaw + sy * np.pi * (0.75 - 0.5 * turn)  # turns through the x axis
                 q = quat_mul(yaw_quat(grip_yaw), _pitch_quat(pitch))
                 return np.concatenate([xy, [z], q])
 
             jit = rng.normal(0, 0.002)
-            ref = f"cloth_bead_near_{side}"
+            near, far = f"cloth_near_{arm}", f"cloth_far_{arm}"  # waypoint reference objects
             r = ARC_RADIUS * rng.uniform(0.97, 1.03)
             wps = [
-                Waypoint(at(-h, 0, bead_z + 0.08), dur["approach"], 1.0, "approach", ref),
-                Waypoint(at(-h + jit, 0, bead_z), dur["descend"], 1.0, "grasp", ref),
-                Waypoint(at(-h + jit, 0, bead_z), dur["close"], 0.0, "grasp", ref, True),
+                Waypoint(at(-h, 0, bead_z + 0.08), dur["approach"], 1.0, "approach", near),
+                Waypoint(at(-h + jit, 0, bead_z), dur["descend"], 1.0, "grasp", near),
+                Waypoint(at(-h + jit, 0, bead_z), dur["close"], 0.0, "grasp", near, True),
             ]
             for deg, turn, pitch, d in ARC:
                 ang = np.radians(deg)
                 pose = at(r * np.cos(ang), INSET, bead_z + r * np.sin(ang), turn, pitch)
-                wps.append(Waypoint(pose, d * dur["fold"], 0.0, "lift" if deg > 140 else "fold",
-                                    ref))
+                label, ref = ("lift", near) if deg > 140 else ("fold", far)
+                wps.append(Waypoint(pose, d * dur["fold"], 0.0, label, ref))
             place = at(r + 0.01, 0.0, bead_z + 0.01, 1, -0.5)
             out = quat_to_mat(place[3:]) @ np.array([0.0, 0.0, 0.04])  # back along the fingers
             up = np.concatenate([place[:3] + out, place[3:]])
+            back = at(h - 0.06, 0.02, bead_z + 0.1, 1, -0.3)
             wps += [
-                Waypoint(place, dur["place"], 0.0, "place", ref),
-                Waypoint(place, dur["release"], RELEASE, "release", ref, True),
-                Waypoint(up, dur["release"], RELEASE, "retreat", ref),
-                Waypoint(at(h - 0.06, 0.02, bead_z + 0.1, 1, -0.3), dur["retreat"], RELEASE,
-                         "retreat", ref),
+                Waypoint(place, dur["place"], 0.0, "place", far),
+                Waypoint(place, dur["release"], RELEASE, "release", far, True),
+                Waypoint(up, dur["release"], RELEASE, "retreat", far),
+                Waypoint(back, dur["retreat"], RELEASE, "retreat", far),
             ]
             plan.add(arm, *wps)
         return plan
-
-
-DURATIONS = {"approach": 1.2, "descend": 0.7, "close": 0.5, "fold": 1.0, "place": 0.5,
-             "release": 0.4, "retreat": 0.6}
-# The beads' path about the fold line: (angle [deg], pads' turn, pitch [rad], duration [x fold]).
-ARC = ((150, 0.0, 0.0, 0.7), (115, 0.25, -0.1, 0.5), (85, 0.5, -0.25, 0.5),
-       (55, 0.75, -0.35, 0.5), (30, 1.0, -0.45, 0.5), (12, 1.0, -0.5, 0.5))
 
 
 def _pitch_quat(pitch: float) -> np.ndarray:
