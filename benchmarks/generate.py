@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported  # noqa: E402
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported
 
 import argparse  # noqa: E402
 import json  # noqa: E402

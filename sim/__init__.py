@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import os
+import sys
 
-# Headless by default: EGL (Mesa llvmpipe on CPU, the vendor driver on a GPU). Must be set
-# before mujoco is imported anywhere; an explicit MUJOCO_GL from the user wins.
+# Headless by default: EGL (Mesa llvmpipe on CPU, the vendor driver on a GPU). MuJoCo reads
+# MUJOCO_GL when it is first imported; an explicit MUJOCO_GL from the user wins.
 os.environ.setdefault("MUJOCO_GL", "egl")
 if os.environ["MUJOCO_GL"] in ("egl", "osmesa"):
     os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+
+def _late_headless_gl() -> None:
+    """mujoco was imported before sim without MUJOCO_GL on a machine without a display: it
+    picked GLFW, which cannot render here. Switch its offscreen context class to EGL."""
+    glc = sys.modules.get("mujoco.rendering.classic.gl_context")
+    if (
+        glc is None
+        or getattr(glc, "_MUJOCO_GL", None) != ""
+        or os.environ["MUJOCO_GL"] != "egl"
+        or os.environ.get("DISPLAY")
+        or sys.platform != "linux"
+    ):
+        return
+    try:
+        from mujoco.egl import GLContext
+    except Exception:  # no EGL: sim.render.make_renderer explains what to install
+        return
+    glc.GLContext = GLContext
+
+
+_late_headless_gl()
 
 __version__ = "0.1.0"

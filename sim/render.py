@@ -21,8 +21,9 @@ GL_PACKAGES = {
     "glfw": "an X display, or set MUJOCO_GL=egl",
 }
 
-#: quality preset -> (shadows, reflections, skybox). "fast" is several times faster on CPU.
-QUALITY = {"fast": (False, False, False), "high": (True, True, True)}
+#: quality preset -> (shadows, reflections, skybox, multisamples). "fast" is several times faster
+#: on CPU (no shadows, no MSAA: about 1.5x faster than 4x MSAA at 84x84 with llvmpipe).
+QUALITY = {"fast": (False, False, False, 0), "high": (True, True, True, 4)}
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ class CameraRig:
             model.vis.global_.offheight = max(height, model.vis.global_.offheight)
         self.cameras = dict(cameras)
         self.height, self.width = height, width
+        shadows, reflect, sky, samples = QUALITY[quality]
+        model.vis.quality.offsamples = samples  # read when the GL context is made
         self.renderer = make_renderer(model, height, width)
-        shadows, reflect, sky = QUALITY[quality]
         flags = self.renderer.scene.flags
         flags[mujoco.mjtRndFlag.mjRND_SHADOW] = shadows
         flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = reflect
