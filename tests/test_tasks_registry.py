@@ -55,3 +55,13 @@ def test_unknown_task_and_level_named():
 def test_unknown_task_config_key_named():
     with pytest.raises(ConfigError, match="stack_blocks.*bad config.*colour"):
         make_task("stack_blocks", colour="red")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", known_tasks())
+def test_scripted_rollout_every_task(task, scene_ik):
+    from sim.rollout import run_scripted
+
+    scene, ik = scene_ik(task)
+    ok = [run_scripted(scene, ik, seed, "D0").meta.success for seed in range(3)]
+    assert sum(ok) >= 2, f"{task}: scripted demo succeeded on {sum(ok)}/3 seeds"
