@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -138,7 +139,7 @@ def test_link_delayed_beyond_the_deadline(server):
 
 
 def test_fuzz_malformed_and_oversized_messages(server):
-    rng = np.random.default_rng(1234)
+    rng = np.random.default_rng(int(os.environ.get("DEMOFORGE_FUZZ_SEED", "1234")))  # explore more
     c = BridgeClient(server.endpoint)
     c.connect()
     n_random, n_mutated, n_oversized = 5000, 5000, 20
@@ -159,6 +160,7 @@ def test_fuzz_malformed_and_oversized_messages(server):
         c.disconnect()
     assert len(frames) >= 10_000
     assert after["oversized"] - before["oversized"] == n_oversized
+    assert after["internal_errors"] == 0, "malformed input must be rejected, not crash a handler"
     rejected = sum(
         after[k] - before[k]
         for k in ("malformed", "oversized", "stale", "no_session", "version_mismatch", "expired")

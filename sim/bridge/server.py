@@ -60,6 +60,7 @@ class ServerStats:
     version_mismatch: int = 0
     no_session: int = 0
     errors: int = 0
+    internal_errors: int = 0  # unexpected exceptions (bugs), never expected from bad input
     send_dropped: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
@@ -217,6 +218,7 @@ class BridgeServer:
             ]
         except Exception as e:  # noqa: BLE001 - a driver bug must not kill the server
             self.stats.errors += 1
+            self.stats.internal_errors += 1
             log.exception("driver error on %s", typ)
             return [
                 *env,
@@ -243,7 +245,7 @@ class BridgeServer:
             return {"estop": safety.status()["estop"]}
         if typ == "hello":
             proto = b.get("proto", wire.PROTO_VERSION)
-            if proto != wire.PROTO_VERSION:
+            if not isinstance(proto, int) or isinstance(proto, bool) or proto != wire.PROTO_VERSION:
                 self.stats.version_mismatch += 1
                 raise wire.WireError(
                     f"client speaks protocol {proto!r}; server speaks {wire.PROTO_VERSION}"
@@ -316,7 +318,8 @@ class BridgeServer:
         level = b.get("level")
         if level is not None and not isinstance(level, str):
             raise wire.WireError(f"reset: 'level' must be a string, got {level!r}")
-        objects = b.get("objects") or {}
+        objects = b.get("objects")
+        objects = {} if objects is None else objects
         if not isinstance(objects, dict) or not all(
             isinstance(v, np.ndarray) and v.shape == (7,) for v in objects.values()
         ):
