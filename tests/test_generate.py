@@ -16,6 +16,7 @@ from sim.errors import ConfigError, OutputExistsError, UnknownNameError
 from sim.generate import GenerateConfig, generate
 from sim.io.lerobot import read_lerobot
 from sim.render import CameraConfig
+from sim.tasks import known_tasks
 
 NO_CAM = CameraConfig(names=())
 
@@ -125,3 +126,13 @@ def test_existing_output_refused(tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(OutputExistsError, match="taken already exists.*output.overwrite"):
         generate(_cfg(tmp_path, "taken", episodes=1, cameras=NO_CAM), progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", known_tasks())
+def test_every_task_generates_a_dataset(tmp_path, task):
+    cams = CameraConfig(("head", "right_wrist"), 32, 32)
+    res = generate(_cfg(tmp_path, task, task=task, episodes=1, cameras=cams), progress=False)
+    eps = read_lerobot(res.path)
+    assert len(eps) == 1 and eps[0].meta.success and eps[0].meta.task == task
+    assert eps[0].image("head").shape[1:] == (32, 32, 3)
