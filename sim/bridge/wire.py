@@ -179,7 +179,7 @@ def decode(
     if not isinstance(h, dict) or not isinstance(b, dict):
         raise WireError("header 'h' and body 'b' must be maps")
     if set(h) != {"v", "type", "seq", "t"}:
-        raise WireError(f"header keys {sorted(map(repr, h))}; expected ['seq', 't', 'type', 'v']")
+        raise WireError(f"header keys {sorted(h, key=repr)}; expected ['seq', 't', 'type', 'v']")
     if not isinstance(h["v"], int) or isinstance(h["v"], bool):
         raise WireError(f"header 'v' must be an int, got {h['v']!r}")
     if not isinstance(h["type"], str):
