@@ -49,7 +49,8 @@ def test_generated_stack_blocks_episode_succeeds_on_the_twin_as_hardware(episode
         c.connect()
         try:
             obs = c.reset(seed=episode.meta.seed, level="D0", objects=initial, qpos=episode.qpos[0])
-            np.testing.assert_allclose(obs["objects.block_a"], initial["block_a"], atol=1e-9)
+            # the real-time twin keeps stepping after the reset: the block settles (< 0.1 mm)
+            np.testing.assert_allclose(obs["objects.block_a"], initial["block_a"], atol=1e-3)
             res = replay_episode(c, episode, dry_run=dry, max_dry_run_clamp=0.6)
             time.sleep(0.3)  # let the released block settle
             final = c.get_observation()

@@ -408,7 +408,7 @@ def test_crash_during_finalize_leaves_no_root(tmp_path, episodes, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(lr, "publish_dir", boom)
+    monkeypatch.setattr(lr.writer, "publish_dir", boom)
     with pytest.raises(OSError, match="disk full"):
         w.finalize()
     assert not root.exists()
@@ -807,7 +807,7 @@ def test_resume_after_crash_in_first_episode_forgets_its_schema(tmp_path, episod
     def boom(*args, **kwargs):
         raise OSError("encoder crashed")
 
-    monkeypatch.setattr(lr, "_encode_mp4", boom)
+    monkeypatch.setattr(lr.writer, "_encode_mp4", boom)
     with pytest.raises(OSError, match="encoder crashed"):
         w.add(episodes[0])
     monkeypatch.undo()

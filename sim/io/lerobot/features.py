@@ -1,0 +1,252 @@
+"""Feature, schema and layout mapping shared by the LeRobot writer and reader.
+
+Constants (path templates, feature names), :class:`_Layout` (which Episode fields a dataset
+stores), the info.json ``features`` / arrow schema of a layout and the Episode -> per-step feature
+columns mapping (see the package docstring of :mod:`sim.io.lerobot` for the mapping itself).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from sim.episode import Episode, EpisodeMeta
+from sim.errors import FormatError
+from sim.io.atomic import to_jsonable
+
+if TYPE_CHECKING:
+    from sim.io.lerobot.video import VideoOptions
+
+CODEBASE_VERSION = "v3.0"
+#: codebase_version values the reader understands (v2.0 and v2.1 share one layout).
+READABLE_VERSIONS = ("v2.0", "v2.1", "v3.0")
+DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+DEMOFORGE_EPISODES_PATH = "meta/demoforge/episodes.jsonl"
+DEMOFORGE_DATASET_PATH = "meta/demoforge/dataset.json"
+POSE_NAMES = ["x", "y", "z", "qw", "qx", "qy", "qz"]
+#: Allowed |decoded pts - expected timestamp| [s]; LeRobot's default ``tolerance_s``.
+TIMESTAMP_TOL_S = 1e-4
+STATE, VELOCITY, ACTION = "observation.state", "observation.velocity", "action"
+ENV_STATE = "observation.environment_state"
+EE_PREFIX, SUBTASK_PREFIX, IMAGE_PREFIX = (
+    "observation.ee_pose.",
+    "observation.subtask.",
+    "observation.images.",
+)
+DONE, SUCCESS = "next.done", "next.success"
+
+DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
+    "timestamp": {"dtype": "float32", "shape": [1], "names": None},
+    "frame_index": {"dtype": "int64", "shape": [1], "names": None},
+    "episode_index": {"dtype": "int64", "shape": [1], "names": None},
+    "index": {"dtype": "int64", "shape": [1], "names": None},
+    "task_index": {"dtype": "int64", "shape": [1], "names": None},
+}
+
+
+@dataclass
+class _Layout:
+    """Which Episode fields a dataset stores, fixed by its first episode."""
+
+    joint_names: list[str]
+    has_qpos: bool
+    grippers: list[str]
+    has_qvel: bool
+    action_names: list[str]
+    has_action: bool
+    arms: list[str]
+    objects: list[str]
+    subtasks: list[str]
+    cameras: dict[str, list[int]]  # camera -> [H, W]
+
+    @classmethod
+    def of(cls, ep: Episode, cameras: Mapping[str, list[int]] | None = None) -> _Layout:
+        """Layout of ``ep``; camera sizes from ``cameras`` (else left empty: compare names only)."""
+        return cls(
+            joint_names=list(ep.joint_names),
+            has_qpos=ep.qpos is not None,
+            grippers=list(ep.gripper),
+            has_qvel=ep.qvel is not None,
+            action_names=list(ep.action_names),
+            has_action=ep.action is not None,
+            arms=list(ep.ee),
+            objects=list(ep.objects),
+            subtasks=list(ep.subtasks),
+            cameras={cam: list((cameras or {}).get(cam, [])) for cam in ep.images},
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> _Layout:
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [n for n in names if n not in d]
+        if missing:
+            raise FormatError(f"{where}: key 'layout' lacks {missing}; expected keys {names}")
+        return cls(**{n: d[n] for n in names})
+
+    def state_names(self) -> list[str]:
+        return (self.joint_names if self.has_qpos else []) + [f"{a}_gripper" for a in self.grippers]
+
+
+def _features(layout: _Layout, fps: int, video: VideoOptions) -> dict[str, dict[str, Any]]:
+    """LeRobot feature specs (info.json "features") for a layout, default features last."""
+    feats: dict[str, dict[str, Any]] = {}
+
+    def vec(name: str, names: list[str]) -> None:
+        feats[name] = {"dtype": "float32", "shape": [len(names)], "names": list(names)}
+
+    state = layout.state_names()
+    if state:
+        vec(STATE, state)
+    if layout.has_qvel:
+        vec(VELOCITY, layout.joint_names)
+    if layout.has_action:
+        vec(ACTION, layout.action_names)
+    for arm in layout.arms:
+        vec(EE_PREFIX + arm, POSE_NAMES)
+    if layout.objects:
+        vec(ENV_STATE, [f"{o}.{p}" for o in layout.objects for p in POSE_NAMES])
+    for name in layout.subtasks:
+        feats[SUBTASK_PREFIX + name] = {"dtype": "bool", "shape": [1], "names": None}
+    feats[DONE] = {"dtype": "bool", "shape": [1], "names": None}
+    feats[SUCCESS] = {"dtype": "bool", "shape": [1], "names": None}
+    for cam, (h, w) in layout.cameras.items():
+        feats[IMAGE_PREFIX + cam] = {
+            "dtype": "video",
+            "shape": [h, w, 3],
+            "names": ["height", "width", "channels"],
+            "info": {
+                "video.height": h,
+                "video.width": w,
+                "video.codec": "h264",
+                "video.pix_fmt": video.pix_fmt,
+                "video.is_depth_map": False,
+                "video.fps": fps,
+                "video.channels": 3,
+                "video.g": video.g,
+                "video.crf": video.crf,
+                "video.preset": video.preset,
+                "has_audio": False,
+                "is_depth_map": False,
+            },
+        }
+    feats.update(json.loads(json.dumps(DEFAULT_FEATURES)))
+    return feats
+
+
+def _arrow_type(spec: Mapping[str, Any]) -> pa.DataType:
+    dtype = pa.from_numpy_dtype(np.dtype(spec["dtype"]))
+    shape = list(spec["shape"])
+    if shape == [1]:
+        return dtype
+    return pa.list_(dtype, int(np.prod(shape)))
+
+
+def _hf_metadata(features: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """The ``huggingface`` parquet schema metadata that ``datasets`` writes (Value/Sequence)."""
+    out = {}
+    for name, spec in features.items():
+        if spec["dtype"] in ("video", "image"):
+            continue
+        value = {"dtype": spec["dtype"], "_type": "Value"}
+        if list(spec["shape"]) == [1]:
+            out[name] = value
+        else:
+            width = int(np.prod(spec["shape"]))
+            out[name] = {"feature": value, "length": width, "_type": "Sequence"}
+    return json.dumps({"info": {"features": out}}).encode()
+
+
+def _schema(features: Mapping[str, Mapping[str, Any]]) -> pa.Schema:
+    fields = [
+        pa.field(name, _arrow_type(spec))
+        for name, spec in features.items()
+        if spec["dtype"] not in ("video", "image")
+    ]
+    return pa.schema(fields, metadata={b"huggingface": _hf_metadata(features)})
+
+
+def _episode_columns(ep: Episode, layout: _Layout) -> dict[str, np.ndarray]:
+    """Per-step feature arrays (T, ...) of ``ep`` keyed by LeRobot feature name (no videos)."""
+    T = len(ep)
+    cols: dict[str, np.ndarray] = {}
+    parts = ([np.asarray(ep.qpos, np.float32)] if layout.has_qpos else []) + [
+        np.asarray(ep.gripper[a], np.float32).reshape(T, 1) for a in layout.grippers
+    ]
+    if parts:
+        cols[STATE] = np.concatenate(parts, axis=1)
+    if layout.has_qvel:
+        cols[VELOCITY] = np.asarray(ep.qvel, np.float32)
+    if layout.has_action:
+        cols[ACTION] = np.asarray(ep.action, np.float32)
+    for arm in layout.arms:
+        cols[EE_PREFIX + arm] = np.asarray(ep.ee[arm], np.float32)
+    if layout.objects:
+        cols[ENV_STATE] = np.concatenate(
+            [np.asarray(ep.objects[o], np.float32) for o in layout.objects], axis=1
+        )
+    for name in layout.subtasks:
+        cols[SUBTASK_PREFIX + name] = np.asarray(ep.subtasks[name]).astype(bool)
+    done = np.zeros(T, bool)
+    done[-1] = True
+    cols[DONE] = done
+    cols[SUCCESS] = done & bool(ep.meta.success)
+    return cols
+
+
+def _table(
+    cols: Mapping[str, np.ndarray],
+    schema: pa.Schema,
+    fps: int,
+    episode_index: int,
+    global_from: int,
+    task_index: int,
+) -> pa.Table:
+    T = len(next(iter(cols.values())))
+    frame_index = np.arange(T, dtype=np.int64)
+    cols = dict(cols)
+    cols["timestamp"] = (frame_index / fps).astype(np.float32)
+    cols["frame_index"] = frame_index
+    cols["episode_index"] = np.full(T, episode_index, np.int64)
+    cols["index"] = global_from + frame_index
+    cols["task_index"] = np.full(T, task_index, np.int64)
+    arrays = []
+    for f in schema:
+        a = cols[f.name]
+        if pa.types.is_fixed_size_list(f.type):
+            flat = pa.array(np.ascontiguousarray(a).reshape(-1), type=f.type.value_type)
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, f.type.list_size))
+        else:  # shape (1,) features are stored as scalars
+            arrays.append(pa.array(np.asarray(a).reshape(T), type=f.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _meta_dict(meta: EpisodeMeta) -> dict[str, Any]:
+    return to_jsonable(dataclasses.asdict(meta))
+
+
+def _meta_from_dict(d: Mapping[str, Any]) -> EpisodeMeta:
+    known = {f.name for f in dataclasses.fields(EpisodeMeta)}
+    return EpisodeMeta(**{k: v for k, v in d.items() if k in known})
+
+
+def _feature_map() -> dict[str, str]:
+    return {
+        STATE: "qpos (names = joint_names) followed by gripper[<arm>] as '<arm>_gripper' [0, 1]",
+        VELOCITY: "qvel (names = joint_names)",
+        ACTION: "action (names = action_names)",
+        EE_PREFIX + "<arm>": "ee[<arm>]: x, y, z [m] + qw, qx, qy, qz, world frame",
+        ENV_STATE: "objects[<obj>] poses concatenated: <obj>.x .. <obj>.qz, world frame",
+        SUBTASK_PREFIX + "<name>": "subtasks[<name>] (bool)",
+        IMAGE_PREFIX + "<cam>": "images[<cam>] (H.264 video, RGB)",
+        DONE: "True on the last frame",
+        SUCCESS: "True on the last frame when meta.success is True",
+        "meta": f"full EpisodeMeta per episode in {DEMOFORGE_EPISODES_PATH}",
+    }

@@ -1,0 +1,289 @@
+"""LeRobot dataset metadata (v2.0/v2.1/v3.0): info.json, tasks and per-episode locations."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from sim.errors import FormatError
+from sim.io.lerobot.features import (
+    DATA_PATH,
+    DEFAULT_FEATURES,
+    DEMOFORGE_DATASET_PATH,
+    EPISODES_PATH,
+    READABLE_VERSIONS,
+)
+
+
+@dataclass
+class LeRobotEpisodeRef:
+    """Where one episode of a LeRobot dataset lives.
+
+    Attributes:
+        index: ``episode_index``.
+        length: number of frames.
+        tasks: task strings of the episode.
+        data_file: parquet holding its rows.
+        videos: video key -> (mp4 path, from_timestamp [s]) for files that exist.
+        missing_videos: video keys whose file is absent.
+    """
+
+    index: int
+    length: int
+    tasks: list[str]
+    data_file: Path
+    videos: dict[str, tuple[Path, float]] = field(default_factory=dict)
+    missing_videos: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LeRobotInfo:
+    """A LeRobot dataset's metadata, version-independent.
+
+    Attributes:
+        root: dataset directory.
+        codebase_version: "v2.0", "v2.1" or "v3.0".
+        fps: frame rate [Hz].
+        robot_type: info.json ``robot_type`` (may be None).
+        features: info.json ``features``.
+        tasks: task strings by ``task_index``.
+        episodes: per-episode locations, by ``episode_index``.
+        demoforge: info.json["demoforge"] (or meta/demoforge/dataset.json) when we wrote it.
+        raw: the full info.json.
+    """
+
+    root: Path
+    codebase_version: str
+    fps: int
+    robot_type: str | None
+    features: dict[str, dict[str, Any]]
+    tasks: list[str]
+    episodes: dict[int, LeRobotEpisodeRef]
+    demoforge: dict[str, Any] | None
+    raw: dict[str, Any]
+
+    @property
+    def video_keys(self) -> list[str]:
+        return [k for k, v in self.features.items() if v.get("dtype") == "video"]
+
+    def feature_names(self, key: str) -> list[str]:
+        """Column names of a vector feature (flattened; generated ``<key>_<i>`` if absent)."""
+        spec = self.features[key]
+        width = int(np.prod(spec.get("shape") or [1]))
+        return _flat_names(spec.get("names"), width) or [f"{key}_{i}" for i in range(width)]
+
+    @property
+    def missing_videos(self) -> dict[int, list[str]]:
+        """episode_index -> video keys whose mp4 is absent (only episodes with any missing)."""
+        return {i: r.missing_videos for i, r in self.episodes.items() if r.missing_videos}
+
+
+def _flat_names(names: Any, width: int) -> list[str]:
+    """Normalise feature ``names`` (list, [[...]] as in some v2.1 files, or {"motors": [...]})."""
+    if isinstance(names, dict):
+        lists = [v for v in names.values() if isinstance(v, list)]
+        names = lists[0] if len(lists) == 1 else None
+    if isinstance(names, list) and len(names) == 1 and isinstance(names[0], list):
+        names = names[0]
+    if isinstance(names, list) and len(names) == width and all(isinstance(n, str) for n in names):
+        return list(names)
+    return []
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FormatError(f"{path}: file missing") from None
+    except json.JSONDecodeError as e:
+        raise FormatError(f"{path}: not valid JSON ({e})") from None
+
+
+def _load_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise FormatError(f"{path}: file missing")
+    out = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise FormatError(f"{path}: line {n} is not valid JSON ({e})") from None
+    return out
+
+
+def _require(d: Mapping[str, Any], key: str, where: Path, expected: str) -> Any:
+    if key not in d:
+        raise FormatError(f"{where}: missing key {key!r}; expected {expected}")
+    return d[key]
+
+
+def is_lerobot(path: str | os.PathLike) -> bool:
+    """True if ``path`` has a meta/info.json with a readable ``codebase_version``."""
+    try:
+        info = json.loads((Path(path) / "meta" / "info.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("codebase_version") in READABLE_VERSIONS
+
+
+def read_lerobot_info(root: str | os.PathLike) -> LeRobotInfo:
+    """Read a LeRobot dataset's metadata (v2.0/v2.1/v3.0, detected from ``codebase_version``).
+
+    Raises:
+        FormatError: missing/invalid meta files or keys, unknown ``codebase_version``.
+    """
+    root = Path(root)
+    info_path = root / "meta" / "info.json"
+    if not info_path.is_file():
+        raise FormatError(
+            f"{info_path}: file missing; a LeRobot dataset (or a finished demoforge write) has "
+            "meta/info.json"
+        )
+    info = _load_json(info_path)
+    if not isinstance(info, dict):
+        raise FormatError(f"{info_path}: expected a JSON object")
+    version = _require(info, "codebase_version", info_path, f"one of {list(READABLE_VERSIONS)}")
+    if version not in READABLE_VERSIONS:
+        raise FormatError(
+            f"{info_path}: key 'codebase_version' is {version!r}; expected one of "
+            f"{list(READABLE_VERSIONS)}"
+        )
+    fps = _require(info, "fps", info_path, "a positive frame rate")
+    if not isinstance(fps, (int, float)) or fps <= 0 or not float(fps).is_integer():
+        raise FormatError(f"{info_path}: key 'fps' is {fps!r}; expected a positive integer")
+    features = _require(info, "features", info_path, "a dict of feature specs")
+    if not isinstance(features, dict):
+        raise FormatError(f"{info_path}: key 'features' must be a dict, got {type(features)}")
+    for name, spec in features.items():
+        for k in ("dtype", "shape"):
+            _require(spec, k, info_path, f"features[{name!r}] to have 'dtype' and 'shape'")
+    for name in DEFAULT_FEATURES:
+        if name not in features:
+            raise FormatError(
+                f"{info_path}: features lacks default feature {name!r}; expected all of "
+                f"{list(DEFAULT_FEATURES)}"
+            )
+    fps = int(fps)
+    video_keys = [k for k, v in features.items() if v["dtype"] == "video"]
+    if version == "v3.0":
+        tasks, episodes = _index_v30(root, info, info_path, video_keys)
+    else:
+        tasks, episodes = _index_v2x(root, info, info_path, video_keys)
+    demo = info.get("demoforge")
+    if demo is None and (root / DEMOFORGE_DATASET_PATH).is_file():
+        demo = _load_json(root / DEMOFORGE_DATASET_PATH)
+    return LeRobotInfo(
+        root=root,
+        codebase_version=version,
+        fps=fps,
+        robot_type=info.get("robot_type"),
+        features=features,
+        tasks=tasks,
+        episodes=episodes,
+        demoforge=demo,
+        raw=info,
+    )
+
+
+def _index_v30(
+    root: Path, info: dict, info_path: Path, video_keys: list[str]
+) -> tuple[list[str], dict[int, LeRobotEpisodeRef]]:
+    data_tpl = _require(info, "data_path", info_path, f"a template like {DATA_PATH!r}")
+    video_tpl = info.get("video_path")
+    if video_keys and not video_tpl:
+        raise FormatError(f"{info_path}: key 'video_path' is empty but features have videos")
+    tasks_path = root / "meta" / "tasks.parquet"
+    if not tasks_path.is_file():
+        raise FormatError(f"{tasks_path}: file missing; expected pandas index 'task'")
+    df = pd.read_parquet(tasks_path)
+    if "task_index" not in df.columns:
+        raise FormatError(f"{tasks_path}: column 'task_index' missing; columns {list(df.columns)}")
+    names = df["task"] if "task" in df.columns else df.index
+    tasks_by_index = {int(i): str(t) for t, i in zip(names, df["task_index"])}
+    tasks = [tasks_by_index.get(i, "") for i in range(max(tasks_by_index, default=-1) + 1)]
+    ep_files = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
+    if not ep_files:
+        raise FormatError(
+            f"{root / 'meta' / 'episodes'}: no parquet files; expected "
+            f"{EPISODES_PATH.format(chunk_index=0, file_index=0)}"
+        )
+    episodes: dict[int, LeRobotEpisodeRef] = {}
+    need = ["episode_index", "length", "data/chunk_index", "data/file_index"]
+    for path in ep_files:
+        cols = [c for c in pq.read_schema(path).names if not c.startswith("stats/")]
+        vneed = [
+            f"videos/{k}/{s}"
+            for k in video_keys
+            for s in ("chunk_index", "file_index", "from_timestamp")
+        ]
+        for c in need + vneed:
+            if c not in cols:
+                raise FormatError(f"{path}: column {c!r} missing; columns present: {cols}")
+        for r in pq.read_table(path, columns=cols).to_pylist():
+            i = int(r["episode_index"])
+            ref = LeRobotEpisodeRef(
+                index=i,
+                length=int(r["length"]),
+                tasks=list(r.get("tasks") or []),
+                data_file=root
+                / data_tpl.format(
+                    chunk_index=r["data/chunk_index"], file_index=r["data/file_index"]
+                ),
+            )
+            for k in video_keys:
+                vp = root / video_tpl.format(
+                    video_key=k,
+                    chunk_index=r[f"videos/{k}/chunk_index"],
+                    file_index=r[f"videos/{k}/file_index"],
+                )
+                if vp.is_file():
+                    ref.videos[k] = (vp, float(r[f"videos/{k}/from_timestamp"]))
+                else:
+                    ref.missing_videos.append(k)
+            episodes[i] = ref
+    return tasks, dict(sorted(episodes.items()))
+
+
+def _index_v2x(
+    root: Path, info: dict, info_path: Path, video_keys: list[str]
+) -> tuple[list[str], dict[int, LeRobotEpisodeRef]]:
+    data_tpl = _require(info, "data_path", info_path, "a template with {episode_chunk}")
+    video_tpl = info.get("video_path")
+    chunks_size = int(info.get("chunks_size", 1000))
+    tasks_path = root / "meta" / "tasks.jsonl"
+    tasks_by_index = {}
+    for n, row in enumerate(_load_jsonl(tasks_path), 1):
+        if "task_index" not in row or "task" not in row:
+            raise FormatError(f"{tasks_path}: line {n} lacks 'task_index'/'task'")
+        tasks_by_index[int(row["task_index"])] = str(row["task"])
+    tasks = [tasks_by_index.get(i, "") for i in range(max(tasks_by_index, default=-1) + 1)]
+    eps_path = root / "meta" / "episodes.jsonl"
+    episodes: dict[int, LeRobotEpisodeRef] = {}
+    for n, row in enumerate(_load_jsonl(eps_path), 1):
+        if "episode_index" not in row or "length" not in row:
+            raise FormatError(f"{eps_path}: line {n} lacks 'episode_index'/'length'")
+        i = int(row["episode_index"])
+        chunk = i // chunks_size
+        ref = LeRobotEpisodeRef(
+            index=i,
+            length=int(row["length"]),
+            tasks=list(row.get("tasks") or []),
+            data_file=root / data_tpl.format(episode_chunk=chunk, episode_index=i),
+        )
+        for k in video_keys:
+            vp = root / str(video_tpl).format(episode_chunk=chunk, video_key=k, episode_index=i)
+            if video_tpl and vp.is_file():
+                ref.videos[k] = (vp, 0.0)
+            else:
+                ref.missing_videos.append(k)
+        episodes[i] = ref
+    return tasks, dict(sorted(episodes.items()))
