@@ -40,6 +40,20 @@ def test_reset_is_seeded(task, scene_ik):
 
 
 @pytest.mark.parametrize("task", known_tasks())
+def test_levels_widen_the_reset_distribution(task, scene_ik):
+    """D2 spreads the manipulated object (objects[0]) more than D0, for the same seeds."""
+    scene, _ = scene_ik(task)
+    spread = {}
+    for level in ("D0", "D2"):
+        xy = []
+        for seed in range(12):
+            scene.reset(np.random.default_rng(seed), level)
+            xy.append(scene.body_pose(scene.task.objects[0])[:2])
+        spread[level] = np.ptp(np.array(xy), axis=0).max()
+    assert spread["D2"] > 1.5 * spread["D0"] > 0, spread
+
+
+@pytest.mark.parametrize("task", known_tasks())
 def test_every_task_has_a_hydra_yaml(task):
     assert (conf_dir() / "task" / f"{task}.yaml").exists()
 
