@@ -197,6 +197,7 @@ def generate(cfg: GenerateConfig, progress: bool = True) -> GenerateResult:
         / max(seconds, 1e-9),
     )
     _finish(cfg, writer, out, result)
+    state_file.unlink(missing_ok=True)  # (inside .partial for LeRobot, already gone with it)
     return result
 
 

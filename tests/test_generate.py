@@ -4,6 +4,7 @@ safety and resume, clear errors for bad configuration."""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def test_dataset_with_images_reads_back(tmp_path):
     assert frames.shape == (len(eps[0]), 48, 64, 3) and frames.std() > 5
     report = json.loads((root / "meta" / "demoforge_report.json").read_text())
     assert report["episodes"] == 2 and report["attempts"] >= 2
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.stat().st_mode & 0o777 for p in root.rglob("*") if p.is_file()}
+    assert modes == {0o666 & ~umask}, f"dataset files must get normal permissions, got {modes}"
 
 
 def test_read_back_equals_a_fresh_rollout(tmp_path, scene_ik):

@@ -24,6 +24,16 @@ from sim.errors import OutputExistsError
 PARTIAL_SUFFIX = ".partial"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp creates 0600 files; published files get the usual permissions (0666 & ~umask).
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def partial_path(root: str | os.PathLike) -> Path:
     """The staging directory ``<root>.partial`` beside the final dataset directory."""
     root = Path(root)
@@ -54,6 +64,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -75,6 +86,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
