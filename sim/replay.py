@@ -190,7 +190,18 @@ def _load_model(model: str | Path | mujoco.MjModel) -> mujoco.MjModel:
     path = Path(model)
     if not path.is_file():
         raise ConfigError(f"replay model {str(path)!r}: MJCF file not found")
-    return mujoco.MjModel.from_xml_path(str(path))
+    spec = mujoco.MjSpec.from_file(str(path))
+    if not spec.lights:  # a bare robot file: give the video a floor and light to read it by
+        tex = spec.add_texture(name="df_grid", type=mujoco.mjtTexture.mjTEXTURE_2D,
+                               builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER, width=256, height=256,
+                               rgb1=[0.32, 0.34, 0.38], rgb2=[0.26, 0.28, 0.32])
+        spec.add_material(name="df_grid", texrepeat=[8, 8]).textures[
+            mujoco.mjtTextureRole.mjTEXROLE_RGB] = tex.name
+        spec.worldbody.add_geom(name="df_floor", type=mujoco.mjtGeom.mjGEOM_PLANE,
+                                size=[4, 4, 0.05], material="df_grid", contype=0, conaffinity=0)
+        spec.worldbody.add_light(name="df_key", pos=[1.5, -1.0, 3.0], dir=[-0.4, 0.3, -1.0],
+                                 diffuse=[0.8, 0.8, 0.8])
+    return spec.compile()
 
 
 def _source_joints(ep: Episode, prefer: str = "qpos") -> tuple[list[str], np.ndarray, str]:
