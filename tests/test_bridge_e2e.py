@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bridge_helpers import tiny_hw
 
 from sim.bridge.client import BridgeClient
 from sim.bridge.commands import (
@@ -26,21 +27,8 @@ FPS = 50.0
 
 
 def hw(**kw) -> HardwareConfig:
-    base = dict(
-        name="tiny",
-        robot="tiny_arm",
-        fps=FPS,
-        endpoint="tcp://127.0.0.1:*",
-        safety={
-            "max_step": 0.1,
-            "max_velocity": 4.0,
-            "watchdog_s": 0.25,
-            "workspace_lo": [-0.7, -0.7, 0.05],
-            "workspace_hi": [0.7, 0.7, 0.9],
-        },
-    )
-    base.update(kw)
-    return HardwareConfig(**base)
+    workspace = {"workspace_lo": [-0.7, -0.7, 0.05], "workspace_hi": [0.7, 0.7, 0.9]}
+    return tiny_hw(FPS, safety=workspace, **kw)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
+from bridge_helpers import tiny_hw
 
 from sim.bridge import wire
 from sim.bridge.client import BridgeClient
@@ -24,16 +25,8 @@ MAX_MSG = 65536
 
 
 def hw(**kw) -> HardwareConfig:
-    base = dict(
-        name="tiny",
-        robot="tiny_arm",
-        fps=FPS,
-        endpoint="tcp://127.0.0.1:*",
-        safety={"max_step": 0.1, "max_velocity": 4.0, "watchdog_s": 0.25},
-        server={"max_msg_bytes": MAX_MSG, "max_age_s": 0.25},
-    )
-    base.update(kw)
-    return HardwareConfig(**base)
+    kw.setdefault("server", {"max_msg_bytes": MAX_MSG, "max_age_s": 0.25})
+    return tiny_hw(FPS, **kw)
 
 
 @pytest.fixture(scope="module")
