@@ -18,7 +18,10 @@ import numpy as np
 from sim.errors import SchemaError
 
 #: Version of the feature schema below; stored in every dataset's metadata.
-SCHEMA_VERSION = "1.0"
+#: 1.1 adds what augmentation and reset-to-state need: commanded EE targets and gripper commands
+#: per arm, per-step segment labels with their reference object, the full MuJoCo state per step
+#: and the joint -> arm map.
+SCHEMA_VERSION = "1.1"
 
 #: Field name -> (per-step trailing shape description, unit/frame). Documentation and validation.
 FEATURES: dict[str, str] = {
@@ -31,7 +34,17 @@ FEATURES: dict[str, str] = {
     "objects": "object -> (T, 7) pose in world frame: pos [m] + quat w,x,y,z",
     "subtasks": "signal -> (T,) bool",
     "images": "camera -> (T, H, W, 3) uint8 (may be a lazy loader)",
+    # schema 1.1
+    "target": "arm -> (T, 7) commanded EE target in world frame: pos [m] + quat w,x,y,z",
+    "gripper_cmd": "arm -> (T,) commanded gripper opening in [0, 1], 0 = closed",
+    "segment": "arm -> (T,) str subtask segment label ('' = none)",
+    "segment_ref": "arm -> (T,) str reference object of the segment ('' = world/robot motion)",
+    "state": "(T, k) full MuJoCo state per step (mj_getState with spec `state_spec`)",
+    "arm_joints": "arm -> joint names of that arm (subset of joint_names)",
 }
+
+#: Fields added by schema 1.1 (all optional; readers of older data leave them empty).
+SCHEMA_1_1_FIELDS = ("target", "gripper_cmd", "segment", "segment_ref", "state", "arm_joints")
 
 
 @dataclass
@@ -86,6 +99,14 @@ class Episode:
     objects: dict[str, np.ndarray] = field(default_factory=dict)
     subtasks: dict[str, np.ndarray] = field(default_factory=dict)
     images: dict[str, np.ndarray | LazyImages] = field(default_factory=dict)
+    # schema 1.1 (optional)
+    target: dict[str, np.ndarray] = field(default_factory=dict)
+    gripper_cmd: dict[str, np.ndarray] = field(default_factory=dict)
+    segment: dict[str, np.ndarray] = field(default_factory=dict)
+    segment_ref: dict[str, np.ndarray] = field(default_factory=dict)
+    state: np.ndarray | None = None
+    state_spec: int | None = None  # mujoco.mjtState bits of `state` (mjSTATE_FULLPHYSICS)
+    arm_joints: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(len(self.time))
@@ -136,12 +157,25 @@ class Episode:
             if arr is None:
                 continue
             _check_array(src, name, arr, (T, len(names)) if names else (T, None))
-        for group, width in (("ee", 7), ("gripper", None), ("objects", 7), ("subtasks", None)):
+        groups = (("ee", 7), ("gripper", None), ("objects", 7), ("subtasks", None),
+                  ("target", 7), ("gripper_cmd", None), ("segment", None), ("segment_ref", None))
+        for group, width in groups:
             for key, arr in getattr(self, group).items():
                 shape = (T, width) if width else (T,)
-                _check_array(src, f"{group}[{key!r}]", arr, shape, finite=group != "subtasks")
+                numeric = group not in ("subtasks", "segment", "segment_ref")
+                _check_array(src, f"{group}[{key!r}]", arr, shape, finite=numeric)
                 if width == 7:
                     _check_quat(src, f"{group}[{key!r}]", np.asarray(arr)[:, 3:])
+        if self.state is not None:
+            _check_array(src, "state", self.state, (T, None))
+            if self.state_spec is None:
+                raise SchemaError(f"{src}: 'state' is set but 'state_spec' is None")
+        for arm, joints in self.arm_joints.items():
+            missing = [j for j in joints if j not in self.joint_names]
+            if missing:
+                raise SchemaError(
+                    f"{src}: arm_joints[{arm!r}] names joints {missing} not in joint_names"
+                )
         for cam, frames in self.images.items():
             if callable(frames):
                 continue
@@ -168,6 +202,11 @@ class Episode:
             objects={k: cut(v) for k, v in self.objects.items()},
             subtasks={k: cut(v) for k, v in self.subtasks.items()},
             images={k: cut(self.image(k)) for k in self.images},
+            target={k: cut(v) for k, v in self.target.items()},
+            gripper_cmd={k: cut(v) for k, v in self.gripper_cmd.items()},
+            segment={k: cut(v) for k, v in self.segment.items()},
+            segment_ref={k: cut(v) for k, v in self.segment_ref.items()},
+            state=cut(self.state),
         )
 
 

@@ -49,3 +49,15 @@ class BridgeError(SimError):
 
 class SafetyError(BridgeError):
     """A safety rule stopped the robot (e-stop latched, watchdog, invalid command)."""
+
+
+class PlanError(SimError):
+    """A plan source cannot make a plan for this scene; ``cause`` is the failure-count key.
+
+    Causes used by the generator's report: ``no_grasp``, ``object_mismatch``, ``ik_failed``,
+    ``unreachable``; a source may add its own.
+    """
+
+    def __init__(self, message: str, cause: str = "plan_failed"):
+        super().__init__(message)
+        self.cause = cause

@@ -13,8 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-import sim.cli  # noqa: F401  (registers the typed schema)
-from sim.cli import to_generate_config
+import sim.cli.generate  # noqa: F401  (registers the typed schema)
+from sim.cli.generate import to_generate_config
 from sim.io.lerobot import read_lerobot
 from sim.paths import conf_dir
 

@@ -63,7 +63,7 @@ def check_unit_quat(where: str, q: np.ndarray, order: str, tol: float = 1e-3) ->
 def _hdf5_kind(path: Path) -> str:
     import h5py
 
-    from sim.io.robomimic import hdf5_errors, open_hdf5
+    from sim.io.hdf5 import hdf5_errors, open_hdf5
 
     with open_hdf5(path) as f, hdf5_errors(path):
         data = f.get("data")

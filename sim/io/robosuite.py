@@ -42,7 +42,7 @@ import numpy as np
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import FormatError
 from sim.io.fk import default_ee_sites, default_objects, frame_poses, load_kinematic_model
-from sim.io.robomimic import attr_str, demo_names, hdf5_errors, open_hdf5, read_dataset
+from sim.io.hdf5 import attr_str, demo_names, hdf5_errors, open_hdf5, read_dataset
 
 _DEMO = re.compile(r"^demo_?(\d+)$")  # robosuite: demo_1, demo_2, ... (older: demo1)
 _HINGE_SLIDE = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))

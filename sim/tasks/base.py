@@ -8,6 +8,7 @@ returns a waypoint :class:`~sim.control.plan.Plan`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -19,6 +20,24 @@ if TYPE_CHECKING:
     from sim.model.scene import Scene
 
 LEVELS = ("D0", "D1", "D2")
+
+
+@dataclass(frozen=True)
+class Subtask:
+    """One object-centric subtask of one arm (MimicGen's subtask spec, per arm as in DexMimicGen).
+
+    During the subtask the EE moves relative to ``ref`` (a body name; ``None`` = robot/world
+    frame, e.g. a final retreat); it ends at the first step where the task's subtask signal
+    ``signal`` (a key of :meth:`Task.subtasks`) turns true, or at the episode's end when
+    ``signal`` is None. ``sync`` names a group of subtasks on several arms that move together
+    under one shared transform (bimanual carry/fold).
+    """
+
+    label: str
+    ref: str | None
+    signal: str | None
+    arm: str = "right"
+    sync: str | None = None
 
 
 @runtime_checkable

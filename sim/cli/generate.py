@@ -1,9 +1,8 @@
-"""Hydra entry points. Config -> typed dataclasses -> plain functions; Hydra lives only here."""
+"""`demoforge-generate`: Hydra config -> typed GenerateConfig -> :func:`sim.generate.generate`."""
 
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +10,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from sim.cli.common import fail as _fail
 from sim.errors import SimError
 from sim.paths import conf_dir
 
@@ -82,11 +82,6 @@ def to_generate_config(cfg: DictConfig):
     )
 
 
-def _fail(e: SimError) -> None:
-    print(f"demoforge: error: {e}", file=sys.stderr)
-    sys.exit(2)
-
-
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")
 def generate_main(cfg: DictConfig) -> None:
     """`demoforge-generate`: scripted demos -> physics-verified dataset."""
@@ -106,17 +101,3 @@ def generate_main(cfg: DictConfig) -> None:
         f"in {result.seconds:.1f} s ({result.episodes_per_min:.1f} episodes/min)\n"
         f"demoforge: dataset: {result.path}"
     )
-
-
-def replay_main() -> None:
-    """`demoforge-replay` (wired by the ingest/replay work)."""
-    from sim.replay import main
-
-    main()
-
-
-def bridge_main() -> None:
-    """`demoforge-bridge` (serve | record | replay | compare)."""
-    from sim.bridge.commands import main
-
-    main()
