@@ -55,11 +55,21 @@ def min_jerk(s: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Targets:
-    """Per-control-step targets: ``pose[arm]`` (T, 7) world frame, ``gripper[arm]`` (T,) [0, 1]."""
+    """Per-control-step targets of one attempt, what every plan source returns.
+
+    Attributes:
+        pose: arm -> (T, 7) EE target, world frame: pos [m] + quat w,x,y,z.
+        gripper: arm -> (T,) commanded opening in [0, 1] (0 = closed).
+        label: arm -> T segment labels ('' = none).
+        ref: arm -> T reference objects of the segments ('' = world/robot motion).
+        provenance: what the source did (source episodes, segments, transforms), JSON-able.
+    """
 
     pose: dict[str, np.ndarray]
     gripper: dict[str, np.ndarray]
     label: dict[str, list[str]]
+    ref: dict[str, list[str]] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(next(iter(self.pose.values()))) if self.pose else 0
@@ -76,13 +86,14 @@ def plan_targets(
     total = plan.duration() + plan.settle
     T = int(np.ceil(total / dt - 1e-9)) + 1
     t = np.arange(T) * dt
-    pose, grip, label = {}, {}, {}
+    pose, grip, label, ref = {}, {}, {}, {}
     for arm, wps in plan.arms.items():
         if arm not in start:
             raise SchemaError(f"plan moves arm {arm!r}, which the robot lacks ({sorted(start)})")
         p = np.empty((T, 7))
         g = np.empty(T)
         lab = [""] * T
+        refs = [""] * T
         prev, prev_g, t0 = np.asarray(start[arm], float), float(start_grip.get(arm, 1.0)), 0.0
         p[:] = prev
         g[:] = prev_g
@@ -98,10 +109,11 @@ def plan_targets(
             g[sel] = w.gripper if w.grip_at_start else np.where(s >= 1.0 - 1e-9, w.gripper, prev_g)
             for i in np.flatnonzero(sel):
                 lab[i] = w.label
+                refs[i] = w.ref or ""
             after = t > t1 + 1e-9
             p[after] = target
             g[after] = w.gripper
             prev, prev_g, t0 = target, w.gripper, t1
         p[:, 3:] = quat_normalize(p[:, 3:])
-        pose[arm], grip[arm], label[arm] = p, g, lab
-    return Targets(pose=pose, gripper=grip, label=label)
+        pose[arm], grip[arm], label[arm], ref[arm] = p, g, lab, refs
+    return Targets(pose=pose, gripper=grip, label=label, ref=ref)
