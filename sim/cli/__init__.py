@@ -27,3 +27,24 @@ def bridge_main() -> None:
     from sim.cli.bridge import bridge_main as main
 
     main()
+
+
+def cost_main() -> None:
+    """`demoforge-cost`."""
+    from sim.cli.cost import cost_main as main
+
+    main()
+
+
+def sweep_summary_main() -> None:
+    """`demoforge-sweep-summary`."""
+    from sim.cli.sweep import sweep_summary_main as main
+
+    main()
+
+
+def train_eval_main() -> None:
+    """`demoforge-train-eval`."""
+    from sim.cli.train_eval import train_eval_main as main
+
+    main()
