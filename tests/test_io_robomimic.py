@@ -23,7 +23,14 @@ ENV_ARGS = {
 
 
 def random_poses(rng: np.random.Generator, T: int) -> np.ndarray:
-    return np.concatenate([rng.normal(size=(T, 3)), quat_normalize(rng.normal(size=(T, 4)))], 1)
+    """Random but physically plausible tracks (small steps), so sanity checks on read pass."""
+    pos = rng.normal(size=3) + np.cumsum(rng.normal(scale=0.01, size=(T, 3)), axis=0)
+    quat = rng.normal(size=4) + np.cumsum(rng.normal(scale=0.02, size=(T, 4)), axis=0)
+    return np.concatenate([pos, quat_normalize(quat)], 1)
+
+
+def walk(rng: np.random.Generator, T: int, n: int, step: float = 0.01) -> np.ndarray:
+    return rng.normal(size=n) + np.cumsum(rng.normal(scale=step, size=(T, n)), axis=0)
 
 
 def make_episode(rng: np.random.Generator, T: int = 12, full: bool = True, idx: int = 0) -> Episode:
@@ -41,7 +48,7 @@ def make_episode(rng: np.random.Generator, T: int = 12, full: bool = True, idx: 
         meta=meta,
         time=np.arange(T) / 20.0,
         joint_names=[f"joint{j}" for j in range(7)],
-        qpos=rng.normal(size=(T, 7)),
+        qpos=walk(rng, T, 7),
         action_names=[f"joint{j}" for j in range(7)] + ["gripper"],
         action=rng.normal(size=(T, 8)),
         ee={"left": random_poses(rng, T), "right": random_poses(rng, T)},
@@ -50,7 +57,7 @@ def make_episode(rng: np.random.Generator, T: int = 12, full: bool = True, idx: 
         subtasks={"grasp": np.arange(T) >= T // 2, "place": np.arange(T) >= T - 2},
     )
     if full:
-        ep.qvel = rng.normal(size=(T, 7))
+        ep.qvel = walk(rng, T, 7)
         ep.images = {"agentview": rng.integers(0, 256, (T, 8, 10, 3), dtype=np.uint8)}
     else:
         ep.action, ep.action_names = None, []

@@ -8,9 +8,13 @@ built in ``<root>.partial/`` and renamed to ``<root>`` only once complete (see
 
 from __future__ import annotations
 
+import dataclasses
+import errno
+import hashlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,9 +23,94 @@ from typing import IO, Any
 
 import numpy as np
 
-from sim.errors import OutputExistsError
+from sim.errors import OutputExistsError, SimError
 
 PARTIAL_SUFFIX = ".partial"
+#: Test hook: ``DEMOFORGE_KILL_AT=before_publish|after_publish`` SIGKILLs the process right before
+#: / right after the rename in :func:`publish_dir` (used by crash-in-finalize tests).
+KILL_ENV = "DEMOFORGE_KILL_AT"
+#: errno values that mean "the output location cannot take the data".
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+class OutputWriteError(SimError):
+    """The output location cannot be written: disk full, quota, read-only or no permission."""
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1024**2:.1f} MB"
+
+
+def free_bytes(path: str | os.PathLike) -> int:
+    """Free bytes on the filesystem holding ``path`` (or its nearest existing parent)."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return shutil.disk_usage(p).free
+
+
+def check_free_space(path: str | os.PathLike, need: int, what: str) -> None:
+    """Raise OutputWriteError naming ``path`` when fewer than ``need`` bytes are free there."""
+    free = free_bytes(path)
+    if free < need:
+        raise OutputWriteError(
+            f"{path}: not enough disk space for {what}: needs about {_mb(need)}, "
+            f"{_mb(free)} free; free some space or choose another output directory"
+        )
+
+
+@contextmanager
+def output_errors(
+    path: str | os.PathLike, need: int | None = None, what: str = ""
+) -> Iterator[None]:
+    """Turn a disk-full / read-only OSError into one OutputWriteError naming the path and size.
+
+    Args:
+        path: the output location being written (named in the message).
+        need: bytes the operation needs (named in the message when known).
+        what: what is being written, for the message.
+    """
+    try:
+        yield
+    except OutputWriteError:
+        raise
+    except OSError as e:
+        if e.errno not in _NO_SPACE | _READ_ONLY:
+            raise
+        where = e.filename or path
+        size = f"; it needs about {_mb(need)}" if need else ""
+        doing = f" while writing {what}" if what else ""
+        if e.errno in _NO_SPACE:
+            raise OutputWriteError(
+                f"{where}: disk full{doing} ({os.strerror(e.errno)}){size}, "
+                f"{_mb(free_bytes(path))} free at {path}; free some space or choose another "
+                "output directory"
+            ) from e
+        raise OutputWriteError(
+            f"{where}: cannot write{doing} ({os.strerror(e.errno)}); the output location "
+            f"{path} is read-only or not writable{size}; choose a writable output directory"
+        ) from e
+
+
+def _maybe_kill(point: str) -> None:
+    if os.environ.get(KILL_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (memory stays ``chunk`` bytes)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def json_digest(obj: Any) -> str:
+    """Hex SHA-256 of the canonical JSON of ``obj`` (sorted keys, no spaces)."""
+    text = json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _umask() -> int:
@@ -106,6 +195,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def to_jsonable(obj: Any) -> Any:
     """Convert numpy scalars/arrays, paths, sets and tuples into plain JSON types (recursively)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable({f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, set, frozenset)):
@@ -145,6 +236,7 @@ def publish_dir(built: str | os.PathLike, final: str | os.PathLike, overwrite: b
     """
     built, final = Path(built), Path(final)
     check_output_free(final, overwrite)
+    _maybe_kill("before_publish")
     old = None
     if final.exists():
         old = final.with_name(f"{final.name}.old-{os.getpid()}")
@@ -156,6 +248,7 @@ def publish_dir(built: str | os.PathLike, final: str | os.PathLike, overwrite: b
         if old is not None:
             os.replace(old, final)
         raise
+    _maybe_kill("after_publish")
     if old is not None:
         remove_tree(old)
     return final

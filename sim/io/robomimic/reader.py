@@ -15,14 +15,16 @@ import numpy as np
 
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import FormatError, SchemaError
+from sim.io.atomic import json_digest
 from sim.io.formats import check_unit_quat
 from sim.io.hdf5 import DEMO, attr_str, demo_names, hdf5_errors, open_hdf5, read_dataset
-from sim.io.robomimic.writer import ENV_ARGS_KEYS
+from sim.io.robomimic.writer import ENV_ARGS_KEYS, HDF5_NAME
 from sim.transforms import mat_to_pose, quat_angle, wxyz_to_xyzw, xyzw_to_wxyz
 
 log = logging.getLogger(__name__)
 
 _ARM_KEY = re.compile(r"^(robot\d+(?:_(?:left|right))?)_eef_pos$")
+
 
 def read_robomimic(
     path: str | Path,
@@ -33,7 +35,7 @@ def read_robomimic(
     """Read a robomimic/MimicGen HDF5 file into Episodes (one per ``demo_<i>``, sorted by i).
 
     Args:
-        path: the ``.hdf5`` file.
+        path: the ``.hdf5`` file, or a dataset directory holding ``demo.hdf5``.
         demos: demo indices to read; default all.
         lazy_images: return image arrays as loaders that read the file on first use.
         fps: sampling rate for foreign files [Hz]; default ``env_kwargs["control_freq"]`` or 20.
@@ -45,6 +47,13 @@ def read_robomimic(
             ``datagen_info/eef_pose`` only when read as w, x, y, z (wrong convention).
     """
     path = Path(path)
+    if path.is_dir():
+        if not (path / HDF5_NAME).is_file():
+            raise FormatError(
+                f"{path}: directory without {HDF5_NAME}; expected a robomimic dataset directory "
+                f"(<dir>/{HDF5_NAME} + meta/) or an .hdf5 file"
+            )
+        path = path / HDF5_NAME
     with open_hdf5(path) as f, hdf5_errors(path):
         if "data" not in f or not isinstance(f["data"], h5py.Group):
             raise FormatError(
@@ -118,6 +127,15 @@ def _pose(path: Path, g: h5py.Group, pos_key: str, quat_key: str, T: int) -> np.
 def _read_ours(path: Path, g: h5py.Group, name: str, actions: np.ndarray, lazy: bool) -> Episode:
     try:
         info = json.loads(attr_str(g.attrs["demoforge"]))
+        if "demoforge_sha256" in g.attrs:
+            digest = attr_str(g.attrs["demoforge_sha256"])
+            if json_digest(info) != digest:
+                raise FormatError(
+                    f"{path}: 'data/{name}/@demoforge' does not match its checksum "
+                    "'@demoforge_sha256'; the file is damaged"
+                )
+        elif int(info.get("version", 1)) >= 2:
+            raise FormatError(f"{path}: 'data/{name}/@demoforge_sha256' missing; file damaged?")
         known = {f.name for f in dataclasses.fields(EpisodeMeta)}
         extra = sorted(set(info["meta"]) - known)
         if extra:
@@ -144,7 +162,7 @@ def _read_ours(path: Path, g: h5py.Group, name: str, actions: np.ndarray, lazy: 
     sig = g["datagen_info/subtask_term_signals"] if info["subtasks"] else None
     subtasks = {s: read_dataset(path, sig, s, 1, T, src).astype(bool) for s in info["subtasks"]}
     images = _images(path, obs, {c: f"{c}_image" for c in info["cameras"]}, T, lazy)
-    return Episode(
+    ep = Episode(
         meta=meta,
         time=time,
         joint_names=list(info["joint_names"]),
@@ -158,6 +176,52 @@ def _read_ours(path: Path, g: h5py.Group, name: str, actions: np.ndarray, lazy: 
         subtasks=subtasks,
         images=images,
     )
+    if int(info.get("version", 1)) >= 2:
+        _read_schema_1_1(path, g, name, info, ep)
+    return ep
+
+
+def _read_schema_1_1(path: Path, g: h5py.Group, name: str, info: dict, ep: Episode) -> None:
+    """Fill target, gripper_cmd, segment(_ref), state, arm_joints (format version 2)."""
+    T = len(ep)
+    src = "the length of actions"
+    xml_digest = info.get("model_file_sha256")
+    if xml_digest is not None:
+        if "model_file" not in g.attrs:
+            raise FormatError(f"{path}: 'data/{name}/@model_file' missing; expected the MJCF XML")
+        if json_digest(attr_str(g.attrs["model_file"])) != xml_digest:
+            raise FormatError(
+                f"{path}: 'data/{name}/@model_file' does not match its checksum; file damaged"
+            )
+    if "demoforge" not in g or not isinstance(g["demoforge"], h5py.Group):
+        raise FormatError(f"{path}: group 'data/{name}/demoforge' missing (format version 2)")
+    df = g["demoforge"]
+    ep.target = {a: read_dataset(path, df["target"], a, 2, T, src) for a in info.get("target", [])}
+    for a, pose in ep.target.items():
+        check_unit_quat(f"{path}: 'data/{name}/demoforge/target/{a}'", pose[:, 3:], "w,x,y,z")
+    ep.gripper_cmd = {
+        a: read_dataset(path, df["gripper_cmd"], a, 1, T, src) for a in info.get("gripper_cmd", [])
+    }
+    for group in ("segment", "segment_ref"):
+        out = {}
+        for a in info.get(group, []):
+            ids = read_dataset(path, df[group], a, 1, T, src)
+            where = f"{path}: 'data/{name}/demoforge/{group}/{a}'"
+            try:
+                table = json.loads(attr_str(df[group][a].attrs["labels"]))
+            except (KeyError, json.JSONDecodeError) as e:
+                raise FormatError(f"{where}: attribute 'labels' missing or not JSON ({e})") from e
+            if len(ids) and (ids.min() < 0 or ids.max() >= len(table)):
+                raise FormatError(
+                    f"{where}: label ids range {int(ids.min())}..{int(ids.max())}; the label "
+                    f"table has {len(table)} entries"
+                )
+            out[a] = np.asarray(table, dtype=str)[ids] if len(table) else np.array([], str)
+        setattr(ep, group, out)
+    ep.arm_joints = {a: list(j) for a, j in info.get("arm_joints", {}).items()}
+    if info["has"].get("state"):
+        ep.state = read_dataset(path, g, "states", 2, T, src)
+        ep.state_spec = int(info["state_spec"])
 
 
 def _read_foreign(
