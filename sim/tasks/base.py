@@ -7,7 +7,7 @@ returns a waypoint :class:`~sim.control.plan.Plan`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -16,6 +16,8 @@ import numpy as np
 from sim.errors import ConfigError, UnknownNameError
 
 if TYPE_CHECKING:
+    import mujoco
+
     from sim.control.plan import Plan
     from sim.model.scene import Scene
 
@@ -42,7 +44,11 @@ class Subtask:
 
 @runtime_checkable
 class Task(Protocol):
-    """What every task provides. Positions are in the world frame [m]."""
+    """What every task provides. Positions are in the world frame [m].
+
+    Task classes subclass this protocol explicitly (``class StackBlocks(Task)``) to inherit the
+    documented defaults of the optional hooks below; a task only overrides what it needs.
+    """
 
     name: str
     room: str  # scenes/rooms/<room>.xml
@@ -50,6 +56,11 @@ class Task(Protocol):
     objects: tuple[str, ...]  # bodies whose poses are recorded in Episode.objects
     arms: tuple[str, ...]  # arms the scripted demonstrator uses
     instruction: str  # natural-language task string
+    #: Bodies a weld hand (no fingers) may hold; empty = all of ``objects``.
+    graspable: tuple[str, ...] = ()
+    #: Waypoint labels whose durations are physical (planned against moving objects, e.g. an
+    #: interception on a belt): the time warp of :mod:`sim.augment.timing` leaves them as planned.
+    timed_labels: tuple[str, ...] = ()
 
     def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
         """Sample the props' initial state for `level` (D0 narrow .. D2 wide) into scene.data."""
@@ -61,7 +72,44 @@ class Task(Protocol):
         """Per-step subtask signals (e.g. grasped, placed)."""
 
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
-        """Scripted demonstrator: a waypoint plan from the state after reset."""
+        """Scripted demonstrator: a waypoint plan from the state after reset, with nominal
+        durations (the scripted source applies the human-like time warp)."""
+
+    # ------------------------------------------------------------------ hooks with defaults
+    def edit_spec(self, spec: mujoco.MjSpec) -> None:
+        """Edit the scene's MjSpec before compiling (default: nothing)."""
+        return None
+
+    def bind(self, scene: Scene) -> None:
+        """Cache model ids once after compiling (default: nothing)."""
+        return None
+
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Ordered object-centric subtasks per arm for the scene after reset (MimicGen spec).
+
+        Default: one subtask on the first arm relative to the first object, to the episode end.
+        """
+        return [Subtask("task", self.objects[0] if self.objects else None, None, self.arms[0])]
+
+    def ref_frame(self, ref: str, objects: Mapping[str, np.ndarray]) -> np.ndarray:
+        """World pose (7,) of reference ``ref`` given object poses ``objects`` (name -> (7,)).
+
+        Default: the body's own pose. Tasks whose references are not rigid frames (cloth
+        vertices translate only) build a frame from several points.
+        """
+        return np.asarray(objects[ref], float)
+
+
+def default_subtasks(task: Task, scene: Scene) -> list[Subtask]:
+    """``task.subtask_spec(scene)`` for tasks that predate the hook (same default as Task)."""
+    f = getattr(task, "subtask_spec", None)
+    return f(scene) if f is not None else Task.subtask_spec(task, scene)
+
+
+def ref_pose(task: Task, ref: str, objects: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``task.ref_frame(ref, objects)`` with the default for tasks lacking the hook."""
+    f = getattr(task, "ref_frame", None)
+    return f(ref, objects) if f is not None else np.asarray(objects[ref], float)
 
 
 _REGISTRY: dict[str, Callable[..., Task]] = {}

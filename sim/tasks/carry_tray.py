@@ -9,7 +9,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.contacts import num_touching_geoms, robot_touching, touching
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import quat_mul, quat_to_mat, yaw_quat
 
 TRAY_HALF_T = 0.004  # base-plate half thickness [m]
@@ -35,7 +35,7 @@ def tilt_deg(scene: Scene, body: int) -> float:
 
 @register_task("carry_tray")
 @dataclass
-class CarryTray:
+class CarryTray(Task):
     """Grasp the tray by both handles (one hand each), lift, carry ~16 cm and set it down.
 
     Success: the tray rests on the table over the placemat (centre within 4 cm), level
@@ -112,6 +112,19 @@ class CarryTray:
             level and released and still and self._on_target(scene) and self._items_on(scene)
         )
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Both hands grasp the tray's handles (ends when both hold it), then carry it to the
+        placemat; synchronized: both arms share one transform per subtask."""
+        return [
+            Subtask(label, ref, signal, arm, sync=label)
+            for label, ref, signal in (
+                ("grasp", "serving_tray", "grasped"),
+                ("carry", "tray_target", None),
+            )
+            for arm in ("left", "right")
+        ]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         tray = scene.body_pose("serving_tray")
@@ -120,9 +133,7 @@ class CarryTray:
         psi = float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
         shift = np.append(d.mocap_pos[self._mocap][:2] - tray[:2], 0.0)
         lift = np.array([0, 0, rng.uniform(0.07, 0.09)])
-        durs = [
-            dur * rng.uniform(0.9, 1.15) for dur in (0.6, 1.0, 0.8, 0.5, 0.9, 1.5, 0.9, 0.5, 0.7)
-        ]
+        durs = [0.6, 1.0, 0.8, 0.5, 0.9, 1.5, 0.9, 0.5, 0.7]  # [s], both arms in lockstep
         plan = Plan()
         for arm, side in (("left", 1.0), ("right", -1.0)):
             grasp = tray[:3] + rot @ np.array([0.0, side * HANDLE[0], HANDLE[1] + 0.002])

@@ -15,7 +15,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.contacts import num_touching_geoms, robot_touching, touching
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
 
 HALF = np.array([0.02, 0.02, 0.018])  # bracket half sizes [m]
@@ -41,7 +41,7 @@ GRASP_YAW, PLACE_YAW = np.pi / 2, 1.4
 
 @register_task("conveyor_pick")
 @dataclass
-class ConveyorPick:
+class ConveyorPick(Task):
     """Pick ``part_a`` (orange) while the belt carries it and place it in the blue bin."""
 
     room: str = "assembly_line"
@@ -50,6 +50,7 @@ class ConveyorPick:
     arms: tuple[str, ...] = ("right", "left")
     instruction: str = "Pick the orange bracket off the moving conveyor and put it in the bin."
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+    timed_labels: tuple[str, ...] = ("approach", "grasp")  # interception: planned belt timing
     speed: float = field(default=0.0, init=False)  # this episode's belt speed along y [m/s]
 
     def bind(self, scene: Scene) -> None:
@@ -102,17 +103,20 @@ class ConveyorPick:
         released = not robot_touching(scene.model, scene.data, self._part, scene.robot_root)
         return bool(self._in_bin(scene) and resting and released)
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Intercept and grasp ``part_a`` on the belt, then drop it relative to the ``bin``; the
+        idle arm lifts off the line (world frame)."""
+        arm = _work_arm(scene, float(scene.data.qvel[self._belt_dof]))
+        spec = [Subtask("grasp", "part_a", "grasped", arm), Subtask("place", "bin", None, arm)]
+        return spec + [Subtask("clear", None, None, a) for a in scene.arms if a != arm]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         p0 = scene.body_pose("part_a")
         speed = float(scene.data.qvel[self._belt_dof])  # measured belt speed along y [m/s]
-        arm = "right" if speed < 0 else "left"
-        if arm not in scene.robot.arms:
-            arm = scene.arms[0]
+        arm = _work_arm(scene, speed)
         side = 1.0 if arm == "right" else -1.0
-
-        def j(d: float) -> float:  # human-like timing variation
-            return d * rng.uniform(0.9, 1.15)
 
         def at(t: float, dz: float = 0.0) -> np.ndarray:  # predicted part pose at plan time t
             pos = p0[:3] + np.array([0.0, speed * t, dz])
@@ -121,7 +125,7 @@ class ConveyorPick:
         yaw = _near_yaw(_yaw(p0[3:]), side * GRASP_YAW)
         yaw_place = side * PLACE_YAW + rng.normal(0, 0.05)
         t_grasp = T_GRASP * rng.uniform(0.95, 1.08)
-        d_down, d_close = j(0.8), j(0.5)
+        d_down, d_close = 0.8, 0.5
         t_hover = t_grasp - d_down
         grasp_dz = 0.006 + rng.normal(0, 0.001)
         up = rng.uniform(0.09, 0.11)
@@ -134,18 +138,24 @@ class ConveyorPick:
         for other in scene.arms:  # lift the idle hand off the line: parts pass beneath it
             if other != arm:
                 clear = scene.ee_pose(other) + np.array([0, 0, rng.uniform(0.07, 0.09), 0, 0, 0, 0])
-                plan.add(other, Waypoint(clear, j(0.8), 1.0, "clear"))
+                plan.add(other, Waypoint(clear, 0.8, 1.0, "clear"))
         return plan.add(
             arm,
             Waypoint(at(t_hover, up), t_hover, 1.0, "approach", "part_a"),
             Waypoint(at(t_grasp, grasp_dz), d_down, 1.0, "grasp", "part_a"),
             Waypoint(at(t_lift, grasp_dz), d_close, 0.0, "grasp", "part_a", grip_at_start=True),
-            Waypoint(at(t_lift, up) - toward, j(0.6), 0.0, "lift", "part_a"),
-            Waypoint(high, j(1.1), 0.0, "move", "bin"),
-            Waypoint(drop, j(0.6), 0.0, "place", "bin"),
-            Waypoint(drop, j(0.4), 1.0, "release", "bin", grip_at_start=True),
-            Waypoint(high, j(0.6), 1.0, "retreat", "bin"),
+            Waypoint(at(t_lift, up) - toward, 0.6, 0.0, "lift", "part_a"),
+            Waypoint(high, 1.1, 0.0, "move", "bin"),
+            Waypoint(drop, 0.6, 0.0, "place", "bin"),
+            Waypoint(drop, 0.4, 1.0, "release", "bin", grip_at_start=True),
+            Waypoint(high, 0.6, 1.0, "retreat", "bin"),
         )
+
+
+def _work_arm(scene: Scene, speed: float) -> str:
+    """The arm downstream of the belt (right for a belt running toward -y)."""
+    arm = "right" if speed < 0 else "left"
+    return arm if arm in scene.robot.arms else scene.arms[0]
 
 
 def _yaw(quat: np.ndarray) -> float:

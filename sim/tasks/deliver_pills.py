@@ -10,7 +10,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.contacts import num_touching_geoms, robot_touching, touching
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
 
 HALF_H = 0.04  # bottle half height [m]
@@ -32,7 +32,7 @@ TRAY_XY = (0.01, -0.06)  # nominal tray position relative to the workspace site 
 
 @register_task("deliver_pills")
 @dataclass
-class DeliverPills:
+class DeliverPills(Task):
     """Move ``pill_bottle`` from the bedside locker's shelf (z 0.91 m) onto ``pill_tray``.
 
     Success: the bottle stands upright (tilt < 15°) on the tray floor inside its rims,
@@ -91,14 +91,20 @@ class DeliverPills:
         still = np.linalg.norm(d.cvel[self._bottle]) < 0.05
         return bool(self._on_tray(scene) and released and still)
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Grasp the ``pill_bottle`` off the shelf, then place it relative to the ``pill_tray``."""
+        arm = "right" if "right" in scene.robot.arms else scene.arms[0]
+        return [
+            Subtask("grasp", "pill_bottle", "grasped", arm),
+            Subtask("place", "pill_tray", None, arm),
+        ]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         bottle, tray = scene.body_pose("pill_bottle"), scene.body_pose("pill_tray")
         arm = "right" if "right" in scene.robot.arms else scene.arms[0]
         yaw = float(rng.uniform(0.2, 0.6))  # the bottle is round: any comfortable wrist yaw
-
-        def j(dur: float) -> float:  # human-like timing variation
-            return dur * rng.uniform(0.9, 1.15)
 
         def pose(pos: np.ndarray) -> np.ndarray:
             return np.concatenate([pos, yaw_quat(yaw)])
@@ -115,13 +121,13 @@ class DeliverPills:
         rise = np.array([*(0.5 * (start[:2] + high[:2])), high[2]])
         return Plan().add(
             arm,
-            Waypoint(pose(rise), j(0.8), 1.0, "approach", None),
-            Waypoint(pose(high), j(0.7), 1.0, "approach", "pill_bottle"),
-            Waypoint(pose(grasp), j(0.9), 1.0, "grasp", "pill_bottle"),
-            Waypoint(pose(grasp), j(0.5), 0.0, "grasp", "pill_bottle", grip_at_start=True),
-            Waypoint(pose(lift), j(0.6), 0.0, "lift", "pill_bottle"),
-            Waypoint(pose(above), j(1.3), 0.0, "move", "pill_tray"),
-            Waypoint(pose(place), j(0.8), 0.0, "place", "pill_tray"),
-            Waypoint(pose(place), j(0.4), 1.0, "release", "pill_tray", grip_at_start=True),
-            Waypoint(pose(place + [0, 0, 0.1]), j(0.6), 1.0, "retreat", "pill_tray"),
+            Waypoint(pose(rise), 0.8, 1.0, "approach", None),
+            Waypoint(pose(high), 0.7, 1.0, "approach", "pill_bottle"),
+            Waypoint(pose(grasp), 0.9, 1.0, "grasp", "pill_bottle"),
+            Waypoint(pose(grasp), 0.5, 0.0, "grasp", "pill_bottle", grip_at_start=True),
+            Waypoint(pose(lift), 0.6, 0.0, "lift", "pill_bottle"),
+            Waypoint(pose(above), 1.3, 0.0, "move", "pill_tray"),
+            Waypoint(pose(place), 0.8, 0.0, "place", "pill_tray"),
+            Waypoint(pose(place), 0.4, 1.0, "release", "pill_tray", grip_at_start=True),
+            Waypoint(pose(place + [0, 0, 0.1]), 0.6, 1.0, "retreat", "pill_tray"),
         )

@@ -11,6 +11,7 @@ corners. Success is judged on vertex positions, velocities and contacts only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import mujoco
@@ -18,7 +19,7 @@ import numpy as np
 
 from sim.control.plan import Plan, Waypoint
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import quat_mul, quat_to_mat, yaw_quat
 
 # Reset ranges per level: half-widths of the cloth centre offset (x, y) [m] and yaw [rad]; they
@@ -85,7 +86,7 @@ def hull_area(xy: np.ndarray) -> float:
 
 @register_task("fold_cloth")
 @dataclass
-class FoldCloth:
+class FoldCloth(Task):
     """Fold the cloth in half: both near corners onto the far corners (bimanual)."""
 
     room: str = "home"
@@ -205,13 +206,31 @@ class FoldCloth:
         resting = float(np.max(speed)) < 0.05
         return bool(self._folded(scene) and resting and not self._robot_touching(scene))
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Each hand pinches its near corner's bead (ends when both are pinched), then folds
+        relative to its far corner; synchronized: one shared transform per subtask."""
+        return [
+            Subtask(label, f"cloth_{end}_{arm}", signal, arm, sync=label)
+            for label, end, signal in (("grasp", "near", "corners_grasped"), ("fold", "far", None))
+            for arm in ("right", "left")
+        ]
+
+    def ref_frame(self, ref: str, objects: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Frame of a cloth corner (vertex bodies only translate): at the corner vertex, x along
+        the cloth from the near to the far edge, z up (the cloth's yaw from its vertices)."""
+        side = ref.rsplit("_", 1)[-1]
+        near, far = objects[f"cloth_near_{side}"][:3], objects[f"cloth_far_{side}"][:3]
+        d = far[:2] - near[:2]
+        return np.concatenate([objects[ref][:3], yaw_quat(float(np.arctan2(d[1], d[0])))])
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         """Pinch both near beads, carry them in an arc about the fold line, lay them down on the
         far corners, let go and back off along the fingers."""
         ws, yaw, h = scene.workspace(), self.pose[2], self.side / 2
         bead_z = self.table_z + PAD_TIP + 0.002  # EE height that puts the pads around a bead
-        dur = {k: v * rng.uniform(0.9, 1.15) for k, v in DURATIONS.items()}  # shared by both arms
+        dur = dict(DURATIONS)  # shared by both arms
         plan = Plan()
         for arm in ("right", "left"):  # each hand folds the corner on its own side
             sy = -1.0 if arm == "right" else 1.0

@@ -9,7 +9,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.contacts import num_touching_geoms, robot_touching
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
 
 HALF_H = 0.045  # mug half height [m]
@@ -31,7 +31,7 @@ def tilt_deg(scene: Scene, body: int) -> float:
 
 @register_task("handover_cup")
 @dataclass
-class HandoverCup:
+class HandoverCup(Task):
     """Pick the mug from the over-bed table and hand it, upright, to the seated resident.
 
     Success: the mug rests on the resident's palm inside the ``hand_zone`` box, upright
@@ -95,6 +95,12 @@ class HandoverCup:
         still = np.linalg.norm(d.cvel[self._cup]) < 0.05
         return bool(upright and self._in_zone(scene) and on_palm and released and still)
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Grasp the ``cup``, then carry it to the resident's hand (fixed: world frame)."""
+        arm = "left" if "left" in scene.robot.arms else scene.arms[0]
+        return [Subtask("grasp", "cup", "grasped", arm), Subtask("handover", None, None, arm)]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         cup = scene.body_pose("cup")
@@ -102,9 +108,6 @@ class HandoverCup:
         w, x, y, z = cup[3:]
         handle_yaw = np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
         yaw = float((handle_yaw + np.pi / 2) % np.pi - np.pi / 2)  # hand x along the handle
-
-        def j(dur: float) -> float:  # human-like timing variation
-            return dur * rng.uniform(0.9, 1.15)
 
         def pose(pos: np.ndarray) -> np.ndarray:
             return np.concatenate([pos, yaw_quat(yaw)])
@@ -121,13 +124,13 @@ class HandoverCup:
         rise = np.concatenate([start[:3] + [0, 0, 0.08], start[3:]])  # pads clear the mug first
         return Plan().add(
             arm,
-            Waypoint(rise, j(0.6), 1.0, "approach", None),
-            Waypoint(pose(grasp + [0, 0, 0.12]), j(1.0), 1.0, "approach", "cup"),
-            Waypoint(pose(grasp), j(0.9), 1.0, "grasp", "cup"),
-            Waypoint(pose(grasp), j(0.5), 0.0, "grasp", "cup", grip_at_start=True),
-            Waypoint(pose(lift), j(0.8), 0.0, "lift", "cup"),
-            Waypoint(pose(above), j(1.5), 0.0, "carry", None),
-            Waypoint(pose(place), j(0.9), 0.0, "place", None),
-            Waypoint(pose(place), j(0.5), 1.0, "release", None, grip_at_start=True),
-            Waypoint(pose(place + [0, 0, 0.1]), j(0.7), 1.0, "retreat", None),
+            Waypoint(rise, 0.6, 1.0, "approach", None),
+            Waypoint(pose(grasp + [0, 0, 0.12]), 1.0, 1.0, "approach", "cup"),
+            Waypoint(pose(grasp), 0.9, 1.0, "grasp", "cup"),
+            Waypoint(pose(grasp), 0.5, 0.0, "grasp", "cup", grip_at_start=True),
+            Waypoint(pose(lift), 0.8, 0.0, "lift", "cup"),
+            Waypoint(pose(above), 1.5, 0.0, "carry", None),
+            Waypoint(pose(place), 0.9, 0.0, "place", None),
+            Waypoint(pose(place), 0.5, 1.0, "release", None, grip_at_start=True),
+            Waypoint(pose(place + [0, 0, 0.1]), 0.7, 1.0, "retreat", None),
         )

@@ -14,7 +14,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.contacts import num_touching_geoms, robot_touching
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
 
 PEG_HALF = (0.01, 0.05)  # peg half width, half length [m]
@@ -40,7 +40,7 @@ HAND_YAW = 2.15
 
 @register_task("insert_peg")
 @dataclass
-class InsertPeg:
+class InsertPeg(Task):
     """Insert the steel ``peg`` into the orange ``fixture``'s square hole, at least 2 cm deep."""
 
     room: str = "assembly_line"
@@ -107,17 +107,18 @@ class InsertPeg:
         released = not robot_touching(scene.model, scene.data, self._peg, scene.robot_root)
         return bool(self._inserted(local, tilt) and resting and released)
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Grasp the ``peg``, then align and insert it relative to the ``fixture``."""
+        arm = _work_arm(scene, scene.body_pose("peg"))
+        return [Subtask("grasp", "peg", "grasped", arm), Subtask("insert", "fixture", None, arm)]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         peg = scene.body_pose("peg")
         hole = scene.data.xpos[self._fix].copy()
-        arm = "right" if peg[1] < scene.workspace()[1] else "left"
-        if arm not in scene.robot.arms:
-            arm = scene.arms[0]
+        arm = _work_arm(scene, peg)
         pref = HAND_YAW if arm == "right" else -HAND_YAW
-
-        def j(d: float) -> float:  # human-like timing variation
-            return d * rng.uniform(0.9, 1.15)
 
         def pose(xy: np.ndarray, z: float, yaw: float) -> np.ndarray:
             return np.concatenate([xy, [z], yaw_quat(yaw)])
@@ -135,19 +136,23 @@ class InsertPeg:
         low = bench + 0.004 + grip_h  # EE height with the peg bottom 4 mm above the bench
         return Plan().add(
             arm,
-            Waypoint(pose(g_xy, above, y_grasp), j(1.3), 1.0, "approach", "peg"),
-            Waypoint(pose(g_xy, z_grasp, y_grasp), j(0.8), 1.0, "grasp", "peg"),
-            Waypoint(pose(g_xy, z_grasp, y_grasp), j(0.5), 0.0, "grasp", "peg", grip_at_start=True),
-            Waypoint(pose(g_xy, z_grasp + up, y_grasp), j(0.7), 0.0, "lift", "peg"),
-            Waypoint(pose(h_xy, top + 0.03 + grip_h, y_hole), j(1.2), 0.0, "move", "fixture"),
-            Waypoint(pose(h_xy, top + 0.008 + grip_h, y_hole), j(0.6), 0.0, "align", "fixture"),
-            Waypoint(pose(h_xy, top + 0.008 + grip_h, y_hole), j(0.3), 0.0, "align", "fixture"),
-            Waypoint(pose(h_xy, low, y_hole), j(1.4), 0.0, "insert", "fixture"),
-            Waypoint(
-                pose(h_xy, low, y_hole), j(0.4), 1.0, "release", "fixture", grip_at_start=True
-            ),
-            Waypoint(pose(h_xy, top + 0.05 + grip_h, y_hole), j(0.6), 1.0, "retreat", "fixture"),
+            Waypoint(pose(g_xy, above, y_grasp), 1.3, 1.0, "approach", "peg"),
+            Waypoint(pose(g_xy, z_grasp, y_grasp), 0.8, 1.0, "grasp", "peg"),
+            Waypoint(pose(g_xy, z_grasp, y_grasp), 0.5, 0.0, "grasp", "peg", grip_at_start=True),
+            Waypoint(pose(g_xy, z_grasp + up, y_grasp), 0.7, 0.0, "lift", "peg"),
+            Waypoint(pose(h_xy, top + 0.03 + grip_h, y_hole), 1.2, 0.0, "move", "fixture"),
+            Waypoint(pose(h_xy, top + 0.008 + grip_h, y_hole), 0.6, 0.0, "align", "fixture"),
+            Waypoint(pose(h_xy, top + 0.008 + grip_h, y_hole), 0.3, 0.0, "align", "fixture"),
+            Waypoint(pose(h_xy, low, y_hole), 1.4, 0.0, "insert", "fixture"),
+            Waypoint(pose(h_xy, low, y_hole), 0.4, 1.0, "release", "fixture", grip_at_start=True),
+            Waypoint(pose(h_xy, top + 0.05 + grip_h, y_hole), 0.6, 1.0, "retreat", "fixture"),
         )
+
+
+def _work_arm(scene: Scene, peg: np.ndarray) -> str:
+    """The arm on the peg's side of the workspace (the robot's first arm if it lacks it)."""
+    arm = "right" if peg[1] < scene.workspace()[1] else "left"
+    return arm if arm in scene.robot.arms else scene.arms[0]
 
 
 def _yaw(quat: np.ndarray) -> float:

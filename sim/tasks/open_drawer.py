@@ -9,7 +9,7 @@ import numpy as np
 
 from sim.control.plan import Plan, Waypoint
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import quat_mul, yaw_quat
 
 OPEN = 0.12  # drawer opening that counts as open [m]
@@ -37,7 +37,7 @@ def pads_on_geom(scene: Scene, geom: int, hand: np.ndarray) -> int:
 
 @register_task("open_drawer")
 @dataclass
-class OpenDrawer:
+class OpenDrawer(Task):
     """Grasp the bar handle of the bedside locker's drawer and pull the drawer out.
 
     Success: the drawer's slide joint ``drawer_slide`` is open by at least 12 cm.
@@ -85,15 +85,21 @@ class OpenDrawer:
     def success(self, scene: Scene) -> bool:
         return self.opening(scene) >= OPEN
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Grasp the handle, then pull, both relative to the ``drawer``."""
+        arm = "right" if "right" in scene.robot.arms else scene.arms[0]
+        return [
+            Subtask("grasp", "drawer", "handle_grasped", arm),
+            Subtask("pull", "drawer", None, arm),
+        ]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         d = scene.data
         arm = "right" if "right" in scene.robot.arms else scene.arms[0]
         axis = d.xaxis[self._joint].copy()  # pull direction, world frame
         yaw = float(np.arctan2(axis[1], axis[0]) - np.pi / 2)  # fingers close along the pull
-
-        def j(dur: float) -> float:  # human-like timing variation
-            return dur * rng.uniform(0.9, 1.15)
 
         def pose(pos: np.ndarray) -> np.ndarray:
             return np.concatenate([pos, yaw_quat(yaw)])
@@ -104,11 +110,11 @@ class OpenDrawer:
         up = np.array([0, 0, rng.uniform(0.07, 0.09)])
         return Plan().add(
             arm,
-            Waypoint(pose(start + up), j(0.6), 0.6, "approach", None),
-            Waypoint(pose(grasp + up), j(0.8), 0.6, "approach", "drawer"),
-            Waypoint(pose(grasp), j(0.7), 0.6, "grasp", "drawer"),
-            Waypoint(pose(grasp), j(0.5), 0.0, "grasp", "drawer", grip_at_start=True),
-            Waypoint(pose(pulled), j(1.6), 0.0, "pull", "drawer"),
-            Waypoint(pose(pulled), j(0.4), 0.7, "release", "drawer", grip_at_start=True),
-            Waypoint(pose(pulled + up), j(0.6), 0.7, "retreat", "drawer"),
+            Waypoint(pose(start + up), 0.6, 0.6, "approach", None),
+            Waypoint(pose(grasp + up), 0.8, 0.6, "approach", "drawer"),
+            Waypoint(pose(grasp), 0.7, 0.6, "grasp", "drawer"),
+            Waypoint(pose(grasp), 0.5, 0.0, "grasp", "drawer", grip_at_start=True),
+            Waypoint(pose(pulled), 1.6, 0.0, "pull", "drawer"),
+            Waypoint(pose(pulled), 0.4, 0.7, "release", "drawer", grip_at_start=True),
+            Waypoint(pose(pulled + up), 0.6, 0.7, "retreat", "drawer"),
         )

@@ -17,7 +17,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.contacts import num_touching_geoms, subtree_bodies, touching
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task, sample_xy_yaw
+from sim.tasks.base import Subtask, Task, check_level, register_task, sample_xy_yaw
 from sim.transforms import mat_to_quat, quat_mul, yaw_quat
 
 OPEN_ANGLE = np.deg2rad(60.0)  # success threshold on the hinge angle [rad]
@@ -34,7 +34,7 @@ LEVEL_RANGES = {
 
 @register_task("open_microwave")
 @dataclass
-class OpenMicrowave:
+class OpenMicrowave(Task):
     """Open the microwave door (hinge on the left) by pulling its handle along the door's arc."""
 
     room: str = "home"
@@ -89,6 +89,24 @@ class OpenMicrowave:
     def success(self, scene: Scene) -> bool:
         return self.door_angle(scene) >= self.open_angle
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Grasp the handle, then pull the door along its arc, both relative to the
+        ``microwave`` body (the hinge is fixed in it)."""
+        arm = self._pull_arm(scene)
+        return [
+            Subtask("grasp", "microwave", "handle_grasped", arm),
+            Subtask("pull", "microwave", None, arm),
+        ]
+
+    def _pull_arm(self, scene: Scene) -> str:
+        """The arm nearest to where the handle ends up with the door open 78° (mid pull)."""
+        d = scene.data
+        anchor, axis = d.xanchor[self._hinge], d.xaxis[self._hinge]
+        handle = d.site("mw_handle").xpos
+        end = anchor + _axis_angle(axis, np.deg2rad(78.0)) @ (handle - anchor)
+        return _closest_arm(scene, end)
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         d = scene.data
@@ -104,25 +122,22 @@ class OpenMicrowave:
             p = anchor + rot @ (handle - anchor) + back * (rot @ out)
             return np.concatenate([p, quat_mul(mat_to_quat(rot), grasp_q)])
 
-        arm = _closest_arm(scene, on_arc(goal)[:3])
-
-        def j(dur: float) -> float:  # human-like timing variation
-            return dur * rng.uniform(0.9, 1.15)
+        arm = self._pull_arm(scene)
 
         depth = rng.uniform(-0.008, -0.002)  # EE this far beyond the bar centre (into the door)
         clear = scene.ee_pose(arm)[:3] + rng.uniform(0.13, 0.16) * out  # back off the door first
         wps = [
-            Waypoint(np.concatenate([clear, grasp_q]), j(0.9), 1.0, "clear"),
-            Waypoint(on_arc(0.0, 0.10), j(0.9), 1.0, "approach", "microwave_handle"),
-            Waypoint(on_arc(0.0, depth), j(0.8), 1.0, "reach", "microwave_handle"),
-            Waypoint(on_arc(0.0, depth), j(0.5), 0.0, "grasp", "microwave_handle", True),
+            Waypoint(np.concatenate([clear, grasp_q]), 0.9, 1.0, "clear"),
+            Waypoint(on_arc(0.0, 0.10), 0.9, 1.0, "approach", "microwave_handle"),
+            Waypoint(on_arc(0.0, depth), 0.8, 1.0, "reach", "microwave_handle"),
+            Waypoint(on_arc(0.0, depth), 0.5, 0.0, "grasp", "microwave_handle", True),
         ]
         n = 8
         for theta in np.linspace(0.0, goal, n + 1)[1:]:
-            wps.append(Waypoint(on_arc(theta, depth), j(2.8 / n), 0.0, "pull", "microwave_door"))
+            wps.append(Waypoint(on_arc(theta, depth), 2.8 / n, 0.0, "pull", "microwave_door"))
         wps += [
-            Waypoint(on_arc(goal, depth), j(0.4), 1.0, "release", "microwave_door", True),
-            Waypoint(on_arc(goal, 0.08), j(0.8), 1.0, "retreat", "microwave_door"),
+            Waypoint(on_arc(goal, depth), 0.4, 1.0, "release", "microwave_door", True),
+            Waypoint(on_arc(goal, 0.08), 0.8, 1.0, "retreat", "microwave_door"),
         ]
         return Plan().add(arm, *wps)
 

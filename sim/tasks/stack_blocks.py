@@ -9,7 +9,7 @@ import numpy as np
 from sim.control.plan import Plan, Waypoint
 from sim.model.contacts import num_touching_geoms, robot_touching, touching
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
 
 HALF = 0.025  # block half size [m]
@@ -24,7 +24,7 @@ NOMINAL = {"block_a": (0.0, -0.13), "block_b": (0.0, 0.02), "block_c": (0.11, 0.
 
 @register_task("stack_blocks")
 @dataclass
-class StackBlocks:
+class StackBlocks(Task):
     """Pick ``block_a`` (red) and place it on ``block_b`` (green); ``block_c`` is a distractor."""
 
     room: str = "home"
@@ -79,15 +79,19 @@ class StackBlocks:
         released = not robot_touching(scene.model, scene.data, a, scene.robot_root)
         return bool(self._on_top(scene) and resting and released)
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Grasp ``block_a`` (ends when grasped), then place it relative to ``block_b``."""
+        arm = _work_arm(scene, scene.body_pose("block_a"))
+        return [
+            Subtask("grasp", "block_a", "grasped", arm),
+            Subtask("place", "block_b", None, arm),
+        ]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         a, b = scene.body_pose("block_a"), scene.body_pose("block_b")
-        arm = "right" if a[1] < scene.workspace()[1] else "left"
-        if arm not in scene.robot.arms:
-            arm = scene.arms[0]
-
-        def j(d: float) -> float:  # human-like timing variation
-            return d * rng.uniform(0.9, 1.15)
+        arm = _work_arm(scene, a)
 
         def down(pos: np.ndarray, yaw: float) -> np.ndarray:
             return np.concatenate([pos, yaw_quat(yaw)])
@@ -98,15 +102,21 @@ class StackBlocks:
         up = np.array([0, 0, rng.uniform(0.10, 0.13)])
         return Plan().add(
             arm,
-            Waypoint(down(grasp + up, ya), j(1.2), 1.0, "approach", "block_a"),
-            Waypoint(down(grasp, ya), j(0.7), 1.0, "grasp", "block_a"),
-            Waypoint(down(grasp, ya), j(0.5), 0.0, "grasp", "block_a", grip_at_start=True),
-            Waypoint(down(grasp + up, ya), j(0.7), 0.0, "lift", "block_a"),
-            Waypoint(down(place + up, yb), j(1.1), 0.0, "move", "block_b"),
-            Waypoint(down(place, yb), j(0.7), 0.0, "place", "block_b"),
-            Waypoint(down(place, yb), j(0.4), 1.0, "release", "block_b", grip_at_start=True),
-            Waypoint(down(place + up, yb), j(0.6), 1.0, "retreat", "block_b"),
+            Waypoint(down(grasp + up, ya), 1.2, 1.0, "approach", "block_a"),
+            Waypoint(down(grasp, ya), 0.7, 1.0, "grasp", "block_a"),
+            Waypoint(down(grasp, ya), 0.5, 0.0, "grasp", "block_a", grip_at_start=True),
+            Waypoint(down(grasp + up, ya), 0.7, 0.0, "lift", "block_a"),
+            Waypoint(down(place + up, yb), 1.1, 0.0, "move", "block_b"),
+            Waypoint(down(place, yb), 0.7, 0.0, "place", "block_b"),
+            Waypoint(down(place, yb), 0.4, 1.0, "release", "block_b", grip_at_start=True),
+            Waypoint(down(place + up, yb), 0.6, 1.0, "retreat", "block_b"),
         )
+
+
+def _work_arm(scene: Scene, block: np.ndarray) -> str:
+    """The arm on the block's side of the workspace (the robot's first arm if it lacks it)."""
+    arm = "right" if block[1] < scene.workspace()[1] else "left"
+    return arm if arm in scene.robot.arms else scene.arms[0]
 
 
 def _grasp_yaw(quat: np.ndarray) -> float:

@@ -23,7 +23,7 @@ from sim.control.plan import Plan, Waypoint
 from sim.errors import ConfigError
 from sim.model.contacts import num_touching_geoms
 from sim.model.scene import Scene
-from sim.tasks.base import check_level, register_task
+from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import quat_to_mat, yaw_quat
 
 STAIN_HALF = np.array([0.08, 0.10])  # stain rectangle half sizes in its own frame [m]
@@ -41,7 +41,7 @@ LEVEL_RANGES = {
 
 @register_task("wipe_table")
 @dataclass
-class WipeTable:
+class WipeTable(Task):
     """Wipe >= ``threshold`` of the stain's area with the sponge pressed on the table."""
 
     room: str = "home"
@@ -133,6 +133,15 @@ class WipeTable:
     def success(self, scene: Scene) -> bool:
         return self.coverage() >= self.threshold
 
+    # ------------------------------------------------------------------ subtask spec (augmentation)
+    def subtask_spec(self, scene: Scene) -> list[Subtask]:
+        """Grasp the ``sponge``, then wipe relative to the ``stain``."""
+        sponge = scene.body_pose("sponge")
+        arm = min(
+            scene.arms, key=lambda a: float(np.linalg.norm(scene.ee_pose(a)[:2] - sponge[:2]))
+        )
+        return [Subtask("grasp", "sponge", "grasped", arm), Subtask("wipe", "stain", None, arm)]
+
     # ------------------------------------------------------------------ scripted demonstrator
     def demo(self, scene: Scene, rng: np.random.Generator) -> Plan:
         d = scene.data
@@ -150,9 +159,6 @@ class WipeTable:
         w_yaw = _yaw(d.mocap_quat[self._mocap])
         ax, ay = np.array([np.cos(w_yaw), np.sin(w_yaw)]), np.array([-np.sin(w_yaw), np.cos(w_yaw)])
 
-        def j(dur: float) -> float:  # human-like timing variation
-            return dur * rng.uniform(0.9, 1.15)
-
         def at(xy: np.ndarray, z: float, yaw: float) -> np.ndarray:
             return np.concatenate([xy, [z], yaw_quat(yaw)])
 
@@ -162,10 +168,10 @@ class WipeTable:
         up = rng.uniform(0.08, 0.11)
         g = sponge[:2] + rng.normal(0, 0.002, 2)
         wps = [
-            Waypoint(at(g, grasp_z + up, s_yaw), j(1.2), 1.0, "approach", "sponge"),
-            Waypoint(at(g, grasp_z, s_yaw), j(0.7), 1.0, "reach", "sponge"),
-            Waypoint(at(g, grasp_z, s_yaw), j(0.5), 0.0, "grasp", "sponge", True),
-            Waypoint(at(g, grasp_z + 0.04, s_yaw), j(0.5), 0.0, "lift", "sponge"),
+            Waypoint(at(g, grasp_z + up, s_yaw), 1.2, 1.0, "approach", "sponge"),
+            Waypoint(at(g, grasp_z, s_yaw), 0.7, 1.0, "reach", "sponge"),
+            Waypoint(at(g, grasp_z, s_yaw), 0.5, 0.0, "grasp", "sponge", True),
+            Waypoint(at(g, grasp_z + 0.04, s_yaw), 0.5, 0.0, "lift", "sponge"),
         ]
         # boustrophedon: strokes along the stain's y axis, rows stepping along its x axis
         v_end = STAIN_HALF[1] - self._half[1] + 0.015
@@ -173,20 +179,20 @@ class WipeTable:
         v = v_end * rng.choice([-1.0, 1.0])  # start side of the first stroke
         start = stain_xy(rows[0] + rng.normal(0, 0.003), v)
         wps += [
-            Waypoint(at(start, grasp_z + 0.03, w_yaw), j(1.0), 0.0, "move", "stain"),
-            Waypoint(at(start, wz, w_yaw), j(0.5), 0.0, "press", "stain"),
+            Waypoint(at(start, grasp_z + 0.03, w_yaw), 1.0, 0.0, "move", "stain"),
+            Waypoint(at(start, wz, w_yaw), 0.5, 0.0, "press", "stain"),
         ]
         for k, u in enumerate(rows):
             if k > 0:  # step to the next row on the same side
-                wps.append(Waypoint(at(stain_xy(u, v), wz, w_yaw), j(0.4), 0.0, "wipe", "stain"))
+                wps.append(Waypoint(at(stain_xy(u, v), wz, w_yaw), 0.4, 0.0, "wipe", "stain"))
             v = -v
             u_end = u + rng.normal(0, 0.003)
-            wps.append(Waypoint(at(stain_xy(u_end, v), wz, w_yaw), j(1.1), 0.0, "wipe", "stain"))
+            wps.append(Waypoint(at(stain_xy(u_end, v), wz, w_yaw), 1.1, 0.0, "wipe", "stain"))
         last = wps[-1].pose[:2]
         wps += [
-            Waypoint(at(last, grasp_z + 0.04, w_yaw), j(0.5), 0.0, "lift", "stain"),
-            Waypoint(at(last, grasp_z + 0.04, w_yaw), j(0.4), 1.0, "release", "stain", True),
-            Waypoint(at(last, grasp_z + up, w_yaw), j(0.6), 1.0, "retreat", "stain"),
+            Waypoint(at(last, grasp_z + 0.04, w_yaw), 0.5, 0.0, "lift", "stain"),
+            Waypoint(at(last, grasp_z + 0.04, w_yaw), 0.4, 1.0, "release", "stain", True),
+            Waypoint(at(last, grasp_z + up, w_yaw), 0.6, 1.0, "retreat", "stain"),
         ]
         return Plan().add(arm, *wps)
 
