@@ -6,6 +6,10 @@ base to the room's mount (``base_body``, ``mount_offset``), lock joints at home
 (``fixed_joints``), swap torque motors for position servos (``position_actuators``), add gravity
 compensation (``gravcomp``), EE sites (``arms.<arm>.ee_body`` + ``ee_offset``), cameras
 (``add_cameras``) and collision pads (``add_geoms``). :func:`robot_mjspec` applies all of it.
+
+It also declares what augmentation needs to move grasps between robots: the EE site's tool-frame
+convention (``tool_frame``: approach and closing axes in the site frame, robot-wide or per arm;
+see :class:`ToolFrame`) and how fast each gripper moves (``gripper.stroke_time``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,59 @@ import yaml
 
 from sim.errors import ConfigError, UnknownNameError
 from sim.paths import conf_dir, scenes_dir
+
+#: demoforge's canonical grasp frame, in its own axes: the hand approaches the object along -z
+#: (z points back out of the hand) and the fingers close along y, so a top-down grasp is
+#: ``yaw_quat(yaw)``. Every robot's EE site is mapped onto this frame through its ToolFrame.
+CANONICAL_APPROACH = (0.0, 0.0, -1.0)
+CANONICAL_CLOSING = (0.0, 1.0, 0.0)
+
+
+@dataclass(frozen=True)
+class ToolFrame:
+    """Tool-frame convention of an EE site, in the site's own axes.
+
+    Attributes:
+        approach: unit axis pointing from the hand toward the grasped object (out of the
+            fingertips / palm normal), in the EE site frame.
+        closing: unit axis along which the fingers close (perpendicular to ``approach``), in the
+            EE site frame. A sign flip describes the same gripper (jaws are symmetric).
+
+    demoforge's canonical grasp frame is ``approach = -z``, ``closing = +y``. A Panda-style grip
+    site (z along the fingers, fingers sliding along y) is ``approach = +z``, ``closing = +y``.
+    """
+
+    approach: tuple[float, float, float] = CANONICAL_APPROACH
+    closing: tuple[float, float, float] = CANONICAL_CLOSING
+
+    def __post_init__(self) -> None:
+        for name in ("approach", "closing"):
+            v = np.asarray(getattr(self, name), float)
+            if v.shape != (3,) or not np.all(np.isfinite(v)) or np.linalg.norm(v) < 1e-9:
+                raise ConfigError(
+                    f"tool_frame.{name} must be a non-zero 3-vector in the EE site frame, "
+                    f"got {getattr(self, name)!r}"
+                )
+            object.__setattr__(self, name, tuple(float(x) for x in v / np.linalg.norm(v)))
+        cos = abs(float(np.dot(self.approach, self.closing)))
+        if cos > 1e-3:
+            raise ConfigError(
+                f"tool_frame.approach {self.approach} and tool_frame.closing {self.closing} must "
+                f"be perpendicular (|cos| = {cos:.3f})"
+            )
+
+    def site_from_canonical(self) -> np.ndarray:
+        """Rotation (3, 3) whose columns are the canonical x, y, z axes in the site frame.
+
+        ``R_world_canonical = R_world_site @ site_from_canonical()``.
+        """
+        z = -np.asarray(self.approach)
+        y = np.asarray(self.closing)
+        return np.column_stack([np.cross(y, z), y, z])
+
+    @property
+    def is_canonical(self) -> bool:
+        return bool(np.allclose(self.site_from_canonical(), np.eye(3), atol=1e-9))
 
 
 @dataclass(frozen=True)
@@ -43,6 +100,16 @@ class GripperSpec:
     distance: float = 0.005  # weld: activation distance hand geoms <-> object [m]
     threshold: float = 0.5  # weld: commanded opening below which the weld engages
     solref: tuple[float, float] = (0.01, 1.0)  # weld: constraint stiffness (timeconst [s], damping)
+    stroke_time: float = 0.5  # time a full open <-> closed stroke takes on the real gripper [s]
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.stroke_time) and self.stroke_time > 0):
+            raise ConfigError(f"key 'stroke_time' must be > 0 [s], got {self.stroke_time!r}")
+
+    @property
+    def speed(self) -> float:
+        """Fastest opening change the gripper can make [opening units / s] (1 = full stroke)."""
+        return 1.0 / self.stroke_time
 
 
 @dataclass(frozen=True)
@@ -50,8 +117,9 @@ class ArmSpec:
     """One arm: actuated joints in action order, EE site, gripper.
 
     ``ee_body`` + ``ee_offset`` (+ ``ee_quat``, w,x,y,z) add the site ``ee_site`` to that body at
-    build time, for MJCFs without one. By convention the EE site's -z axis points out of the hand
-    (a top-down grasp is orientation ``yaw_quat(yaw)``).
+    build time, for MJCFs without one. ``tool_frame`` says how the EE site's axes relate to the
+    canonical grasp frame (-z out of the hand, fingers closing along y, so a top-down grasp is
+    orientation ``yaw_quat(yaw)``); sites that follow it keep the default.
     """
 
     joints: tuple[str, ...]
@@ -61,6 +129,7 @@ class ArmSpec:
     ee_body: str | None = None
     ee_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
     ee_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    tool_frame: ToolFrame = field(default_factory=ToolFrame)
 
 
 @dataclass(frozen=True)
@@ -86,8 +155,24 @@ class CameraAdd:
     fovy: float = 60.0
 
 
-_GEOM_KEYS = {"body", "name", "type", "size", "pos", "quat", "rgba", "friction", "condim",
-              "solref", "solimp", "priority", "group", "contype", "conaffinity", "mass"}
+_GEOM_KEYS = {
+    "body",
+    "name",
+    "type",
+    "size",
+    "pos",
+    "quat",
+    "rgba",
+    "friction",
+    "condim",
+    "solref",
+    "solimp",
+    "priority",
+    "group",
+    "contype",
+    "conaffinity",
+    "mass",
+}
 
 
 @dataclass(frozen=True)
@@ -112,6 +197,8 @@ class RobotSpec:
         add_geoms: geoms added at build time (attribute dicts with a ``body`` key), e.g. palm pads.
         exclude_contacts: body pairs (names or fnmatch patterns) that never collide, e.g. arm
             links against a torso whose convex hull engulfs the shoulders.
+        tool_frame: robot-wide EE tool-frame convention (YAML key ``tool_frame``); an arm's own
+            ``arms.<arm>.tool_frame`` overrides it. Per arm it lives in ``ArmSpec.tool_frame``.
         source: the YAML the spec came from.
     """
 
@@ -130,7 +217,12 @@ class RobotSpec:
     add_cameras: dict[str, CameraAdd] = field(default_factory=dict)
     add_geoms: tuple[dict[str, Any], ...] = ()
     exclude_contacts: tuple[tuple[str, str], ...] = ()
+    tool_frame: ToolFrame = field(default_factory=ToolFrame)
     source: str = ""
+
+    def tool_frames(self) -> dict[str, ToolFrame]:
+        """Arm name -> tool-frame convention of its EE site."""
+        return {arm: a.tool_frame for arm, a in self.arms.items()}
 
 
 def known_robots() -> list[str]:
@@ -186,8 +278,9 @@ def _resolve_mjcf(ref: str | list[str], source: str) -> Path:
             return hit.resolve()
         tried.append(" or ".join(str(c) for c in cands) + " (no such file)")
     if len(refs) == 1 and not str(refs[0]).startswith("menagerie:"):
-        raise ConfigError(f"{source}: key 'mjcf' points to {refs[0]}, which does not exist "
-                          f"(tried {tried[0]})")
+        raise ConfigError(
+            f"{source}: key 'mjcf' points to {refs[0]}, which does not exist (tried {tried[0]})"
+        )
     raise ConfigError(f"{source}: key 'mjcf': no candidate is available; tried " + "; ".join(tried))
 
 
@@ -214,10 +307,15 @@ def _menagerie_path(name: str, source: str) -> Path:
             raise ConfigError(f"{source}: menagerie model {name!r}: {e}") from None
     if root:
         d = Path(root) / folder
-        xmls = [d / f"{entry}.xml"] if entry else [
-            p for p in sorted(d.glob("*.xml"))
-            if not p.name.startswith("scene") and "mjx" not in p.name
-        ]
+        xmls = (
+            [d / f"{entry}.xml"]
+            if entry
+            else [
+                p
+                for p in sorted(d.glob("*.xml"))
+                if not p.name.startswith("scene") and "mjx" not in p.name
+            ]
+        )
         for p in xmls:
             if p.is_file():
                 return p
@@ -248,7 +346,7 @@ def _make(cls: type, raw: dict[str, Any], where: str, source: str) -> Any:
     vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     try:
         return cls(**vals)
-    except TypeError as e:
+    except (TypeError, ConfigError) as e:
         raise ConfigError(f"{source}: {where}: {e}") from None
 
 
@@ -258,6 +356,7 @@ def robot_from_dict(raw: dict[str, Any], source: str) -> RobotSpec:
         if key not in raw:
             raise ConfigError(f"{source}: missing key {key!r} in robot description")
     _unknown(raw, _ROBOT_KEYS, "the robot description", source)
+    robot_tool = _tool_frame(raw.get("tool_frame"), "tool_frame", source)
     arms = {}
     for arm, a in raw["arms"].items():
         for key in ("joints", "ee_site"):
@@ -278,6 +377,11 @@ def robot_from_dict(raw: dict[str, Any], source: str) -> RobotSpec:
             ee_body=a.get("ee_body"),
             ee_offset=tuple(float(v) for v in a.get("ee_offset", (0.0, 0.0, 0.0))),
             ee_quat=tuple(float(v) for v in a.get("ee_quat", (1.0, 0.0, 0.0, 0.0))),
+            tool_frame=(
+                _tool_frame(a["tool_frame"], f"arms.{arm}.tool_frame", source)
+                if a.get("tool_frame") is not None
+                else robot_tool
+            ),
         )
     geoms = tuple(dict(g) for g in raw.get("add_geoms") or ())
     for i, g in enumerate(geoms):
@@ -306,9 +410,28 @@ def robot_from_dict(raw: dict[str, Any], source: str) -> RobotSpec:
         },
         add_geoms=geoms,
         exclude_contacts=_pairs(raw.get("exclude_contacts") or (), source),
+        tool_frame=robot_tool,
         source=source,
     )
     return spec
+
+
+def _tool_frame(raw: Any, where: str, source: str) -> ToolFrame:
+    """Parse ``{approach: [x, y, z], closing: [x, y, z]}`` (missing keys: canonical)."""
+    if raw is None:
+        return ToolFrame()
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: {where} must be a mapping with keys 'approach' and "
+            f"'closing' (axes in the EE site frame), got {raw!r}"
+        )
+    _unknown(raw, {"approach", "closing"}, where, source)
+    try:
+        return ToolFrame(**{k: tuple(float(x) for x in v) for k, v in raw.items()})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{source}: {where}: {e}") from None
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {where}: {e}") from None
 
 
 def _pairs(raw: Any, source: str) -> tuple[tuple[str, str], ...]:
@@ -321,17 +444,16 @@ def _pairs(raw: Any, source: str) -> tuple[tuple[str, str], ...]:
 
 
 # ---------------------------------------------------------------------------- build-time edits
-def _match_joints(spec: mujoco.MjSpec, patterns: tuple[str, ...], key: str, robot: RobotSpec
-                  ) -> list[mujoco.MjsJoint]:
+def _match_joints(
+    spec: mujoco.MjSpec, patterns: tuple[str, ...], key: str, robot: RobotSpec
+) -> list[mujoco.MjsJoint]:
     """Joints of ``spec`` matching names/fnmatch patterns (MJCF order); a dud pattern raises."""
     joints = [j for j in spec.joints if j.type != mujoco.mjtJoint.mjJNT_FREE]
     out: list[mujoco.MjsJoint] = []
     for pat in patterns:
         hit = [j for j in joints if fnmatch.fnmatchcase(j.name, pat)]
         if not hit:
-            raise ConfigError(
-                f"{robot.source}: {key}: no joint of {robot.mjcf} matches {pat!r}"
-            )
+            raise ConfigError(f"{robot.source}: {key}: no joint of {robot.mjcf} matches {pat!r}")
         out += [j for j in hit if all(j.name != o.name for o in out)]
     return out
 
@@ -390,9 +512,7 @@ def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
                 spec.delete(j)
     home = dict(robot.home)
     if robot.fixed_joints and robot.home_key and spec.key(robot.home_key) is not None:
-        from sim.model.scene import robot_home  # keyframe values by joint name
-
-        home = robot_home(robot)
+        home = robot_home(robot)  # keyframe values by joint name
     for key in list(spec.keys):
         spec.delete(key)  # keyframe sizes change once props are added; home set by name
     fixed = _match_joints(spec, robot.fixed_joints, "fixed_joints", robot)
@@ -416,8 +536,14 @@ def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
     for arm, a in robot.arms.items():
         if a.ee_body:
             body = _body(spec, a.ee_body, f"arms.{arm}.ee_body", robot)
-            body.add_site(name=a.ee_site, pos=list(a.ee_offset), quat=list(a.ee_quat),
-                          size=[0.008, 0.0, 0.0], rgba=[1.0, 0.3, 0.3, 0.6], group=4)
+            body.add_site(
+                name=a.ee_site,
+                pos=list(a.ee_offset),
+                quat=list(a.ee_quat),
+                size=[0.008, 0.0, 0.0],
+                rgba=[1.0, 0.3, 0.3, 0.6],
+                group=4,
+            )
     for cam, c in robot.add_cameras.items():
         body = _body(spec, c.body, f"add_cameras.{cam}.body", robot)
         camera = body.add_camera(name=cam, pos=list(c.pos), fovy=float(c.fovy))
@@ -441,8 +567,10 @@ def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
     for i, pair in enumerate(robot.exclude_contacts):
         b1, b2 = ([b for b in bodies if fnmatch.fnmatchcase(b, p)] for p in pair)
         if not b1 or not b2:
-            raise ConfigError(f"{robot.source}: exclude_contacts[{i}]: no body of {robot.mjcf} "
-                              f"matches {pair[0] if not b1 else pair[1]!r}")
+            raise ConfigError(
+                f"{robot.source}: exclude_contacts[{i}]: no body of {robot.mjcf} "
+                f"matches {pair[0] if not b1 else pair[1]!r}"
+            )
         for n1 in b1:
             for n2 in b2:
                 if n1 != n2:
@@ -453,16 +581,42 @@ def robot_mjspec(robot: RobotSpec) -> mujoco.MjSpec:
     return spec
 
 
+_SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+
+
+def robot_home(robot: RobotSpec) -> dict[str, float]:
+    """Home joint values by name: the robot MJCF keyframe `home_key`, then YAML overrides."""
+    m = mujoco.MjModel.from_xml_path(str(robot.mjcf))
+    out: dict[str, float] = {}
+    if robot.home_key:
+        k = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, robot.home_key)
+        if k < 0:
+            raise ConfigError(f"{robot.source}: home_key {robot.home_key!r} not in {robot.mjcf}")
+        for j in range(m.njnt):
+            if int(m.jnt_type[j]) in _SCALAR_JOINTS:
+                out[m.joint(j).name] = float(m.key_qpos[k, m.jnt_qposadr[j]])
+    out.update(robot.home)
+    return out
+
+
 def _set_position_servo(spec: mujoco.MjSpec, joint: mujoco.MjsJoint, g: ActuatorGroup) -> None:
     """Turn the actuator of ``joint`` (or a new one) into a PD position servo."""
-    act = next((a for a in spec.actuators
-                if a.trntype == mujoco.mjtTrn.mjTRN_JOINT and a.target == joint.name), None)
+    act = next(
+        (
+            a
+            for a in spec.actuators
+            if a.trntype == mujoco.mjtTrn.mjTRN_JOINT and a.target == joint.name
+        ),
+        None,
+    )
     if act is None:
-        act = spec.add_actuator(name=joint.name, target=joint.name,
-                                trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        act = spec.add_actuator(
+            name=joint.name, target=joint.name, trntype=mujoco.mjtTrn.mjTRN_JOINT
+        )
     torque = g.forcerange
-    is_motor = (act.gaintype == mujoco.mjtGain.mjGAIN_FIXED
-                and act.biastype == mujoco.mjtBias.mjBIAS_NONE)
+    is_motor = (
+        act.gaintype == mujoco.mjtGain.mjGAIN_FIXED and act.biastype == mujoco.mjtBias.mjBIAS_NONE
+    )
     if torque is None and is_motor and act.ctrlrange[0] < act.ctrlrange[1]:
         torque = tuple(act.ctrlrange)  # a torque motor's ctrl range is its torque limit
     act.set_to_position(kp=float(g.kp), kv=float(g.kv))

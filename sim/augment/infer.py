@@ -1,0 +1,290 @@
+"""Grasp-frame conventions across robots, and object frames inferred from the EE at the grasp.
+
+Every robot's EE site has a tool-frame convention (:class:`~sim.model.robot.ToolFrame`: approach
+and closing axes in the site frame). demoforge's canonical grasp frame approaches along -z and
+closes along y. A pose is position [m] + quaternion w,x,y,z, world frame; only the orientation
+changes between conventions (the site position is the grasp point on every robot)::
+
+    R_world_canonical = R_world_site @ C        C = ToolFrame.site_from_canonical()
+
+Sources without object poses (joints and images only, e.g. real teleoperation) get their object
+frame from the EE pose at gripper closure (:func:`infer_object_track`); what was inferred is
+recorded in the episode's provenance under ``"inferred_objects"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sim.episode import Episode
+from sim.errors import ConfigError, SchemaError
+from sim.model.robot import ToolFrame
+from sim.transforms import mat_to_quat, pose_inv, pose_mul, quat_mul, quat_normalize, quat_to_mat
+
+ToolFrameLike = ToolFrame | Mapping[str, Sequence[float]] | None
+
+
+def as_tool_frame(conv: ToolFrameLike, where: str = "tool_frame") -> ToolFrame:
+    """A ToolFrame from a ToolFrame, ``{"approach": [...], "closing": [...]}`` or None (canonical).
+
+    Raises:
+        ConfigError: unknown keys or bad axes, naming ``where``.
+    """
+    if conv is None:
+        return ToolFrame()
+    if isinstance(conv, ToolFrame):
+        return conv
+    if not isinstance(conv, Mapping):
+        raise ConfigError(f"{where} must be a ToolFrame or a mapping, got {conv!r}")
+    bad = sorted(set(conv) - {"approach", "closing"})
+    if bad:
+        raise ConfigError(f"{where}: unknown key(s) {bad}; expected ['approach', 'closing']")
+    try:
+        return ToolFrame(**{k: tuple(float(x) for x in v) for k, v in conv.items()})
+    except (ConfigError, TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def _conv_quat(conv: ToolFrameLike) -> np.ndarray:
+    return mat_to_quat(as_tool_frame(conv).site_from_canonical())
+
+
+def _check_poses(pose: np.ndarray, what: str) -> np.ndarray:
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.shape[-1:] != (7,):
+        raise SchemaError(
+            f"{what} must be pose(s) (..., 7) = pos [m] + quat w,x,y,z, got shape {pose.shape}"
+        )
+    return pose
+
+
+def to_canonical(pose: np.ndarray, convention: ToolFrameLike) -> np.ndarray:
+    """EE site pose(s) (..., 7) in ``convention`` -> canonical grasp-frame pose(s), same point."""
+    pose = _check_poses(pose, "to_canonical pose")
+    q = quat_mul(pose[..., 3:], np.broadcast_to(_conv_quat(convention), pose[..., 3:].shape))
+    return np.concatenate([pose[..., :3], quat_normalize(q)], axis=-1)
+
+
+def from_canonical(pose: np.ndarray, convention: ToolFrameLike) -> np.ndarray:
+    """Canonical grasp-frame pose(s) (..., 7) -> EE site pose(s) of a robot using ``convention``."""
+    pose = _check_poses(pose, "from_canonical pose")
+    qc = _conv_quat(convention) * np.array([1.0, -1.0, -1.0, -1.0])
+    q = quat_mul(pose[..., 3:], np.broadcast_to(qc, pose[..., 3:].shape))
+    return np.concatenate([pose[..., :3], quat_normalize(q)], axis=-1)
+
+
+def convert_tool_frame(pose: np.ndarray, src: ToolFrameLike, dst: ToolFrameLike) -> np.ndarray:
+    """EE site pose(s) of a ``src``-convention arm -> the ``dst`` arm's site pose(s)."""
+    return from_canonical(to_canonical(pose, src), dst)
+
+
+def tool_frame_dict(conv: ToolFrameLike) -> dict[str, list[float]]:
+    """JSON-able form of a convention (for provenance)."""
+    tf = as_tool_frame(conv)
+    return {"approach": list(tf.approach), "closing": list(tf.closing)}
+
+
+def episode_tool_frames(
+    ep: Episode,
+    src: ToolFrameLike | Mapping[str, ToolFrameLike],
+    dst: ToolFrameLike | Mapping[str, ToolFrameLike] = None,
+) -> Episode:
+    """A copy of ``ep`` whose ``ee`` and ``target`` tracks are in ``dst``'s convention.
+
+    Args:
+        ep: source episode; its EE tracks are site poses of an arm using ``src``.
+        src: one convention for every arm, or arm -> convention (the source's own arm names).
+        dst: the same for the result (default canonical).
+
+    The conventions are recorded in ``meta.provenance["tool_frame"]``.
+    """
+    ep.require("ee")
+
+    def per_arm(c: Any, arm: str, which: str) -> ToolFrame:
+        if isinstance(c, Mapping) and not (set(c) <= {"approach", "closing"} and c):
+            if arm not in c:
+                raise ConfigError(
+                    f"{which} tool frames name arms {sorted(c)}, but the episode "
+                    f"({ep.meta.source}) has arm {arm!r}"
+                )
+            return as_tool_frame(c[arm], f"{which}.{arm}")
+        return as_tool_frame(c, which)
+
+    ee, target, record = {}, {}, {}
+    for arm in ep.ee:
+        s, d = per_arm(src, arm, "source"), per_arm(dst, arm, "target")
+        ee[arm] = convert_tool_frame(ep.ee[arm], s, d)
+        if arm in ep.target:
+            target[arm] = convert_tool_frame(ep.target[arm], s, d)
+        record[arm] = {"source": tool_frame_dict(s), "target": tool_frame_dict(d)}
+    meta = dataclasses.replace(ep.meta, provenance={**ep.meta.provenance, "tool_frame": record})
+    return dataclasses.replace(ep, meta=meta, ee=ee, target={**ep.target, **target})
+
+
+# ------------------------------------------------------------------ object frames at the grasp
+@dataclasses.dataclass(frozen=True)
+class GraspEvents:
+    """The main grasp of one gripper track: closes at step ``close``, opens at ``release``.
+
+    ``release`` is the first open step after the grasp, or T when it never reopens.
+    """
+
+    close: int
+    release: int
+    threshold: float
+
+
+def grasp_events(
+    opening: np.ndarray, threshold: float | None = None, min_steps: int = 3
+) -> GraspEvents:
+    """Find the main grasp (the longest closed run) in a gripper opening track (T,), 0 = closed.
+
+    Args:
+        opening: gripper opening per step in [0, 1] (or any units where lower = more closed).
+        threshold: opening below which the gripper counts as closed; default: halfway between
+            the track's 10th and 90th percentiles (robust to a hand that never opens fully).
+        min_steps: shortest closed run that counts as a grasp.
+
+    Raises:
+        SchemaError: no grasp: the track never closes for ``min_steps`` steps.
+    """
+    g = np.asarray(opening, dtype=np.float64)
+    if g.ndim != 1 or len(g) == 0 or not np.all(np.isfinite(g)):
+        raise SchemaError(f"gripper opening must be a finite (T,) track, got shape {g.shape}")
+    lo, hi = np.percentile(g, [10, 90])
+    if threshold is None:
+        if hi - lo < 0.05:
+            raise SchemaError(
+                f"no grasp event: the gripper opening stays within [{lo:.3f}, {hi:.3f}] "
+                "(never closes); pass a threshold or give a source with a grasp"
+            )
+        threshold = float(0.5 * (lo + hi))
+    closed = g < threshold
+    best, start = (0, 0), None
+    for t, c in enumerate([*closed, False]):
+        if c and start is None:
+            start = t
+        elif not c and start is not None:
+            if t - start > best[1] - best[0]:
+                best = (start, t)
+            start = None
+    if best[1] - best[0] < min_steps:
+        raise SchemaError(
+            f"no grasp event: the gripper opening never stays below {threshold:.3f} for "
+            f"{min_steps} steps (min {g.min():.3f}, max {g.max():.3f})"
+        )
+    return GraspEvents(close=int(best[0]), release=int(best[1]), threshold=float(threshold))
+
+
+ORIENTATIONS = ("world", "yaw", "ee")
+
+
+def infer_object_frame(
+    ee_canonical: np.ndarray, depth: float = 0.0, orientation: str = "world"
+) -> np.ndarray:
+    """Object frame (7,) at a grasp, from the canonical EE pose at gripper closure.
+
+    Args:
+        ee_canonical: EE pose at closure in the canonical grasp frame (approach = -z).
+        depth: the object's origin lies this far beyond the grasp point along the approach
+            axis [m] (0: the grasp point is the object origin).
+        orientation: ``"world"``: upright, axes aligned with the world (rotationally symmetric
+            or upright objects, e.g. a bottle); ``"yaw"``: upright, x along the horizontal
+            approach heading; ``"ee"``: the EE's full canonical orientation.
+    """
+    ee = _check_poses(ee_canonical, "EE pose at closure")
+    if orientation not in ORIENTATIONS:
+        raise ConfigError(f"orientation {orientation!r} unknown; expected one of {ORIENTATIONS}")
+    R = quat_to_mat(ee[3:])
+    approach = -R[:, 2]
+    pos = ee[:3] + depth * approach
+    if orientation == "ee":
+        quat = quat_normalize(ee[3:])
+    elif orientation == "yaw":
+        if np.linalg.norm(approach[:2]) < 1e-6:  # straight down: heading from the EE x axis
+            h = R[:2, 0]
+        else:
+            h = approach[:2]
+        yaw = float(np.arctan2(h[1], h[0]))
+        quat = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+    else:
+        quat = np.array([1.0, 0.0, 0.0, 0.0])
+    return np.concatenate([pos, quat])
+
+
+def infer_object_track(
+    ee_canonical: np.ndarray,
+    opening: np.ndarray,
+    depth: float = 0.0,
+    orientation: str = "world",
+    threshold: float | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """An object's pose track (T, 7) for a source without object poses.
+
+    Before the grasp the object rests where the EE closes on it (:func:`infer_object_frame`);
+    while held it moves rigidly with the EE; after release it stays where it was let go.
+
+    Returns:
+        (track, info): ``info`` is JSON-able provenance (close/release steps, threshold, the
+        inferred frames, depth, orientation).
+    """
+    ee = _check_poses(ee_canonical, "EE track")
+    if ee.ndim != 2 or len(ee) != len(np.asarray(opening)):
+        raise SchemaError(
+            f"EE track {ee.shape} and gripper track {np.shape(opening)} must both have T steps"
+        )
+    ev = grasp_events(opening, threshold)
+    at_grasp = infer_object_frame(ee[ev.close], depth, orientation)
+    rel = pose_mul(pose_inv(ee[ev.close]), at_grasp)  # object in the EE frame while held
+    track = np.empty_like(ee)
+    track[: ev.close] = at_grasp
+    track[ev.close : ev.release] = pose_mul(
+        ee[ev.close : ev.release], np.broadcast_to(rel, (ev.release - ev.close, 7))
+    )
+    if ev.release < len(ee):
+        track[ev.release :] = track[ev.release - 1]
+    info = {
+        "method": "ee_at_gripper_closure",
+        "close_step": ev.close,
+        "release_step": ev.release,
+        "threshold": ev.threshold,
+        "depth": float(depth),
+        "orientation": orientation,
+        "pose_at_grasp": [float(x) for x in at_grasp],
+        "pose_at_release": [float(x) for x in track[min(ev.release, len(ee)) - 1]],
+    }
+    return track, info
+
+
+def infer_release_frame(
+    ee_canonical: np.ndarray,
+    opening: np.ndarray,
+    threshold: float | None = None,
+    orientation: str = "world",
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A place target's frame (7,) from the EE pose where the grasp is released.
+
+    For a placement target the source never saw (a mat, a shelf spot); the frame is constant.
+
+    Raises:
+        SchemaError: the gripper never reopens after the grasp.
+    """
+    ee = _check_poses(ee_canonical, "EE track")
+    ev = grasp_events(opening, threshold)
+    if ev.release >= len(ee):
+        raise SchemaError(
+            "no release event: the gripper never reopens after the grasp at step "
+            f"{ev.close}; a place target cannot be inferred"
+        )
+    frame = infer_object_frame(ee[ev.release - 1], 0.0, orientation)
+    return frame, {
+        "method": "ee_at_gripper_release",
+        "release_step": ev.release,
+        "threshold": ev.threshold,
+        "orientation": orientation,
+        "pose": [float(x) for x in frame],
+    }
