@@ -6,7 +6,6 @@ A pose is a length-7 array: position [m] then quaternion (w, x, y, z).
 
 from __future__ import annotations
 
-import mujoco
 import numpy as np
 
 
@@ -31,22 +30,25 @@ def quat_normalize(q: np.ndarray) -> np.ndarray:
 
 def mat_to_quat(mat: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) w,x,y,z with w >= 0."""
+    from scipy.spatial.transform import Rotation
+
     mat = np.asarray(mat, dtype=np.float64)
-    flat = mat.reshape(-1, 9)
-    out = np.empty((flat.shape[0], 4))
-    for i, m in enumerate(flat):
-        mujoco.mju_mat2Quat(out[i], m)
+    flat = mat.reshape(-1, 3, 3)
+    if not len(flat):
+        return np.zeros(mat.shape[:-2] + (4,))
+    out = xyzw_to_wxyz(Rotation.from_matrix(flat).as_quat())
     return quat_normalize(out).reshape(mat.shape[:-2] + (4,))
 
 
 def quat_to_mat(q: np.ndarray) -> np.ndarray:
     """Quaternions (..., 4) w,x,y,z -> rotation matrices (..., 3, 3)."""
+    from scipy.spatial.transform import Rotation
+
     q = np.asarray(q, dtype=np.float64)
     flat = q.reshape(-1, 4)
-    out = np.empty((flat.shape[0], 9))
-    for i, qi in enumerate(flat):
-        mujoco.mju_quat2Mat(out[i], qi / np.linalg.norm(qi))
-    return out.reshape(q.shape[:-1] + (3, 3))
+    if not len(flat):
+        return np.zeros(q.shape[:-1] + (3, 3))
+    return Rotation.from_quat(wxyz_to_xyzw(flat)).as_matrix().reshape(q.shape[:-1] + (3, 3))
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -112,15 +114,61 @@ def quat_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 2.0 * np.arccos(np.clip(d, 0.0, 1.0))
 
 
+def _rotations(q: np.ndarray):
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_quat(wxyz_to_xyzw(quat_normalize(q)))
+
+
+def _align(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Flip each quaternion of ``out`` into the hemisphere of ``ref`` (same rotation)."""
+    return np.where(np.sum(out * ref, axis=-1, keepdims=True) < 0, -out, out)
+
+
 def slerp(a: np.ndarray, b: np.ndarray, s: np.ndarray | float) -> np.ndarray:
-    """Spherical interpolation between unit quaternions a, b (4,) at fractions s in [0, 1]."""
-    a, b = quat_normalize(a), quat_normalize(b)
-    s = np.asarray(s, dtype=np.float64)[..., None]
-    dot = float(np.dot(a, b))
-    if dot < 0:
-        b, dot = -b, -dot
-    if dot > 0.9995:
-        out = a + s * (b - a)
-        return out / np.linalg.norm(out, axis=-1, keepdims=True)
-    theta = np.arccos(dot)
-    return (np.sin((1 - s) * theta) * a + np.sin(s * theta) * b) / np.sin(theta)
+    """Spherical interpolation (shortest arc) between unit quaternions a, b (4,), w,x,y,z.
+
+    Args:
+        a, b: end quaternions; s: fraction(s) in [0, 1] (scalar or (N,)).
+
+    Returns:
+        (4,) for a scalar ``s``, else (N, 4); signs follow ``a``'s hemisphere.
+    """
+    from scipy.spatial.transform import Slerp
+
+    a = quat_normalize(a)
+    s_arr = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0)
+    rots = _rotations(np.stack([a, np.asarray(b, dtype=np.float64)]))
+    out = xyzw_to_wxyz(Slerp([0.0, 1.0], rots)(s_arr.reshape(-1)).as_quat())
+    out = _align(out, a)
+    return out[0] if s_arr.ndim == 0 else out.reshape(s_arr.shape + (4,))
+
+
+def interp_linear(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
+    """Linear interpolation of (N,) or (N, k) ``values`` sampled at ``t_src`` onto ``t_dst``.
+
+    Outside the source range the end values are held.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        return np.interp(t_dst, t_src, values)
+    return np.stack([np.interp(t_dst, t_src, values[:, j]) for j in range(values.shape[1])], 1)
+
+
+def interp_slerp(t_src: np.ndarray, quats: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
+    """Slerp (shortest arc) of (N, 4) unit quaternions w,x,y,z sampled at ``t_src`` onto ``t_dst``.
+
+    Vectorized on ``scipy.spatial.transform.Slerp``. At a source time the source quaternion is
+    returned (up to rounding, same sign); outside the source range the end values are held.
+    """
+    from scipy.spatial.transform import Slerp
+
+    t_src = np.asarray(t_src, dtype=np.float64)
+    t_dst = np.asarray(t_dst, dtype=np.float64)
+    q = np.asarray(quats, dtype=np.float64) / np.linalg.norm(quats, axis=-1, keepdims=True)
+    if len(t_src) == 1:
+        return np.repeat(q, len(t_dst), axis=0)
+    tq = np.clip(t_dst, t_src[0], t_src[-1])
+    out = xyzw_to_wxyz(Slerp(t_src, _rotations(q))(tq).as_quat())
+    i = np.clip(np.searchsorted(t_src, tq, side="right") - 1, 0, len(t_src) - 1)
+    return _align(out, q[i])

@@ -23,7 +23,7 @@ from sim.io.tfrecord import (
     parse_example,
     write_tfrecord,
 )
-from sim.transforms import quat_to_mat
+from sim.transforms import quat_angle, quat_to_mat
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "bridge_rlds_sample"
 
@@ -102,7 +102,11 @@ def synthetic_bridge(path: Path, n_episodes: int = 2, T: int = 4) -> list[np.nda
             "steps/is_first": np.array([1] + [0] * (T - 1)),
             "steps/is_last": np.array([0] * (T - 1) + [1]),
             "steps/observation/state": state.ravel(),
-            "steps/action": rng.normal(size=T * 7).astype(np.float32),
+            "steps/action": np.concatenate(
+                [0.01 * rng.normal(size=(T, 6)), rng.uniform(0, 1, (T, 1))], 1
+            )
+            .astype(np.float32)
+            .ravel(),
             "steps/observation/image_0": [jpeg(np.roll(smooth, k, axis=1)) for k in range(T)],
             "steps/observation/image_1": [jpeg(np.zeros((16, 16, 3), np.uint8))] * T,
             "steps/language_instruction": [f"task {e}".encode()] * T,
@@ -120,7 +124,7 @@ def test_bridge_mapping_on_synthetic_records(tmp_path):
     assert detect_format(path) == "rlds" and detect_format(tmp_path) == "rlds"
     episodes = read_rlds(path)
     assert len(episodes) == 2
-    for i, (ep, state) in enumerate(zip(episodes, states)):
+    for i, (ep, state) in enumerate(zip(episodes, states, strict=True)):
         s = state.astype(np.float64)
         assert len(ep) == 4 and ep.meta.fps == 5.0 and ep.meta.robot == "widowx"
         assert ep.meta.source == f"{path}#{i}" and ep.meta.instruction == f"task {i}"
@@ -131,6 +135,12 @@ def test_bridge_mapping_on_synthetic_records(tmp_path):
             np.testing.assert_allclose(quat_to_mat(ep.ee["main"][t, 3:]), want, atol=1e-12)
         np.testing.assert_allclose(ep.gripper["main"], np.clip(s[:, 6], 0, 1))
         assert ep.action.shape == (4, 7) and ep.action_names[-1] == "gripper"
+        a = ep.action
+        np.testing.assert_allclose(ep.target["main"][:, :3], s[:, :3] + a[:, :3], atol=1e-12)
+        for t in range(4):
+            want = euler_xyz_to_mat(a[t, 3:6]) @ euler_xyz_to_mat(s[t, 3:6]) @ WIDOWX_DEFAULT_ROT
+            np.testing.assert_allclose(quat_to_mat(ep.target["main"][t, 3:]), want, atol=1e-12)
+        np.testing.assert_allclose(ep.gripper_cmd["main"], a[:, 6])
         assert list(ep.images) == ["image_0"]
         assert "image_1" in ep.meta.provenance["skipped_cameras"]
         assert ep.image("image_0").shape == (4, 16, 16, 3)
@@ -168,3 +178,18 @@ def test_real_bridge_sample():
         assert np.all(approach[:, 2] < -0.5)
         assert ep.action.shape == (10, 7) and np.all(np.abs(ep.action[:, :3]) < 0.05)
         assert np.all((ep.gripper["main"] >= 0) & (ep.gripper["main"] <= 1))
+    # delta actions -> absolute targets in the documented (base) frame: the target of step t
+    # is where the next state lands, to within a centimetre
+    pos_err, rot_err, moved = [], [], []
+    for ep in episodes:
+        tgt, ee = ep.target["main"], ep.ee["main"]
+        pos_err.append(np.linalg.norm(tgt[:-1, :3] - ee[1:, :3], axis=1))
+        moved.append(np.linalg.norm(ee[1:, :3] - ee[:-1, :3], axis=1))
+        rot_err.append(quat_angle(tgt[:-1, 3:], ee[1:, 3:]))
+    pos_err, rot_err, moved = map(np.concatenate, (pos_err, rot_err, moved))
+    print(
+        f"\nBridge delta->absolute: target vs next state {pos_err.mean() * 1000:.2f} mm mean "
+        f"(holding still would be {moved.mean() * 1000:.2f} mm), {rot_err.mean():.4f} rad"
+    )
+    assert pos_err.mean() < 0.01 and pos_err.mean() < 0.6 * moved.mean()
+    assert rot_err.mean() < 0.03

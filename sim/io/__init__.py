@@ -1,0 +1,25 @@
+"""Readers and writers per format; :func:`read_episodes` reads any supported demo format.
+
+Example::
+
+    from sim.io import ReadReport, read_episodes
+
+    report = ReadReport()
+    episodes = read_episodes("demo.hdf5", on_bad_episode="skip", report=report)
+    print(report.read, "read,", report.n_skipped, "skipped")
+"""
+
+from __future__ import annotations
+
+from sim.io.formats import FORMATS, detect_format, read_episodes
+from sim.io.sanity import ReadReport, SanityError, SanityLimits, check_episode
+
+__all__ = [
+    "FORMATS",
+    "ReadReport",
+    "SanityError",
+    "SanityLimits",
+    "check_episode",
+    "detect_format",
+    "read_episodes",
+]

@@ -4,81 +4,70 @@ Formats (name: what; how :func:`detect_format` recognizes it):
 
 - ``lerobot``: LeRobot v2.1/v3 dataset (``sim.io.lerobot``); a directory with ``meta/info.json``.
 - ``robomimic``: robomimic / MimicGen HDF5 (``sim.io.robomimic``); ``.hdf5``/``.h5`` whose
-  ``data`` group has attribute ``env_args``.
-- ``robosuite``: raw robosuite ``demo.hdf5`` (``sim.io.robosuite``); ``.hdf5`` with attribute
-  ``env`` or ``repository_version`` and ``data/demo_*/states``.
+  demos hold an ``obs`` group (or, without states, whose ``data`` has attribute ``env_args``).
+- ``robosuite``: raw robosuite ``demo.hdf5`` (``sim.io.robosuite``), one or more arms; ``.hdf5``
+  whose demos hold ``states`` and ``@model_file`` and no ``obs`` (this includes robomimic's
+  un-extracted downloads, which carry ``env_args`` too).
 - ``rlds``: RLDS TFRecord of ``tf.train.Example`` (``sim.io.rlds``); a ``*.tfrecord*`` file or a
   directory holding some.
 - ``teleop``: VR/exoskeleton teleop log (``sim.io.teleop_log``); ``.csv`` or ``.jsonl``.
+
+:func:`read_episodes` runs :func:`sim.io.sanity.check_episode` on every episode of every reader
+and reports skipped episodes in a :class:`~sim.io.sanity.ReadReport`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from sim.episode import Episode
-from sim.errors import FormatError, SchemaError, UnknownNameError
+from sim.errors import ConfigError, FormatError, SimError, UnknownNameError
+from sim.io.sanity import (
+    ReadReport,
+    SanityLimits,
+    check_episode,
+    check_finite,
+    check_unit_quat,
+)
+
+log = logging.getLogger(__name__)
 
 FORMATS: tuple[str, ...] = ("lerobot", "robomimic", "robosuite", "rlds", "teleop")
 _HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
 
 
-def check_finite(where: str, arr: np.ndarray, row_word: str = "row") -> None:
-    """Raise SchemaError naming ``where`` and the first row holding NaN/inf.
-
-    Args:
-        where: "<file>: '<key>'" prefix for the message.
-        arr: array whose first axis is the row/step.
-        row_word: what a row is called in the message ("row", "step").
-    """
-    a = np.asarray(arr)
-    if a.dtype.kind in "fc" and a.size and not np.all(np.isfinite(a)):
-        row = int(np.argwhere(~np.isfinite(a))[0][0])
-        raise SchemaError(f"{where} has NaN/inf at {row_word} {row}; expected finite values")
-
-
-def check_unit_quat(where: str, q: np.ndarray, order: str, tol: float = 1e-3) -> None:
-    """Raise SchemaError naming ``where`` and the first row whose quaternion is not unit-norm.
-
-    Args:
-        where: "<file>: '<key>'" prefix for the message.
-        q: (T, 4) quaternions.
-        order: component order the source claims, for the message ("x,y,z,w" or "w,x,y,z").
-        tol: allowed |norm - 1|.
-    """
-    norms = np.linalg.norm(np.asarray(q, dtype=np.float64), axis=-1)
-    bad = np.abs(norms - 1.0) > tol
-    if np.any(bad):
-        row = int(np.argmax(bad))
-        raise SchemaError(
-            f"{where} quaternion at row {row} has norm {norms[row]:.4f}; "
-            f"expected a unit quaternion ({order}); wrong columns or convention?"
-        )
-
-
 def _hdf5_kind(path: Path) -> str:
+    """robomimic (``obs/`` groups) vs robosuite (``states`` + ``@model_file``, no ``obs``).
+
+    Raw robosuite files and robomimic's un-extracted downloads both carry ``states`` and
+    ``model_file`` (the latter with ``env_args`` too); both are read by FK from the states, for
+    any number of arms. Files whose demos hold ``obs/`` are robomimic/MimicGen datasets.
+    """
     import h5py
 
     from sim.io.hdf5 import hdf5_errors, open_hdf5
 
     with open_hdf5(path) as f, hdf5_errors(path):
         data = f.get("data")
-        if isinstance(data, h5py.Group) and "env_args" in data.attrs:
-            return "robomimic"
-        attrs = set(f.attrs) | (set(data.attrs) if isinstance(data, h5py.Group) else set())
-        has_states = isinstance(data, h5py.Group) and any(
-            isinstance(g, h5py.Group) and "states" in g for g in data.values()
-        )
-        if attrs & {"env", "repository_version"} and has_states:
-            return "robosuite"
+        if isinstance(data, h5py.Group):
+            demos = [g for g in data.values() if isinstance(g, h5py.Group)]
+            if any(isinstance(g.get("obs"), h5py.Group) for g in demos):
+                return "robomimic"
+            if any("states" in g and "model_file" in g.attrs for g in demos):
+                return "robosuite"
+            if "env_args" in data.attrs:
+                return "robomimic"
+            attrs = set(f.attrs) | set(data.attrs)
+            if attrs & {"env", "env_info", "repository_version"} and any(
+                "states" in g for g in demos
+            ):
+                return "robosuite"
     raise FormatError(
-        f"{path}: HDF5 layout not recognized; expected 'data' with attribute 'env_args' "
-        "(robomimic/MimicGen) or attributes 'env'/'repository_version' and data/demo_*/states "
-        "(robosuite demo.hdf5)"
+        f"{path}: HDF5 layout not recognized; expected data/demo_*/obs (robomimic/MimicGen) or "
+        "data/demo_*/states with @model_file (robosuite demo.hdf5)"
     )
 
 
@@ -147,23 +136,116 @@ def _readers() -> dict[str, Callable[..., list[Episode]]]:
     }
 
 
-def read_episodes(path: str | Path, format: str = "auto", **kw: Any) -> list[Episode]:
-    """Read every episode of a demo file/directory into canonical Episodes.
+ON_BAD_EPISODE = ("raise", "skip")
+_READER_FUNCS = {
+    "lerobot": ("sim.io.lerobot", "read_lerobot"),
+    "robomimic": ("sim.io.robomimic", "read_robomimic"),
+    "robosuite": ("sim.io.robosuite", "read_robosuite"),
+    "rlds": ("sim.io.rlds", "read_rlds"),
+    "teleop": ("sim.io.teleop_log", "read_teleop_log"),
+}
+
+
+def _check_options(name: str, kw: dict[str, Any]) -> None:
+    """Reader options not in the reader's signature fail naming them (before any reading)."""
+    import importlib
+    import inspect
+
+    module, func = _READER_FUNCS[name]
+    params = inspect.signature(getattr(importlib.import_module(module), func)).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(kw) - set(list(params)[1:]))
+    if unknown:
+        raise ConfigError(
+            f"read option(s) {unknown} not understood by the {name} reader; expected some of "
+            f"{list(params)[1:]}"
+        )
+
+
+#: readers that can skip one bad episode of a file themselves (keyword ``on_error``).
+_PER_EPISODE = ("robosuite", "rlds")
+
+
+def read_episodes(
+    path: str | Path,
+    format: str = "auto",
+    on_bad_episode: str = "raise",
+    limits: SanityLimits | None = None,
+    report: ReadReport | None = None,
+    **kw: Any,
+) -> list[Episode]:
+    """Read every episode of a demo file/directory into canonical, sanity-checked Episodes.
+
+    Every episode any reader returns goes through :func:`sim.io.sanity.check_episode`
+    (monotonic time, finite values, unit quaternions, joint limits, scene bounds, speeds).
 
     Args:
         path: file or dataset directory.
         format: one of :data:`FORMATS` (``"mimicgen"`` is accepted for ``"robomimic"``), or
             ``"auto"`` to use :func:`detect_format`.
+        on_bad_episode: ``"raise"`` (default): the first bad episode raises one error naming
+            the file, episode, row and field; ``"skip"``: bad episodes are logged, left out and
+            counted in ``report.skipped`` (damage that makes the whole file unreadable still
+            raises).
+        limits: plausibility limits of the sanity checks (default :class:`SanityLimits`).
+        report: a :class:`ReadReport` to fill (episodes read, skipped with reasons).
         **kw: passed to the format's reader (e.g. ``episodes=`` for lerobot, ``fps=`` for teleop).
 
     Raises:
         UnknownNameError: ``format`` is not a known format name.
+        ConfigError: ``on_bad_episode`` is not "raise" or "skip".
         FormatError: the file is corrupt or not in the format.
+        SanityError: an episode fails a sanity check (``on_bad_episode="raise"``).
     """
     path = Path(path)
+    if on_bad_episode not in ON_BAD_EPISODE:
+        raise ConfigError(
+            f"on_bad_episode={on_bad_episode!r}; expected one of {list(ON_BAD_EPISODE)}"
+        )
     name = detect_format(path) if format == "auto" else format
     name = {"mimicgen": "robomimic"}.get(name, name)
     readers = _readers()
     if name not in readers:
         raise UnknownNameError("format", name, [*readers, "auto", "mimicgen"])
-    return readers[name](path, **kw)
+    rep = report if report is not None else ReadReport()
+    rep.path, rep.format = str(path), name
+    skip = on_bad_episode == "skip"
+
+    def skipped(source: str, err: SimError) -> None:
+        log.warning("%s: skipping bad episode %s: %s", path, source, err)
+        rep.skipped.append({"episode": source, "error": str(err)})
+
+    if skip and name in _PER_EPISODE:
+        kw.setdefault("on_error", skipped)
+    _check_options(name, kw)
+    try:
+        episodes = readers[name](path, **kw)
+    except SimError:
+        raise
+    except Exception as e:  # a reader crashed on damaged input: one error naming the file
+        raise FormatError(
+            f"{path}: the {name} reader failed ({type(e).__name__}: {e}); expected an intact "
+            f"{name} file (corrupt or truncated?)"
+        ) from e
+    out = []
+    for ep in episodes:
+        try:
+            out.append(check_episode(ep, limits))
+        except SimError as e:
+            if not skip:
+                raise
+            skipped(ep.meta.source, e)
+    rep.read = len(out)
+    return out
+
+
+__all__ = [
+    "FORMATS",
+    "ON_BAD_EPISODE",
+    "ReadReport",
+    "check_finite",
+    "check_unit_quat",
+    "detect_format",
+    "read_episodes",
+]

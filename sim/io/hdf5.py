@@ -16,11 +16,12 @@ import h5py
 import numpy as np
 
 from sim.errors import FormatError
-from sim.io.formats import check_finite
+from sim.io.sanity import check_finite
 
 log = logging.getLogger(__name__)
 
 DEMO = re.compile(r"^demo_(\d+)$")
+
 
 def attr_str(value: Any) -> str:
     """An HDF5 string attribute as str (h5py may return bytes)."""

@@ -15,7 +15,14 @@ Mapping into an Episode (defaults fit BridgeData / WidowX, ``state_layout="bridg
   orientation is ``R @ D`` (``apply_default_rot=False`` keeps ``R``). Frame: robot base.
   ``gripper["main"]`` = state[:, 6] clipped to [0, 1] (1 = open);
 - ``steps/action`` (T, 7) = [dx, dy, dz, droll, dpitch, dyaw, gripper] (delta EE + absolute
-  gripper opening);
+  gripper opening), kept as recorded in ``action`` and converted to absolute commands
+  (:func:`bridge_targets`): ``target["main"]`` position = state position + (dx, dy, dz) in the
+  robot base frame; orientation = ``Rxyz(droll, dpitch, dyaw) @ Rxyz(state rpy) @ D`` (the
+  rotation delta is expressed in the base frame, applied on the left; on the Bridge sample this
+  matches the next state best: mean 0.020 rad vs 0.025 rad for the right-multiplied or summed
+  Euler angles); ``gripper_cmd["main"]`` = action[:, 6];
+- gripper values (state and command) within 0.05 of [0, 1] are clipped to it (the Bridge sample
+  records 1.0067 for open; the observed range is kept in provenance); further out is an error;
 - ``steps/observation/image_<k>`` -> ``images["image_<k>"]`` (JPEG decoded to uint8 HWC, lazily);
   slots whose frames are all empty, or all one identical single-colour frame (RLDS pads missing
   cameras that way), are skipped and listed in ``meta.provenance["skipped_cameras"]``. The
@@ -36,8 +43,8 @@ from typing import Any
 import numpy as np
 
 from sim.episode import Episode, EpisodeMeta
-from sim.errors import FormatError
-from sim.io.formats import check_finite
+from sim.errors import FormatError, SimError
+from sim.io.sanity import check_finite
 from sim.io.tfrecord import iter_tfrecord, parse_example
 from sim.transforms import mat_to_quat
 
@@ -47,6 +54,8 @@ log = logging.getLogger(__name__)
 WIDOWX_DEFAULT_ROT = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
 BRIDGE_ACTION_NAMES = ["dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper"]
 _IMAGE_PREFIX = "steps/observation/"
+#: how far a gripper value may lie outside [0, 1] before it is an error (clipped, logged).
+GRIPPER_SLACK = 0.05
 
 
 def euler_xyz_to_mat(euler: np.ndarray) -> np.ndarray:
@@ -66,6 +75,37 @@ def euler_xyz_to_mat(euler: np.ndarray) -> np.ndarray:
     m[..., 2, 1] = cp * sr
     m[..., 2, 2] = cp * cr
     return m
+
+
+def bridge_targets(
+    state: np.ndarray, action: np.ndarray, apply_default_rot: bool = True
+) -> np.ndarray:
+    """Absolute EE targets (T, 7) from Bridge delta actions (see module docstring for the frame).
+
+    Args:
+        state: (T, 7) [x, y, z, roll, pitch, yaw, gripper] measured EE state (base frame).
+        action: (T, >=6) [dx, dy, dz, droll, dpitch, dyaw, ...] deltas [m, rad].
+
+    Returns:
+        (T, 7) target pose per step: position [m] + quaternion w,x,y,z, robot base frame.
+    """
+    rot = euler_xyz_to_mat(action[:, 3:6]) @ euler_xyz_to_mat(state[:, 3:6])
+    if apply_default_rot:
+        rot = rot @ WIDOWX_DEFAULT_ROT
+    return np.concatenate([state[:, :3] + action[:, :3], mat_to_quat(rot)], axis=1)
+
+
+def _opening(where: str, key: str, g: np.ndarray, prov: dict[str, Any], name: str) -> np.ndarray:
+    bad = (g < -GRIPPER_SLACK) | (g > 1.0 + GRIPPER_SLACK)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise FormatError(
+            f"{where}: '{key}' gripper value at step {row} is {float(g[row]):.4g}; expected an "
+            f"opening in [0, 1] (+-{GRIPPER_SLACK})"
+        )
+    if g.size and (g.min() < 0.0 or g.max() > 1.0):
+        prov[f"{name}_clipped"] = f"observed range [{g.min():.4g}, {g.max():.4g}] clipped to [0, 1]"
+    return np.clip(g, 0.0, 1.0)
 
 
 def decode_image(data: bytes) -> np.ndarray:
@@ -134,6 +174,7 @@ def read_rlds(
     apply_default_rot: bool = True,
     lazy_images: bool = True,
     episodes: Sequence[int] | None = None,
+    on_error: Callable[[str, SimError], None] | None = None,
 ) -> list[Episode]:
     """Read RLDS episodes from a TFRecord file or a directory of TFRecord shards.
 
@@ -145,6 +186,9 @@ def read_rlds(
         apply_default_rot: compose the Euler rotation with the WidowX default gripper rotation.
         lazy_images: decode JPEGs on first access instead of now.
         episodes: global episode indices (over all shards) to keep; default all.
+        on_error: called with (source, error) for a record that fails to decode or map, which
+            is then skipped; default: raise. Framing/CRC damage still raises (the rest of the
+            shard cannot be located).
 
     Raises:
         FormatError: truncated/corrupt record (CRC), malformed Example, per-step features whose
@@ -159,13 +203,13 @@ def read_rlds(
             if wanted is None or index in wanted:
                 where = f"{file}: record {rec}"
                 try:
-                    ex = parse_example(payload)
-                except FormatError as e:
-                    raise FormatError(
-                        f"{where}: {e}; expected a serialized tf.train.Example"
-                    ) from e
-                out.append(
-                    _episode(
+                    try:
+                        ex = parse_example(payload)
+                    except FormatError as e:
+                        raise FormatError(
+                            f"{where}: {e}; expected a serialized tf.train.Example"
+                        ) from e
+                    ep = _episode(
                         ex,
                         where,
                         f"{file}#{rec}",
@@ -176,7 +220,12 @@ def read_rlds(
                         apply_default_rot,
                         lazy_images,
                     )
-                )
+                except SimError as e:
+                    if on_error is None:
+                        raise
+                    on_error(f"{file}#{rec}", e)
+                else:
+                    out.append(ep)
             index += 1
     return out
 
@@ -229,14 +278,23 @@ def _episode(
         if apply_default_rot:
             rot = rot @ WIDOWX_DEFAULT_ROT
         ee["main"] = np.concatenate([state[:, :3], mat_to_quat(rot)], axis=1)
-        gripper["main"] = np.clip(state[:, 6], 0.0, 1.0)
+        gripper["main"] = _opening(where, key, state[:, 6], prov, "gripper")
         prov["state"] = "[x, y, z, roll, pitch, yaw, gripper]; euler extrinsic xyz (Rz Ry Rx)" + (
             " @ WidowX default rotation" if apply_default_rot else ""
         )
     action, action_names = None, []
+    target, gripper_cmd = {}, {}
     if "steps/action" in ex:
         action = _per_step(where, ex["steps/action"], "steps/action", T).astype(np.float64)
         check_finite(f"{where}: 'steps/action'", action, row_word="step")
+        if state_layout == "bridge" and action.shape[1] == 7:
+            target["main"] = bridge_targets(state, action, apply_default_rot)
+            gripper_cmd["main"] = _opening(where, "steps/action", action[:, 6], prov, "gripper_cmd")
+            prov["target"] = (
+                "absolute from delta actions: pos = state pos + d(xyz) (base frame); "
+                "rot = Rxyz(d rpy) @ Rxyz(state rpy)"
+                + (" @ WidowX default rotation" if apply_default_rot else "")
+            )
         action_names = (
             BRIDGE_ACTION_NAMES
             if state_layout == "bridge" and action.shape[1] == 7
@@ -281,4 +339,6 @@ def _episode(
         ee=ee,
         gripper=gripper,
         images=images,
+        target=target,
+        gripper_cmd=gripper_cmd,
     ).validate()

@@ -48,7 +48,7 @@ import numpy as np
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import ConfigError, FormatError, SchemaError
 from sim.io.atomic import atomic_path, check_output_free
-from sim.transforms import pose_mul, quat_normalize
+from sim.transforms import interp_linear, interp_slerp, pose_mul, quat_normalize
 
 log = logging.getLogger(__name__)
 
@@ -81,42 +81,14 @@ _POS_SCALE = {"m": 1.0, "cm": 0.01, "mm": 0.001}
 _JOINT_SCALE = {"rad": 1.0, "deg": math.pi / 180.0}
 _QUAT = ("w", "x", "y", "z")
 
-
-# --------------------------------------------------------------------------------------------
-# interpolation
-
-
-def interp_linear(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
-    """Linear interpolation of (N,) or (N, k) ``values`` sampled at ``t_src`` onto ``t_dst``."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 1:
-        return np.interp(t_dst, t_src, values)
-    return np.stack([np.interp(t_dst, t_src, values[:, j]) for j in range(values.shape[1])], 1)
-
-
-def interp_slerp(t_src: np.ndarray, quats: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
-    """Slerp (shortest arc) of (N, 4) unit quaternions sampled at ``t_src`` onto ``t_dst``.
-
-    At a source time the source quaternion is returned (up to rounding); outside the source
-    range the end values are held.
-    """
-    t_src = np.asarray(t_src, dtype=np.float64)
-    q = np.asarray(quats, dtype=np.float64)
-    if len(t_src) == 1:
-        return np.repeat(q, len(t_dst), axis=0)
-    i = np.clip(np.searchsorted(t_src, t_dst, side="right") - 1, 0, len(t_src) - 2)
-    s = np.clip((t_dst - t_src[i]) / (t_src[i + 1] - t_src[i]), 0.0, 1.0)[:, None]
-    a, b = q[i], q[i + 1]
-    dot = np.sum(a * b, axis=1, keepdims=True)
-    b = np.where(dot < 0, -b, b)
-    theta = np.arccos(np.clip(np.abs(dot), -1.0, 1.0))
-    sin = np.sin(theta)
-    small = sin < 1e-9
-    safe = np.where(small, 1.0, sin)
-    wa = np.where(small, 1.0 - s, np.sin((1.0 - s) * theta) / safe)
-    wb = np.where(small, s, np.sin(s * theta) / safe)
-    out = wa * a + wb * b
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
+__all__ = [
+    "HEADER_KEYS",
+    "SCHEMA",
+    "interp_linear",
+    "interp_slerp",
+    "read_teleop_log",
+    "write_teleop_log",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,7 +406,7 @@ def write_teleop_log(
     if episode.qpos is not None and episode.joint_names:
         q = interp_linear(time, episode.qpos, t)
         for j, (name, arm) in enumerate(
-            zip(episode.joint_names, _joint_arms(episode.joint_names, arms))
+            zip(episode.joint_names, _joint_arms(episode.joint_names, arms), strict=True)
         ):
             cols[f"{arm}.joint.{name}"] = q[:, j]
     meta = {
