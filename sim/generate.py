@@ -1,40 +1,100 @@
-"""The generation pipeline: sample scene -> plan -> execute -> success filter -> record.
+"""The generation pipeline, written once for every plan source.
 
-Determinism: attempt ``i`` of a run with seed ``s`` uses the episode seed derived from
-``SeedSequence([s, i])``; successes are kept in attempt order, so the dataset is byte-identical
-for any number of workers. Resume: progress is kept beside the writer's staged episodes and a
-re-run with ``resume=True`` continues after the last staged attempt.
+One attempt (:mod:`sim.workers`): named rng streams -> reset -> randomize -> ``source.plan`` ->
+execute (IK -> joint targets -> physics) -> stability check -> success judged in physics.
+This module validates the whole config before touching the disk, opens a staged writer, runs
+the attempts on an executor (in-process, a process pool or Ray), keeps successes in attempt
+order, stages the report and plots beside the data and publishes everything with one rename.
+
+Determinism: attempt ``i`` of a run seeded ``s`` draws only from streams derived from
+``(s, i)``; successes are kept in attempt order, so the data is byte-identical for any number
+of workers or executor. Resume: progress is kept inside the staging folder and a re-run with
+``output.resume=true`` continues after the last staged attempt (also after a crash in
+finalize).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sim.errors import ConfigError, OutputExistsError, PhysicsError, ReachError, UnknownNameError
-from sim.render import CameraConfig
+from sim.errors import ConfigError, OutputExistsError, PhysicsError, UnknownNameError
+from sim.quality import StabilityLimits
+from sim.render import QUALITY, CameraConfig
 
 log = logging.getLogger(__name__)
 FORMATS = ("lerobot", "robomimic")
-DATA_KEYS = ("task", "robot", "seed", "level", "control_hz", "cameras", "task_params", "format")
+EXECUTORS = ("local", "ray")
+MAX_WORKERS = 256
+PROGRESS_FILE = "generate_progress.json"
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """The task by registry name and its constructor parameters (``conf/task/<name>.yaml``)."""
+
+    name: str = "stack_blocks"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """Where and how the dataset is written.
+
+    Attributes:
+        dir: final dataset directory (staged as ``<dir>.partial`` until complete).
+        format: ``lerobot`` (v3.0) or ``robomimic`` (``<dir>/demo.hdf5``).
+        overwrite: replace an existing dataset / discard an unfinished one.
+        resume: continue an unfinished run of the same config.
+        keep_failures: also write failed attempts, with their cause, to ``<dir>_failures``.
+    """
+
+    dir: str = "data/out"
+    format: str = "lerobot"
+    overwrite: bool = False
+    resume: bool = False
+    keep_failures: bool = False
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Perturbations applied on top of any plan source.
+
+    Attributes:
+        noise: action noise scale in MimicGen's convention (a fraction of a controller's
+            5 cm / 0.5 rad per-step range): every step's EE target gets Gaussian noise of std
+            ``0.05 * noise`` m in position and ``0.5 * noise`` rad in orientation, drawn from
+            the attempt's ``noise`` stream (0 = none; MimicGen uses 0.05).
+        randomize: domain randomization preset name (``conf/randomize/<name>.yaml``) or an
+            inline config (physics, visual, camera, distractors); ``none`` for none.
+    """
+
+    noise: float = 0.0
+    randomize: Any = "none"
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """A generation run. ``robot`` is a registry name, YAML path or parsed robot dict."""
+    """A generation run; also the typed schema of ``demoforge-generate`` (sim/cli/generate.py).
 
-    task: str = "stack_blocks"
+    ``robot`` is a registry name, YAML path or parsed robot dict. From Python, ``task`` may be
+    a name (with ``task_params``) and ``output`` a directory path.
+
+    ``source`` is a plan-source name (``scripted``, ``demos``) or a path to a dataset of source
+    demos (shorthand for ``source=demos`` with ``source_params.path=<path>``).
+    """
+
+    task: TaskConfig = field(default_factory=TaskConfig)
     robot: Any = "demoforge_humanoid"
     episodes: int = 10
     seed: int = 0
@@ -43,16 +103,52 @@ class GenerateConfig:
     control_hz: float = 20.0
     max_attempts: int | None = None
     cameras: CameraConfig = field(default_factory=CameraConfig)
-    output: str = "data/stack_blocks"
-    format: str = "lerobot"
-    overwrite: bool = False
-    resume: bool = False
+    output: OutputConfig = field(default_factory=OutputConfig)
     task_params: dict[str, Any] = field(default_factory=dict)
+    source: str = "scripted"
+    source_params: dict[str, Any] = field(default_factory=dict)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    stability: StabilityLimits = field(default_factory=StabilityLimits)
+    executor: str = "local"
+    ray_address: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        # Python convenience: output="path"; Hydra/OmegaConf hands tuples over as lists.
+        if isinstance(self.output, (str, os.PathLike)):
+            object.__setattr__(self, "output", OutputConfig(dir=str(self.output)))
+        if isinstance(self.task, str):
+            object.__setattr__(self, "task", TaskConfig(self.task, dict(self.task_params)))
+        elif self.task_params:
+            object.__setattr__(self, "task", replace(
+                self.task, params={**self.task.params, **self.task_params}))
+        object.__setattr__(self, "task_params", {})
+        c = self.cameras
+        if not isinstance(c.names, tuple):
+            object.__setattr__(self, "cameras", replace(c, names=tuple(c.names)))
+
+    @property
+    def source_name(self) -> str:
+        from sim.sources import known_sources
+
+        return self.source if self.source in known_sources() else "demos"
+
+    @property
+    def resolved_source_params(self) -> dict[str, Any]:
+        params = dict(self.source_params)
+        if self.source_name != self.source:
+            params.setdefault("path", self.source)
+        return params
+
+
+#: Config keys that determine the data (resuming with other values is refused).
+DATA_KEYS = ("task", "robot", "seed", "level", "control_hz", "cameras", "task_params", "source",
+             "source_params", "augment", "stability", "format")
 
 
 @dataclass
 class GenerateResult:
-    """What a run produced; also written as ``meta/demoforge_report.json``."""
+    """What a run produced (the report in ``meta/demoforge_report.json`` has more)."""
 
     path: str
     episodes: int
@@ -60,6 +156,8 @@ class GenerateResult:
     failures: dict[str, int]
     seconds: float
     episodes_per_min: float
+    cpu_seconds: float = 0.0
+    report: dict[str, Any] = field(default_factory=dict)
 
     @property
     def success_rate(self) -> float:
@@ -67,119 +165,151 @@ class GenerateResult:
 
 
 def episode_seed(seed: int, index: int) -> int:
-    """Seed of attempt ``index`` in a run with ``seed`` (independent of worker count)."""
+    """Seed recorded as ``meta.seed`` for attempt ``index`` of a run with ``seed``."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+def data_config(cfg: GenerateConfig) -> dict[str, Any]:
+    """The part of the config that determines the data, JSON-able (stored in the dataset)."""
+    d = asdict(cfg)
+    d.update(task=cfg.task.name, task_params=dict(cfg.task.params), format=cfg.output.format)
+    return json.loads(json.dumps({k: d[k] for k in DATA_KEYS}, default=str))
+
+
+def config_hash(cfg: GenerateConfig) -> str:
+    """sha256 (16 hex digits) of :func:`data_config`."""
+    blob = json.dumps(data_config(cfg), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------ validation
 def validate(cfg: GenerateConfig) -> None:
-    """Fail fast, naming the config key, before any work starts."""
-    from sim.model.robot import load_robot
+    """Check every setting before anything touches the disk; errors name the key.
+
+    Builds the scene once (robot, task params, cameras and control rate are checked against
+    the compiled model) and the plan source (source files are read and checked).
+    """
     from sim.tasks import LEVELS, known_tasks
 
-    if cfg.task not in known_tasks():
-        raise UnknownNameError("task", cfg.task, known_tasks())
-    load_robot(cfg.robot)
+    if cfg.task.name not in known_tasks():
+        raise UnknownNameError("task", cfg.task.name, known_tasks())
     if cfg.level not in LEVELS:
         raise UnknownNameError("level", cfg.level, LEVELS)
-    if cfg.format not in FORMATS:
-        raise UnknownNameError("output format", cfg.format, FORMATS)
-    for key, v in (("episodes", cfg.episodes), ("workers", cfg.workers)):
-        if v < 1:
-            raise ConfigError(f"{key} must be >= 1, got {v}")
+    if cfg.output.format not in FORMATS:
+        raise UnknownNameError("output format", cfg.output.format, FORMATS)
+    if cfg.executor not in EXECUTORS:
+        raise UnknownNameError("executor", cfg.executor, EXECUTORS)
+    _check_int("episodes", cfg.episodes, 1, 10**9)
+    _check_int("seed", cfg.seed, 0, 2**63 - 1)
+    _check_int("workers", cfg.workers, 1, MAX_WORKERS)
+    if cfg.max_attempts is not None:
+        _check_int("max_attempts", cfg.max_attempts, 1, 10**10)
+    if not (isinstance(cfg.control_hz, (int, float)) and np.isfinite(cfg.control_hz)
+            and cfg.control_hz > 0):
+        raise ConfigError(f"control_hz must be a number > 0 [Hz], got {cfg.control_hz!r}")
     c = cfg.cameras
     if c.names and (c.height <= 0 or c.width <= 0):
         raise ConfigError(f"cameras.height and cameras.width must be > 0, got {c.height}x{c.width}")
-    out = Path(cfg.output)
-    if out.exists() and not cfg.overwrite:
+    if c.quality not in QUALITY:
+        raise UnknownNameError("cameras.quality", c.quality, list(QUALITY))
+    if len(set(c.names)) != len(c.names):
+        raise ConfigError(f"cameras.names has duplicates: {list(c.names)}")
+    if not (np.isfinite(cfg.augment.noise) and cfg.augment.noise >= 0):
+        raise ConfigError(f"augment.noise must be >= 0, got {cfg.augment.noise!r}")
+    for f in fields(StabilityLimits):
+        v = getattr(cfg.stability, f.name)
+        if not (isinstance(v, (int, float)) and v > 0):
+            raise ConfigError(f"stability.{f.name} must be > 0, got {v!r}")
+    out = Path(cfg.output.dir)
+    if out.exists() and not cfg.output.overwrite:
         raise OutputExistsError(
             f"output {out} already exists; choose another output.dir or set output.overwrite=true"
         )
-
-
-# ------------------------------------------------------------------ worker side
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(cfg: GenerateConfig) -> None:
-    """Build scene, IK and renderer once per process; reused for every episode."""
-    from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
-    from sim.render import CameraRig, resolve_cameras
-
-    scene = build_scene(cfg.robot, cfg.task, control_hz=cfg.control_hz, task_cfg=cfg.task_params)
-    rig = None
-    if cfg.cameras.names:
-        cams = resolve_cameras(scene.robot.cameras, cfg.cameras.names)
-        rig = CameraRig(scene.model, cams, cfg.cameras.height, cfg.cameras.width,
-                        cfg.cameras.quality)
-    _WORKER.update(cfg=cfg, scene=scene, ik=ArmIK(scene), rig=rig)
-
-
-def _attempt(index: int):
-    """Run attempt ``index``; return (index, episode or None, failure reason or None)."""
-    from sim.rollout import run_scripted
-
-    cfg: GenerateConfig = _WORKER["cfg"]
-    seed = episode_seed(cfg.seed, index)
-    try:
-        ep = run_scripted(
-            _WORKER["scene"], _WORKER["ik"], seed, cfg.level, _WORKER["rig"],
-            provenance={"attempt": index, "run_seed": cfg.seed},
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists() and not (cfg.output.resume or cfg.output.overwrite):
+        raise OutputExistsError(
+            f"unfinished run {partial} exists; set output.resume=true to continue it or "
+            "output.overwrite=true to discard it"
         )
-    except PhysicsError as e:
-        log.warning("attempt %d (seed %d): unstable physics: %s", index, seed, e)
-        return index, None, "physics_unstable"
-    except ReachError as e:
-        log.warning("attempt %d (seed %d): %s", index, seed, e)
-        return index, None, "unreachable"
-    if not ep.meta.success:
-        return index, None, "task_failed"
-    return index, ep, None
+    if cfg.output.resume and partial.exists():
+        _check_resume(cfg, partial)
+    from sim.workers import build_context
+
+    build_context(cfg)  # scene, cameras, source, randomizer: raises naming the key
 
 
-def _results(cfg: GenerateConfig, start: int, stop: int) -> Iterator[tuple]:
-    """Yield attempt results in attempt order, from one process or a pool."""
-    if cfg.workers == 1:
-        if not _WORKER or _WORKER.get("cfg") != cfg:
-            _init_worker(cfg)
-        for i in range(start, stop):
-            yield _attempt(i)
+def _check_int(key: str, v: Any, lo: int, hi: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not lo <= v <= hi:
+        raise ConfigError(f"{key} must be >= {lo} and <= {hi} (an integer), got {v!r}")
+
+
+def _check_resume(cfg: GenerateConfig, partial: Path) -> None:
+    """Refuse to resume with another data config (naming the keys) or fewer episodes."""
+    p = partial / PROGRESS_FILE
+    if not p.exists():
         return
-    ctx = get_context("spawn")  # GL contexts must not cross a fork
-    with ProcessPoolExecutor(cfg.workers, mp_context=ctx, initializer=_init_worker,
-                             initargs=(cfg,)) as pool:
-        yield from pool.map(_attempt, range(start, stop), chunksize=1)
+    try:
+        state = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{p}: progress file unreadable ({e}); use output.overwrite=true") from e
+    old, new = state.get("config", {}), data_config(cfg)
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if diff:
+        detail = "; ".join(f"{k}: staged {old.get(k)!r} vs now {new.get(k)!r}" for k in diff)
+        raise ConfigError(
+            f"cannot resume {partial}: config keys differ from the staged run ({detail}); "
+            "rerun with the same values or use output.overwrite=true"
+        )
+    if state.get("written", 0) > cfg.episodes:
+        raise ConfigError(
+            f"cannot resume {partial}: {state['written']} episodes are already staged but "
+            f"episodes={cfg.episodes}; ask for at least {state['written']}"
+        )
 
 
 # ------------------------------------------------------------------ driver
-def generate(cfg: GenerateConfig, progress: bool = True) -> GenerateResult:
-    """Generate ``cfg.episodes`` successful episodes and write the dataset atomically."""
-    validate(cfg)
+def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResult:
+    """Generate ``cfg.episodes`` successful episodes and publish the dataset atomically."""
+    from sim.workers import attempt_results
+
+    progress = cfg.progress if progress is None else progress
     os.environ.setdefault("LP_NUM_THREADS", "1" if cfg.workers > 1 else "0")
-    out = Path(cfg.output)
+    validate(cfg)
+    out = Path(cfg.output.dir)
     max_attempts = cfg.max_attempts or max(3 * cfg.episodes, cfg.episodes + 10)
-    writer, state_file = _open_writer(cfg, out)
-    state = _load_progress(state_file, writer.num_staged) if cfg.resume else None
-    written = writer.num_staged
-    next_attempt = state["next_attempt"] if state else 0
-    failures: Counter[str] = Counter(state["failures"] if state else {})
-    t0 = time.perf_counter()
-    bar = _progress_bar(progress, cfg.episodes, written, cfg.task)
+    writer = _open_writer(cfg, out)
+    state_file = writer.partial / PROGRESS_FILE
+    state = _load_progress(state_file, writer.num_staged) if cfg.output.resume else None
+    state = state or {"written": 0, "next_attempt": 0, "failures": {}, "cpu_seconds": 0.0,
+                      "stats": _new_stats()}
+    failures: Counter[str] = Counter(state["failures"])
+    stats = state["stats"]
+    written, next_attempt = writer.num_staged, state["next_attempt"]
+    written_before = written
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    cpu_attempts = 0.0
+    bar = _progress_bar(progress, cfg.episodes, written, cfg.task.name)
     try:
         if written < cfg.episodes and next_attempt < max_attempts:
-            for index, ep, reason in _results(cfg, next_attempt, max_attempts):
-                if reason:
-                    failures[reason] += 1
+            for res in attempt_results(cfg, next_attempt, max_attempts):
+                cpu_attempts += res.cpu_seconds
+                _add_stats(stats, res)
+                if res.cause:
+                    failures[res.cause] += 1
                 else:
-                    _save_progress(state_file, written, index, failures, pending=index)
-                    writer.add(ep)
+                    _save_progress(state_file, cfg, written, res.index, failures, stats,
+                                   state["cpu_seconds"] + cpu_attempts, pending=res.index)
+                    writer.add(res.episode)
                     written += 1
                     if bar:
                         bar.update(1)
-                _save_progress(state_file, written, index + 1, failures)
-                next_attempt = index + 1
+                next_attempt = res.index + 1
+                _save_progress(state_file, cfg, written, next_attempt, failures, stats,
+                               state["cpu_seconds"] + cpu_attempts)
                 if bar:
-                    bar.set_postfix(attempts=next_attempt, failed=sum(failures.values()))
+                    bar.set_postfix(attempts=next_attempt, dgr=f"{written / next_attempt:.0%}",
+                                    failed=sum(failures.values()))
+                _kill_point(f"attempt:{res.index}")
                 if written >= cfg.episodes:
                     break
     finally:
@@ -187,79 +317,138 @@ def generate(cfg: GenerateConfig, progress: bool = True) -> GenerateResult:
             bar.close()
     if written == 0:
         raise PhysicsError(
-            f"no successful episode in {next_attempt} attempts of task {cfg.task!r} "
-            f"(failures: {dict(failures)}); nothing written, staging kept at {state_file.parent}"
+            f"no successful episode in {next_attempt} attempts of task {cfg.task.name!r} "
+            f"(failures: {dict(failures)}); nothing written, staging kept at {writer.partial}"
         )
-    seconds = time.perf_counter() - t0
-    result = GenerateResult(
-        path=str(out), episodes=written, attempts=next_attempt, failures=dict(failures),
-        seconds=seconds, episodes_per_min=60 * (written - (state or {}).get("written", 0))
-        / max(seconds, 1e-9),
+    wall = time.perf_counter() - t0
+    cpu = state["cpu_seconds"] + cpu_attempts + (time.process_time() - cpu0)
+    report = _report(cfg, out, written, next_attempt, failures, stats, wall, cpu,
+                     60 * (written - written_before) / max(wall, 1e-9))
+    _stage_report(writer, report, stats)
+    _kill_point("before_publish")
+    final = Path(writer.finalize())
+    if not hasattr(writer, "stage_file"):  # writers without staged extras (older API)
+        from sim.io.atomic import atomic_write_json
+
+        atomic_write_json(final / "meta" / "demoforge_report.json", report)
+    return GenerateResult(
+        path=str(final), episodes=written, attempts=next_attempt, failures=dict(failures),
+        seconds=wall, episodes_per_min=report["episodes_per_min"], cpu_seconds=cpu,
+        report=report,
     )
-    _finish(cfg, writer, out, result)
-    state_file.unlink(missing_ok=True)  # (inside .partial for LeRobot, already gone with it)
-    return result
+
+
+def _kill_point(name: str) -> None:
+    """Test hook: SIGKILL this process at ``name`` when ``DEMOFORGE_KILL_AT`` equals it."""
+    if os.environ.get("DEMOFORGE_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _open_writer(cfg: GenerateConfig, out: Path):
+    """The format's staged writer (fresh, overwrite or resume)."""
+    o = cfg.output
+    config = {**data_config(cfg), "config_hash": config_hash(cfg)}
+    try:
+        from sim.io.writer import open_writer
+    except ImportError:
+        open_writer = None
+    if open_writer is not None:
+        return open_writer(o.format, out, fps=int(round(cfg.control_hz)), config=config,
+                           overwrite=o.overwrite, resume=o.resume)
     from sim.io.lerobot import LeRobotWriter
 
-    # only what determines the data: resuming with other values is refused by the writer
-    config = {k: v for k, v in asdict(cfg).items() if k in DATA_KEYS}
-    if cfg.format == "lerobot":
-        w = LeRobotWriter(out, fps=int(round(cfg.control_hz)), config=config,
-                          overwrite=cfg.overwrite, resume=cfg.resume)
-        return w, w.partial / "generate_progress.json"
-    return _MemoryWriter(cfg, out), out.with_name(out.name + ".progress.json")
+    if o.format != "lerobot":
+        raise ConfigError(f"output.format={o.format!r} needs sim.io.writer.open_writer")
+    return LeRobotWriter(out, fps=int(round(cfg.control_hz)), config=config,
+                         overwrite=o.overwrite, resume=o.resume)
 
 
-class _MemoryWriter:
-    """Collects episodes for formats written in one go (robomimic HDF5, written atomically)."""
-
-    def __init__(self, cfg: GenerateConfig, out: Path):
-        self.cfg, self.out, self.episodes = cfg, out, []
-        self.partial = out.with_name(out.name + ".partial")
-
-    @property
-    def num_staged(self) -> int:
-        return len(self.episodes)
-
-    def add(self, ep) -> None:
-        self.episodes.append(ep)
-
-    def finalize(self) -> Path:
-        from sim.io.robomimic import write_robomimic
-
-        env_args = {"env_name": self.cfg.task, "env_version": "demoforge", "type": 4,
-                    "env_kwargs": {"robot": str(self.cfg.robot), "level": self.cfg.level}}
-        write_robomimic(self.episodes, self.out, env_args=env_args)
-        return self.out
+# ------------------------------------------------------------------ report
+def _new_stats() -> dict[str, list]:
+    return {"reset_xy": [], "success": [], "max_joint_speed": [], "max_joint_jerk": [],
+            "jumps": []}
 
 
-def _finish(cfg: GenerateConfig, writer, out: Path, result: GenerateResult) -> None:
-    """Finalize the dataset (atomic rename), then write the quality report beside it."""
-    from sim.io.atomic import atomic_write_json
-
-    final = Path(writer.finalize())
-    report = {**asdict(result), "success_rate": result.success_rate, "config": asdict(cfg)}
-    path = final / "meta" / "demoforge_report.json" if final.is_dir() else final.with_suffix(
-        ".report.json")
-    atomic_write_json(path, report)
+def _add_stats(stats: dict[str, list], res: Any) -> None:
+    if res.reset_xy is not None:
+        stats["reset_xy"].append([float(v) for v in res.reset_xy])
+        stats["success"].append(res.cause is None)
+    if res.cause is None and res.smoothness:
+        for k in ("max_joint_speed", "max_joint_jerk", "jumps"):
+            stats[k].append(res.smoothness[k])
 
 
-def _save_progress(path: Path, written: int, next_attempt: int, failures: Counter,
-                   pending: int | None = None) -> None:
+def _report(cfg: GenerateConfig, out: Path, written: int, attempts: int, failures: Counter,
+            stats: dict[str, list], wall: float, cpu: float, epm: float) -> dict[str, Any]:
+    from sim.quality import coverage
+    from sim.report import GenerationReport
+
+    robot = cfg.robot if isinstance(cfg.robot, str) else dict(cfg.robot).get("name", "robot")
+    cov = coverage(np.array(stats["reset_xy"]), np.array(stats["success"], bool))
+    speeds = stats["max_joint_speed"]
+    quality = {
+        "dgr": {cfg.task.name: {cfg.level: written / max(attempts, 1)}},
+        "coverage": cov,
+        "smoothness": {
+            "max_joint_speed": max(speeds, default=0.0),
+            "max_joint_jerk": max(stats["max_joint_jerk"], default=0.0),
+            "episodes_with_jumps": int(sum(1 for j in stats["jumps"] if j)),
+            "max_joint_speed_per_episode": speeds,
+        },
+        "cpu_seconds_per_success": cpu / max(written, 1),
+        "config_hash": config_hash(cfg),
+    }
+    params = cfg.resolved_source_params
+    rep = GenerationReport(
+        path=str(out), task=cfg.task.name, robot=str(robot), level=cfg.level,
+        source=cfg.source_name, source_dataset=str(params.get("path", "")),
+        source_episodes=int(params.get("num_source_episodes", 0) or 0),
+        episodes=written, attempts=attempts, failures=dict(failures), wall_seconds=wall,
+        cpu_seconds=cpu, gpu_seconds=0.0, workers=cfg.workers, episodes_per_min=epm,
+        success_rate=written / max(attempts, 1), quality=quality,
+        config=json.loads(json.dumps(asdict(cfg), default=str)),
+    )
+    return rep.to_dict()
+
+
+def _stage_report(writer: Any, report: dict[str, Any], stats: dict[str, list]) -> None:
+    """Stage the report JSON and quality plot inside the writer's staging area."""
+    if not hasattr(writer, "stage_file"):
+        return
+    import tempfile
+
+    from sim.io.atomic import to_jsonable
+    from sim.quality import plot_quality
+
+    writer.stage_file("meta/demoforge_report.json",
+                      json.dumps(to_jsonable(report), indent=2).encode())
+    with tempfile.TemporaryDirectory() as d:
+        png = plot_quality(report, np.array(stats["reset_xy"]), np.array(stats["success"]),
+                           Path(d) / "quality.png")
+        writer.stage_file("meta/quality.png", png.read_bytes())
+
+
+# ------------------------------------------------------------------ progress
+def _save_progress(path: Path, cfg: GenerateConfig, written: int, next_attempt: int,
+                   failures: Counter, stats: dict, cpu: float, pending: int | None = None) -> None:
     from sim.io.atomic import atomic_write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, {"written": written, "next_attempt": next_attempt,
-                             "failures": dict(failures), "pending": pending})
+                             "failures": dict(failures), "pending": pending,
+                             "cpu_seconds": cpu, "stats": stats, "config": data_config(cfg)},
+                      indent=None)
 
 
 def _load_progress(path: Path, staged: int) -> dict | None:
     if not path.exists():
         return None
-    state = json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(
+            f"{path}: progress file unreadable ({e}); use output.overwrite=true"
+        ) from e
     if staged == state["written"] + 1 and state.get("pending") is not None:
         state.update(written=staged, next_attempt=state["pending"] + 1, pending=None)
     elif staged != state["written"]:
@@ -267,6 +456,8 @@ def _load_progress(path: Path, staged: int) -> dict | None:
             f"{path}: records {state['written']} written episodes but {staged} are staged; "
             "cannot resume safely (use output.overwrite=true)"
         )
+    state.setdefault("cpu_seconds", 0.0)
+    state.setdefault("stats", _new_stats())
     return state
 
 

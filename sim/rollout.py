@@ -1,10 +1,14 @@
-"""Execute a plan in physics and record an Episode: plan -> IK -> joint targets -> mj_step."""
+"""Execute per-step targets in physics and record an Episode: targets -> IK -> joint targets ->
+mj_step. One attempt (:func:`run_attempt`) is the same for every plan source.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import mujoco
 import numpy as np
 
 from sim.control.ik import ArmIK
@@ -13,10 +17,16 @@ from sim.episode import Episode, EpisodeMeta
 from sim.model.scene import Scene
 from sim.render import CameraRig
 
+#: MuJoCo state recorded per step (schema 1.1 ``Episode.state``): enough to restore any step.
+STATE_SPEC = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
+
 
 @dataclass
 class Recorder:
-    """Accumulates per-step observations, actions, subtask signals and frames."""
+    """Accumulates per-step observations, commands, segment labels, states and frames.
+
+    Observation at step t is recorded before action t is applied (LeRobot convention).
+    """
 
     qpos: list = field(default_factory=list)
     qvel: list = field(default_factory=list)
@@ -26,8 +36,23 @@ class Recorder:
     objects: dict = field(default_factory=dict)
     subtasks: dict = field(default_factory=dict)
     images: dict = field(default_factory=dict)
+    target: dict = field(default_factory=dict)
+    gripper_cmd: dict = field(default_factory=dict)
+    segment: dict = field(default_factory=dict)
+    segment_ref: dict = field(default_factory=dict)
+    state: list = field(default_factory=list)
 
-    def add(self, scene: Scene, action: np.ndarray, frames: dict[str, np.ndarray] | None) -> None:
+    def add(
+        self,
+        scene: Scene,
+        action: np.ndarray,
+        frames: dict[str, np.ndarray] | None,
+        command: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the current state, ``action`` and (optionally) the commanded targets.
+
+        ``command`` holds per arm ``target`` (7,), ``gripper`` float, ``label`` and ``ref`` str.
+        """
         obs = scene.observe()
         self.qpos.append(obs["qpos"])
         self.qvel.append(obs["qvel"])
@@ -40,9 +65,18 @@ class Recorder:
                 self.subtasks.setdefault(k, []).append(bool(v))
         for k, v in (frames or {}).items():
             self.images.setdefault(k, []).append(v)
+        for arm, c in (command or {}).items():
+            self.target.setdefault(arm, []).append(np.array(c["target"], dtype=np.float64))
+            self.gripper_cmd.setdefault(arm, []).append(float(c["gripper"]))
+            self.segment.setdefault(arm, []).append(c.get("label", ""))
+            self.segment_ref.setdefault(arm, []).append(c.get("ref", ""))
+        st = np.empty(mujoco.mj_stateSize(scene.model, STATE_SPEC))
+        mujoco.mj_getState(scene.model, scene.data, st, STATE_SPEC)
+        self.state.append(st)
 
     def episode(self, scene: Scene, meta: EpisodeMeta) -> Episode:
         T = len(self.action)
+        arm_joints = {a: list(s.joints) for a, s in scene.robot.arms.items()}
         return Episode(
             meta=meta,
             time=np.arange(T) * scene.control_dt,
@@ -56,6 +90,13 @@ class Recorder:
             objects={k: np.array(v) for k, v in self.objects.items()},
             subtasks={k: np.array(v, dtype=bool) for k, v in self.subtasks.items()},
             images={k: np.stack(v) for k, v in self.images.items()},
+            target={k: np.array(v) for k, v in self.target.items()},
+            gripper_cmd={k: np.array(v, dtype=np.float64) for k, v in self.gripper_cmd.items()},
+            segment={k: np.array(v, dtype=str) for k, v in self.segment.items()},
+            segment_ref={k: np.array(v, dtype=str) for k, v in self.segment_ref.items()},
+            state=np.array(self.state) if self.state else None,
+            state_spec=STATE_SPEC if self.state else None,
+            arm_joints=arm_joints,
         )
 
 
@@ -66,7 +107,19 @@ def check_plan_reach(ik: ArmIK, plan: Plan) -> None:
             ik.check_reach(arm, w.pose, f"waypoint {w.label!r}")
 
 
-def track(
+def check_targets_reach(ik: ArmIK, targets: Targets, stride: int = 5) -> None:
+    """Raise ReachError at the first (sub-sampled) per-step target beyond an arm's reach."""
+    for arm, poses in targets.pose.items():
+        labels = targets.label.get(arm) or [""] * len(poses)
+        for t in range(0, len(poses), stride):
+            ik.check_reach(arm, poses[t], f"target at step {t} ({labels[t] or 'unlabelled'})")
+
+
+#: Noise hook: (targets, rng) -> targets with perturbed EE poses (see sim.augment).
+NoiseFn = Callable[[Targets, np.random.Generator], Targets]
+
+
+def execute(
     scene: Scene,
     ik: ArmIK,
     targets: Targets,
@@ -75,8 +128,8 @@ def track(
 ) -> Recorder:
     """Follow per-step EE targets with IK + position control, recording every control step.
 
-    Arms without targets hold their EE pose from the start. Observation at step t is recorded
-    before action t is applied (LeRobot convention: obs_t, action_t).
+    Arms without targets hold their EE pose from the start; their commanded target (the held
+    pose) is recorded too, so every arm has ``target``/``gripper_cmd`` in the episode.
     """
     rec = recorder or Recorder()
     hold = {arm: scene.ee_pose(arm) for arm in scene.arms if arm not in targets.pose}
@@ -88,13 +141,46 @@ def track(
         goal = {arm: targets.pose[arm][t] for arm in targets.pose}
         goal.update(hold)
         action[:n_joint] = ik.solve(goal)
-        for i, arm in enumerate(scene.gripper_arms):
+        command = {}
+        for arm in scene.arms:
             g = targets.gripper.get(arm)
-            action[n_joint + i] = g[t] if g is not None else hold_grip[arm]
-        rec.add(scene, action, rig.render(scene.data) if rig else None)
+            grip = float(g[t]) if g is not None else hold_grip.get(arm, 0.0)
+            labels, refs = targets.label.get(arm), targets.ref.get(arm)
+            command[arm] = {"target": goal[arm], "gripper": grip,
+                            "label": labels[t] if labels else "", "ref": refs[t] if refs else ""}
+        for i, arm in enumerate(scene.gripper_arms):
+            action[n_joint + i] = command[arm]["gripper"]
+        rec.add(scene, action, rig.render(scene.data) if rig else None, command)
         scene.set_action(action)
         scene.step()
     return rec
+
+
+def track(
+    scene: Scene,
+    ik: ArmIK,
+    targets: Targets,
+    rig: CameraRig | None = None,
+    recorder: Recorder | None = None,
+) -> Recorder:
+    """Alias of :func:`execute` (kept for callers of the first API)."""
+    return execute(scene, ik, targets, rig, recorder)
+
+
+def episode_meta(scene: Scene, seed: int | None, source: str,
+                 provenance: dict[str, Any]) -> EpisodeMeta:
+    """Metadata of a simulated attempt, success judged by the task in physics now."""
+    assert scene.task is not None
+    return EpisodeMeta(
+        task=scene.task.name,
+        robot=scene.robot.name,
+        fps=1.0 / scene.control_dt,
+        source=source,
+        success=bool(scene.task.success(scene)),
+        seed=None if seed is None else int(seed),
+        instruction=scene.task.instruction,
+        provenance=provenance,
+    )
 
 
 def run_scripted(
@@ -105,7 +191,11 @@ def run_scripted(
     rig: CameraRig | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> Episode:
-    """Reset with ``seed``, run the task's scripted demonstrator, judge success in physics."""
+    """Reset with ``seed``, run the task's scripted demonstrator as is, judge success.
+
+    A single rng drives reset and plan (the pipeline uses named streams instead, see
+    :func:`sim.sources.attempt_streams`); kept for tests, thumbnails and the bridge.
+    """
     assert scene.task is not None, "run_scripted needs a scene with a task"
     rng = np.random.default_rng(seed)
     scene.reset(rng, level)
@@ -114,15 +204,7 @@ def run_scripted(
     start = {arm: scene.ee_pose(arm) for arm in scene.arms}
     grip = {arm: scene.gripper_opening(arm) for arm in scene.gripper_arms}
     targets = plan_targets(plan, start, grip, scene.control_dt)
-    rec = track(scene, ik, targets, rig)
-    meta = EpisodeMeta(
-        task=scene.task.name,
-        robot=scene.robot.name,
-        fps=1.0 / scene.control_dt,
-        source="scripted",
-        success=bool(scene.task.success(scene)),
-        seed=int(seed),
-        instruction=scene.task.instruction,
-        provenance={"level": level, "demonstrator": "scripted", **(provenance or {})},
-    )
+    rec = execute(scene, ik, targets, rig)
+    meta = episode_meta(scene, seed, "scripted",
+                        {"level": level, "demonstrator": "scripted", **(provenance or {})})
     return rec.episode(scene, meta)

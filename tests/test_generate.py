@@ -14,7 +14,7 @@ import pytest
 
 import sim.generate as gen
 from sim.errors import ConfigError, OutputExistsError, UnknownNameError
-from sim.generate import GenerateConfig, generate
+from sim.generate import GenerateConfig, OutputConfig, generate
 from sim.io.lerobot import read_lerobot
 from sim.render import CameraConfig
 from sim.tasks import known_tasks
@@ -23,7 +23,9 @@ NO_CAM = CameraConfig(names=())
 
 
 def _cfg(tmp_path: Path, name: str, **kw) -> GenerateConfig:
-    return GenerateConfig(output=str(tmp_path / name), **kw)
+    out = kw.pop("output", None)
+    out = replace(out, dir=str(tmp_path / name)) if out else OutputConfig(dir=str(tmp_path / name))
+    return GenerateConfig(output=out, **kw)
 
 
 def _state_action(root: Path) -> dict[str, bytes]:
@@ -61,15 +63,16 @@ def test_dataset_with_images_reads_back(tmp_path):
     assert modes == {0o666 & ~umask}, f"dataset files must get normal permissions, got {modes}"
 
 
-def test_read_back_equals_a_fresh_rollout(tmp_path, scene_ik):
-    from sim.rollout import run_scripted
+def test_read_back_equals_a_fresh_rollout(tmp_path):
+    from sim.workers import build_context, run_attempt
 
-    res = generate(_cfg(tmp_path, "rb", episodes=2, cameras=NO_CAM), progress=False)
-    scene, ik = scene_ik()
+    cfg = _cfg(tmp_path, "rb", episodes=2, cameras=NO_CAM)
+    res = generate(cfg, progress=False)
+    ctx = build_context(cfg)
     for ep in read_lerobot(res.path):
         attempt = ep.meta.provenance["attempt"]
         assert ep.meta.seed == gen.episode_seed(0, attempt)
-        ref = run_scripted(scene, ik, ep.meta.seed, "D0")
+        ref = run_attempt(ctx, attempt).episode
         np.testing.assert_array_equal(ep.action, ref.action.astype(np.float32))
         np.testing.assert_array_equal(ep.qpos, ref.qpos.astype(np.float32))
         np.testing.assert_array_equal(ep.ee["right"], ref.ee["right"].astype(np.float32))
@@ -89,23 +92,25 @@ def test_same_seed_same_bytes_any_worker_count(tmp_path):
 def test_crash_leaves_no_complete_dataset_and_resume_matches(tmp_path, monkeypatch):
     ref = generate(_cfg(tmp_path, "ref", episodes=3, cameras=NO_CAM), progress=False)
     cfg = _cfg(tmp_path, "crash", episodes=3, cameras=NO_CAM)
-    real = gen._attempt
+    import sim.workers as workers
 
-    def crash_on_third(index):
+    real = workers.run_attempt
+
+    def crash_on_third(ctx, index):
         if index == 2:
             raise KeyboardInterrupt("simulated crash")
-        return real(index)
+        return real(ctx, index)
 
-    monkeypatch.setattr(gen, "_attempt", crash_on_third)
+    monkeypatch.setattr(workers, "run_attempt", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         generate(cfg, progress=False)
-    out = Path(cfg.output)
+    out = Path(cfg.output.dir)
     assert not out.exists(), "a crashed run must not leave a dataset that looks complete"
     assert out.with_name("crash.partial").exists()
-    monkeypatch.setattr(gen, "_attempt", real)
+    monkeypatch.setattr(workers, "run_attempt", real)
     with pytest.raises(OutputExistsError, match="resume"):
         generate(cfg, progress=False)
-    res = generate(replace(cfg, resume=True), progress=False)
+    res = generate(replace(cfg, output=replace(cfg.output, resume=True)), progress=False)
     assert res.episodes == 3
     assert _state_action(out) == _state_action(Path(ref.path))
 
@@ -116,7 +121,7 @@ def test_crash_leaves_no_complete_dataset_and_resume_matches(tmp_path, monkeypat
         ({"task": "stack_blokcs"}, UnknownNameError, "unknown task 'stack_blokcs'"),
         ({"robot": "robbie"}, UnknownNameError, "unknown robot 'robbie'.*demoforge_humanoid"),
         ({"level": "D7"}, UnknownNameError, "unknown level 'D7'"),
-        ({"format": "zarr"}, UnknownNameError, "unknown output format 'zarr'"),
+        ({"output": OutputConfig(format="zarr")}, UnknownNameError, "unknown output format 'zarr'"),
         ({"cameras": CameraConfig(("head",), 0, 84)}, ConfigError, "cameras.height.*> 0.*0x84"),
         ({"episodes": 0}, ConfigError, "episodes must be >= 1"),
     ],

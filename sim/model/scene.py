@@ -305,8 +305,13 @@ def build_scene(
     room: str | None = None,
     control_hz: float = 20.0,
     task_cfg: dict[str, Any] | None = None,
+    randomize: Any = None,
 ) -> Scene:
-    """Build a scene for (robot, task). The task's room is used unless ``room`` is given."""
+    """Build a scene for (robot, task). The task's room is used unless ``room`` is given.
+
+    ``randomize`` (a :mod:`sim.augment.randomize` config) adds what domain randomization
+    needs at build time (distractor bodies, parked); values are randomized per episode later.
+    """
     from sim.tasks import make_task
 
     robot_spec = load_robot(robot)
@@ -315,6 +320,10 @@ def build_scene(
     spec = build_spec(robot_spec, room_name, task_obj.props if task_obj is not None else None)
     if task_obj is not None and hasattr(task_obj, "edit_spec"):
         task_obj.edit_spec(spec)
+    if randomize is not None:
+        from sim.augment.randomize import edit_spec as randomize_edit_spec
+
+        randomize_edit_spec(spec, randomize)
     add_grasp_welds(spec, robot_spec, graspable_objects(task_obj))  # no-op without weld hands
     robot_root = mujoco.MjSpec.from_file(str(robot_spec.mjcf)).worldbody.first_body().name
     model = compile_quiet(spec)

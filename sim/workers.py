@@ -1,0 +1,218 @@
+"""Where attempts run: the per-process context (scene, IK, cameras, source, randomizer built
+once) and the executors that yield attempt results in attempt order (in-process, a process
+pool with a bounded number of attempts in flight, or Ray, in :mod:`sim.distributed`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import TYPE_CHECKING, Any
+
+from sim.errors import PhysicsError, PlanError, ReachError
+
+if TYPE_CHECKING:
+    from sim.episode import Episode
+    from sim.generate import GenerateConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AttemptResult:
+    """One attempt: the episode when it succeeded, else the failure cause and message."""
+
+    index: int
+    episode: Episode | None
+    cause: str | None
+    message: str = ""
+    cpu_seconds: float = 0.0
+    reset_xy: tuple[float, float] | None = None  # first task object at reset [m, world]
+    smoothness: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    """Everything an attempt needs, built once per process and reused across attempts."""
+
+    cfg: GenerateConfig
+    scene: Any
+    ik: Any
+    rig: Any
+    source: Any
+    randomizer: Any
+
+
+def build_context(cfg: GenerateConfig) -> Context:
+    """Build scene, IK, camera rig, plan source and randomizer (errors name the config key)."""
+    from sim.control.ik import ArmIK
+    from sim.model.scene import build_scene
+    from sim.render import CameraRig, resolve_cameras
+    from sim.sources import make_source
+
+    randomize = _randomize_config(cfg)
+    scene = build_scene(cfg.robot, cfg.task.name, control_hz=cfg.control_hz,
+                        task_cfg=cfg.task.params, randomize=randomize)
+    rig = None
+    if cfg.cameras.names:
+        unknown = [n for n in cfg.cameras.names if n not in scene.robot.cameras
+                   and n not in {scene.model.camera(i).name for i in range(scene.model.ncam)}]
+        if unknown:
+            from sim.errors import UnknownNameError
+
+            raise UnknownNameError("cameras.names entry", unknown[0],
+                                   sorted(scene.robot.cameras))
+        cams = resolve_cameras(scene.robot.cameras, cfg.cameras.names)
+        rig = CameraRig(scene.model, cams, cfg.cameras.height, cfg.cameras.width,
+                        cfg.cameras.quality)
+    source = make_source(cfg.source_name, scene, **cfg.resolved_source_params)
+    randomizer = _make_randomizer(scene, randomize, rig)
+    return Context(cfg=cfg, scene=scene, ik=ArmIK(scene), rig=rig, source=source,
+                   randomizer=randomizer)
+
+
+def _randomize_config(cfg: GenerateConfig) -> Any:
+    """The domain-randomization config object, or None for ``none``."""
+    r = cfg.augment.randomize
+    if r in (None, "none", {}, ""):
+        return None
+    from sim.augment.randomize import load_preset, randomize_config
+
+    rc = load_preset(r) if isinstance(r, str) else randomize_config(dict(r))
+    return rc if rc.enabled else None
+
+
+def _make_randomizer(scene: Any, randomize: Any, rig: Any) -> Any:
+    if randomize is None:
+        return None
+    from sim.augment.randomize import Randomizer
+
+    return Randomizer.from_scene(scene, randomize)
+
+
+# ------------------------------------------------------------------ one attempt
+def run_attempt(ctx: Context, index: int) -> AttemptResult:
+    """Run attempt ``index``; never raises for a failed attempt (the cause is returned)."""
+    from sim.generate import episode_seed
+    from sim.quality import classify_failure, smoothness, stability_violation
+    from sim.rollout import check_targets_reach, episode_meta, execute
+    from sim.sources import attempt_streams
+
+    cfg, scene = ctx.cfg, ctx.scene
+    cpu0 = time.process_time()
+    streams = attempt_streams(cfg.seed, index)
+    seed = episode_seed(cfg.seed, index)
+    reset_xy = None
+
+    def fail(cause: str, msg: str) -> AttemptResult:
+        log.info("attempt %d: %s: %s", index, cause, msg)
+        return AttemptResult(index, None, cause, msg, time.process_time() - cpu0, reset_xy)
+
+    try:
+        if ctx.randomizer is not None:
+            ctx.randomizer.restore(scene.model)
+        scene.reset(streams.reset, cfg.level)
+        objs = scene.object_names()
+        if objs:
+            reset_xy = tuple(float(v) for v in scene.body_pose(objs[0])[:2])
+        randomized = {}
+        if ctx.randomizer is not None:
+            randomized = ctx.randomizer.apply(scene.model, scene.data, streams.randomize)
+        targets = ctx.source.plan(scene, streams.source)
+        check_targets_reach(ctx.ik, targets)
+        if cfg.augment.noise > 0:
+            from sim.augment.noise import add_target_noise
+
+            targets = add_target_noise(targets, streams.noise, cfg.augment.noise)
+        rec = execute(scene, ctx.ik, targets, ctx.rig)
+    except PhysicsError as e:
+        return fail("physics_unstable", str(e))
+    except ReachError as e:
+        return fail("unreachable", str(e))
+    except PlanError as e:
+        return fail(e.cause, str(e))
+    provenance = {
+        "attempt": index, "run_seed": cfg.seed, "level": cfg.level, "source": cfg.source_name,
+        "streams": {k: str(v) for k, v in streams.seeds.items()},
+        "plan": targets.provenance, "randomization": randomized,
+        "augment": {"noise": cfg.augment.noise},
+    }
+    ep = rec.episode(scene, episode_meta(scene, seed, cfg.source_name, provenance))
+    bad = stability_violation(ep.qvel, ep.objects, scene.control_dt, ep.joint_names,
+                              cfg.stability)
+    if bad:
+        return fail("physics_unstable", bad)
+    if not ep.meta.success:
+        return fail(classify_failure(ep.subtasks), "task not solved at the end")
+    return AttemptResult(index, ep, None, "", time.process_time() - cpu0, reset_xy,
+                         smoothness(ep.qvel, scene.control_dt))
+
+
+# ------------------------------------------------------------------ executors
+_CTX: dict[str, Context] = {}
+
+
+def _local_context(cfg: GenerateConfig) -> Context:
+    ctx = _CTX.get("ctx")
+    if ctx is None or ctx.cfg != cfg:
+        ctx = build_context(cfg)
+        _CTX["ctx"] = ctx
+    return ctx
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel SIGKILL this worker when its parent dies (no orphans)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _init_worker(cfg: GenerateConfig) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _CTX["ctx"] = build_context(cfg)
+
+
+def _worker_attempt(index: int) -> AttemptResult:
+    return run_attempt(_CTX["ctx"], index)
+
+
+def attempt_results(cfg: GenerateConfig, start: int, stop: int) -> Iterator[AttemptResult]:
+    """Attempt results for indices ``start..stop-1`` in index order, on the configured executor.
+
+    At most ``2 * workers`` attempts are in flight; the caller may stop iterating at any time.
+    """
+    if cfg.executor == "ray":
+        from sim.distributed import ray_attempt_results
+
+        yield from ray_attempt_results(cfg, start, stop)
+        return
+    if cfg.workers == 1:
+        ctx = _local_context(cfg)
+        for i in range(start, stop):
+            yield run_attempt(ctx, i)
+        return
+    ctx_mp = get_context("spawn")  # GL contexts must not cross a fork
+    pool = ProcessPoolExecutor(cfg.workers, mp_context=ctx_mp, initializer=_init_worker,
+                               initargs=(cfg,))
+    window = 2 * cfg.workers
+    pending: dict[int, Future] = {}
+    nxt = start
+    try:
+        for i in range(start, stop):
+            while nxt < stop and len(pending) < window:
+                pending[nxt] = pool.submit(_worker_attempt, nxt)
+                nxt += 1
+            yield pending.pop(i).result()
+    finally:
+        for f in pending.values():
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
