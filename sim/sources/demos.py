@@ -1,0 +1,520 @@
+"""The ``demos`` plan source: MimicGen-style augmentation of recorded source episodes.
+
+For every attempt: the task's subtask spec for the new scene (per arm, with sync groups) ->
+for each subtask one source segment (selected per subtask, so segments may mix source episodes)
+-> its EE poses kept fixed relative to the reference object and mapped to that object's pose in
+the new scene -> a minimum-jerk transit from the current EE pose into the segment's first pose
+-> the source's gripper commands -> stitched per-step targets, retimed under EE speed and
+acceleration caps and a realistic gripper speed. Synchronized subtasks (bimanual carry/fold)
+take one source episode and one transform for both arms. The task's planner is never called.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.augment.annotations import check_annotation, load_annotations
+from sim.augment.noise import position_noise
+from sim.augment.retime import (
+    GRIPPER_STROKE_S,
+    MAX_ACCEL,
+    MAX_ANGULAR,
+    MAX_SPEED,
+    capped_times,
+    check_range,
+    rate_limit,
+    resample,
+    warp_times,
+)
+from sim.augment.segment import Segment, active_arms, segment_episode, source_track
+from sim.augment.select import MODES, select
+from sim.augment.stitch import Track, transit
+from sim.augment.transform import apply_transform, segment_transform
+from sim.control.plan import Targets
+from sim.errors import ConfigError, PlanError, SimError, UnknownNameError
+from sim.sources import register_source
+from sim.tasks.base import Subtask, default_subtasks, ref_pose
+
+if TYPE_CHECKING:
+    from sim.episode import Episode
+    from sim.model.scene import Scene
+    from sim.tasks.base import Task
+
+COORDINATION = ("independent", "synchronized")
+SETTLE_S = 0.5  # hold the last targets this long before success is judged [s]
+MOVING = 0.01  # objects faster than this [m/s] are predicted at constant velocity
+
+
+def _free_velocity(scene: Scene, body: str) -> np.ndarray:
+    """Linear velocity [m/s] (3,) of a free-joint body (zeros for other bodies)."""
+    import mujoco
+
+    m = scene.model
+    b = m.body(body).id
+    j = m.body_jntadr[b]
+    if j < 0 or int(m.jnt_type[j]) != int(mujoco.mjtJoint.mjJNT_FREE):
+        return np.zeros(3)
+    v = scene.data.qvel[m.jnt_dofadr[j] : m.jnt_dofadr[j] + 3].copy()
+    return v if np.linalg.norm(v) > MOVING else np.zeros(3)
+
+
+def default_object_map(src: Sequence[str], task: Sequence[str]) -> dict[str, str]:
+    """Task object -> source object: same names first, the rest paired in order."""
+    out = {o: o for o in task if o in src}
+    rest_src = [s for s in src if s not in out.values()]
+    for o, s in zip([o for o in task if o not in out], rest_src, strict=False):
+        out[o] = s
+    return out
+
+
+@dataclass
+class DemosSource:
+    """Plan source that transforms segments of ``episodes`` into each new scene.
+
+    Attributes mirror the factory's parameters (see :func:`make_demos`); ``segments`` caches
+    the segmentation per (episode, spec); ``skipped`` maps unusable source episodes to why.
+    """
+
+    task: Task
+    episodes: list[Episode]
+    dataset: str
+    dt: float
+    object_maps: list[dict[str, str]]  # per episode: task object -> source object
+    arm_map: dict[str, str]  # source arm -> target arm (explicit part)
+    select: str = "nearest"
+    transit_steps: int = 10
+    noise: float = 0.0
+    time_warp: tuple[float, float] = (1.0, 1.0)
+    max_speed: float = MAX_SPEED
+    max_accel: float = MAX_ACCEL
+    max_angular: float = MAX_ANGULAR
+    gripper_stroke: dict[str, float] = field(default_factory=dict)
+    annotations: dict[int, dict[str, int]] = field(default_factory=dict)
+    annotations_path: str = ""
+    coordination: str | None = None
+    retime: bool = True
+    name: str = "demos"
+    skipped: dict[int, str] = field(default_factory=dict)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ segmentation
+    def _spec(self, scene: Scene) -> list[Subtask]:
+        spec = default_subtasks(self.task, scene)
+        if self.coordination == "independent":
+            spec = [dataclasses.replace(s, sync=None) for s in spec]
+        return spec
+
+    def _arms_for(self, i: int, spec: Sequence[Subtask]) -> dict[str, str]:
+        """Target arm -> source arm for episode ``i``: the explicit/default map, switched to the
+        source's active arm when the mapped one is idle (mirrored layouts)."""
+        ep = self.episodes[i]
+        inv = {t: s for s, t in self.arm_map.items()}
+        src_arms = list(ep.ee)
+        active = active_arms(ep)
+        out: dict[str, str] = {}
+        for tarm in dict.fromkeys(s.arm for s in spec):
+            if tarm in inv:
+                out[tarm] = inv[tarm]
+            elif tarm in src_arms:
+                out[tarm] = tarm
+            elif len(src_arms) == 1:
+                out[tarm] = src_arms[0]
+            else:
+                raise PlanError(
+                    f"{ep.meta.source}: no source arm for target arm {tarm!r} (source arms "
+                    f"{src_arms}); give source.arm_map",
+                    cause="arm_mismatch",
+                )
+        if tarm_idle := [t for t, s in out.items() if s not in active]:
+            free = [a for a in active if a not in out.values()]
+            for t, a in zip(tarm_idle, free, strict=False):
+                if t not in inv:  # an explicit map is kept as given
+                    out[t] = a
+        return out
+
+    def segments(self, i: int, spec: Sequence[Subtask]) -> list[Segment]:
+        """Segmentation of source episode ``i`` for ``spec`` (cached; raises PlanError)."""
+        key = (i, tuple(spec))
+        if key not in self._cache:
+            ep = self.episodes[i]
+            marks = self.annotations.get(i)
+            if marks is not None:
+                where = f"annotation file {self.annotations_path} episode {i}"
+                check_annotation(marks, len(ep), where, {s.label for s in spec})
+            try:
+                self._cache[key] = segment_episode(
+                    ep, spec, self._arms_for(i, spec), self.object_maps[i], i, marks
+                )
+            except PlanError as e:
+                self._cache[key] = e
+        got = self._cache[key]
+        if isinstance(got, PlanError):
+            raise got
+        return got
+
+    def usable(self, spec: Sequence[Subtask]) -> list[int]:
+        """Source episodes that segment for ``spec``; raise the first error if none does."""
+        ok, first = [], None
+        for i in range(len(self.episodes)):
+            if i in self.skipped:
+                continue
+            try:
+                self.segments(i, spec)
+                ok.append(i)
+            except PlanError as e:
+                first = first or e
+        if not ok:
+            if first is not None:
+                raise PlanError(f"no usable source episode in {self.dataset}: {first}", first.cause)
+            raise PlanError(f"no usable source episode in {self.dataset}", "no_source")
+        return ok
+
+    def _src_objects(self, i: int, frame: int) -> dict[str, np.ndarray]:
+        """Object poses of source episode ``i`` at ``frame``, under task object names."""
+        ep = self.episodes[i]
+        return {t: np.asarray(ep.objects[s][frame]) for t, s in self.object_maps[i].items()}
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, scene: Scene, rng: np.random.Generator) -> Targets:
+        spec = self._spec(scene)
+        cands = self.usable(spec)
+        now = {o: scene.body_pose(o) for o in self.task.objects}
+        vel = {o: _free_velocity(scene, o) for o in self.task.objects}
+        per_arm: dict[str, list[Subtask]] = {}
+        for st in spec:
+            per_arm.setdefault(st.arm, []).append(st)
+        for arm in per_arm:
+            if arm not in scene.arms:
+                raise PlanError(
+                    f"subtask spec moves arm {arm!r}, which robot {scene.robot.name!r} lacks",
+                    cause="arm_mismatch",
+                )
+        tracks = {
+            arm: Track(
+                scene.ee_pose(arm),
+                scene.gripper_opening(arm) if arm in scene.gripper_arms else 1.0,
+            )
+            for arm in per_arm
+        }
+        groups: list[list[tuple[str, int]]] = []
+        seen: dict[Any, int] = {}
+        for k in range(max(len(v) for v in per_arm.values())):
+            for arm, subs in per_arm.items():
+                if k >= len(subs):
+                    continue
+                key = subs[k].sync if subs[k].sync is not None else (arm, k)
+                if key not in seen:
+                    seen[key] = len(groups)
+                    groups.append([])
+                groups[seen[key]].append((arm, k))
+        prov: list[dict] = []
+        for members in groups:
+            prov.extend(
+                self._add_group(scene, rng, spec, per_arm, members, cands, now, vel, tracks)
+            )
+        T = max(len(t) for t in tracks.values()) + int(round(SETTLE_S / self.dt))
+        pose, grip, label, ref = {}, {}, {}, {}
+        for arm, tr in tracks.items():
+            tr.hold(T - len(tr), "settle")
+            p, g, lab, r = tr.arrays()
+            stroke = self.gripper_stroke.get(arm, GRIPPER_STROKE_S)
+            pose[arm], grip[arm], label[arm], ref[arm] = p, rate_limit(g, self.dt, stroke), lab, r
+        return Targets(
+            pose=pose,
+            gripper=grip,
+            label=label,
+            ref=ref,
+            provenance={
+                "source": "demos",
+                "dataset": self.dataset,
+                "select": self.select,
+                "coordination": self.coordination or "spec",
+                "transit_steps": self.transit_steps,
+                "noise": self.noise,
+                "time_warp": list(self.time_warp),
+                "retime": {"max_speed": self.max_speed, "max_accel": self.max_accel}
+                if self.retime
+                else None,
+                "segments": prov,
+                "skipped_sources": {str(k): v for k, v in self.skipped.items()},
+            },
+        )
+
+    def _add_group(
+        self,
+        scene: Scene,
+        rng: np.random.Generator,
+        spec: list[Subtask],
+        per_arm: dict[str, list[Subtask]],
+        members: list[tuple[str, int]],
+        cands: list[int],
+        now: dict[str, np.ndarray],
+        vel: dict[str, np.ndarray],
+        tracks: dict[str, Track],
+    ) -> list[dict]:
+        """Append one subtask group (one arm, or a sync group of arms) to the tracks."""
+        arm0, k0 = members[0]
+        st0 = per_arm[arm0][k0]
+        seg_of = {i: self._seg(i, spec, arm0, k0) for i in cands}
+        new_ref = self._predict(st0.ref, now, vel, max(len(tracks[a]) for a, _ in members))
+        src_refs = None
+        if st0.ref is not None:
+            src_refs = np.array(
+                [ref_pose(self.task, st0.ref, self._src_objects(i, seg_of[i].start)) for i in cands]
+            )
+        e = select(self.select, rng, cands, src_refs, new_ref)
+        warp = float(rng.uniform(*self.time_warp))
+        t0 = max(len(tracks[a]) for a, _ in members)
+        pieces = {}
+        for _ in range(2):  # re-predict moving objects once the transit length is known
+            pieces, prov = self._pieces(e, spec, per_arm, members, now, vel, tracks, t0, warp, rng)
+            n_transit = max(p[3] for p in pieces.values())
+            again = any(np.any(vel[s.ref]) for a, k in members if (s := per_arm[a][k]).ref)
+            if not again:
+                break
+            t0_pred = t0 + n_transit
+            pieces, prov = self._pieces(
+                e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=t0_pred
+            )
+            break
+        for arm, (p, g, labels, _n) in pieces.items():
+            tr = tracks[arm]
+            tr.hold(t0 - len(tr), "wait")
+            st = per_arm[arm][[k for a, k in members if a == arm][0]]
+            for lab in dict.fromkeys(labels):
+                sel = [i for i, x in enumerate(labels) if x == lab]
+                tr.add(p[sel], g[sel], lab, st.ref)
+        return prov
+
+    def _seg(self, i: int, spec: list[Subtask], arm: str, k: int) -> Segment:
+        return [s for s in self.segments(i, spec) if s.target_arm == arm][k]
+
+    def _predict(
+        self, ref: str | None, now: dict, vel: dict, step: int, frame_objs: dict | None = None
+    ) -> np.ndarray | None:
+        """Reference frame pose in the new scene predicted at control step ``step``."""
+        if ref is None:
+            return None
+        objs = {o: p.copy() for o, p in now.items()}
+        for o in objs:
+            objs[o][:3] += vel[o] * step * self.dt
+        return ref_pose(self.task, ref, objs)
+
+    def _pieces(self, e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=None):
+        """Transit + transformed segment per member arm, retimed together (sync kept)."""
+        raw: dict[str, tuple] = {}
+        prov = []
+        shared: np.ndarray | None = None
+        for arm, k in members:
+            st = per_arm[arm][k]
+            seg = self._seg(e, spec, arm, k)
+            pose_src, grip_src = source_track(self.episodes[e], seg.arm)
+            p, g = pose_src[seg.start : seg.stop], grip_src[seg.start : seg.stop]
+            if warp != 1.0:
+                p, g, _ = resample(p, g, warp_times(len(p), self.dt, warp), self.dt)
+            if st.ref is None:
+                M = np.eye(4)
+            elif shared is not None and st.sync is not None:
+                M = shared
+            else:
+                ref_src = ref_pose(self.task, st.ref, self._src_objects(e, seg.start))
+                step = t0 + self.transit_steps if t_pred is None else t_pred
+                M = segment_transform(ref_src, self._predict(st.ref, now, vel, step))
+                if st.sync is not None:
+                    shared = M
+            q = apply_transform(M, p)
+            q = position_noise(q, rng, self.noise)
+            raw[arm] = (q, g, st, seg, M)
+        n = self.transit_steps
+        need = any(len(transit(tracks[a].last_pose, raw[a][0][0], n)) for a in raw)
+        pieces = {}
+        for arm, (q, g, st, seg, M) in raw.items():
+            tr = tracks[arm]
+            tp = transit(tr.last_pose, q[0], n) if need else np.empty((0, 7))
+            if need and not len(tp):  # synchronized partner moves: wait in place as long
+                tp = np.repeat(tr.last_pose[None], n, 0)
+            tp = tp if len(tp) else np.empty((0, 7))
+            P = np.concatenate([tp, q])
+            G = np.concatenate([np.full(len(tp), tr.last_grip), g])
+            L = ["transit"] * len(tp) + [st.label] * len(q)
+            pieces[arm] = [P, G, L, len(tp)]
+            prov.append(
+                {
+                    **seg.to_dict(),
+                    "source_id": self.episodes[e].meta.source,
+                    "transform": np.round(M, 9).tolist(),
+                    "selection": self.select,
+                    "transit_steps": len(tp),
+                    "time_warp": round(warp, 6),
+                    "step_start": t0,
+                }
+            )
+        if self.retime:
+            lens = {len(v[0]) for v in pieces.values()}
+            if len(lens) == 1:
+                times = capped_times(
+                    [v[0] for v in pieces.values()],
+                    self.dt,
+                    self.max_speed,
+                    self.max_accel,
+                    self.max_angular,
+                )
+                for arm, v in pieces.items():
+                    P, G, src = resample(v[0], v[1], times, self.dt)
+                    pieces[arm] = [P, G, [v[2][i] for i in src], v[3]]
+        for d in prov:
+            d["step_stop"] = t0 + len(pieces[d["target_arm"]][0])
+        return {a: tuple(v) for a, v in pieces.items()}, prov
+
+
+def _load(path: str | Path) -> list[Episode]:
+    from sim.io import read_episodes
+
+    return list(read_episodes(path))
+
+
+@register_source("demos")
+def make_demos(
+    scene: Scene,
+    path: str | Path | None = None,
+    episodes: Sequence[Episode] | None = None,
+    arm_map: Mapping[str, str] | None = None,
+    object_map: Mapping[str, str] | None = None,
+    select: str = "nearest",
+    transit_steps: int = 10,
+    noise: float = 0.0,
+    time_warp: Sequence[float] = (1.0, 1.0),
+    max_speed: float = MAX_SPEED,
+    max_accel: float = MAX_ACCEL,
+    max_angular: float = MAX_ANGULAR,
+    retime: bool = True,
+    annotations: str | Path | None = None,
+    coordination: str | None = None,
+    only_successful: bool = True,
+) -> DemosSource:
+    """Build the ``demos`` source for ``scene``'s task.
+
+    Args:
+        path: a dataset in any format :func:`sim.io.read_episodes` reads; or
+        episodes: source episodes in memory (tests).
+        arm_map: source arm -> target arm (default: same names; a one-arm source drives the
+            task's arm; an idle mapped arm is swapped for the source's active one).
+        object_map: source object -> task object (default: same names, then in order).
+        select: ``nearest`` (reference-object pose, top 3) or ``random``, per subtask.
+        transit_steps: minimum-jerk transit length into each segment [control steps].
+        noise: std of Gaussian EE position noise [m] (0 = none).
+        time_warp: (lo, hi) playback-duration factor per subtask (1 = source timing).
+        max_speed, max_accel, max_angular: retime caps [m/s], [m/s^2], [rad/s].
+        retime: apply the caps (steps only get slower).
+        annotations: annotation file overriding the segmentation (see sim.augment.annotations).
+        coordination: ``independent`` or ``synchronized``; default: the task spec's sync groups.
+        only_successful: skip source episodes whose recorded success is False.
+    """
+    task = scene.task
+    if task is None:
+        raise ConfigError("the demos source needs a scene with a task")
+    if (path is None) == (episodes is None):
+        raise ConfigError("source 'demos' needs exactly one of 'path' (dataset) or 'episodes'")
+    if select not in MODES:
+        raise UnknownNameError("source.select", select, MODES)
+    if coordination is not None and coordination not in COORDINATION:
+        raise UnknownNameError("source.coordination", coordination, COORDINATION)
+    if int(transit_steps) < 0:
+        raise ConfigError(f"source.transit_steps must be >= 0, got {transit_steps}")
+    if len(time_warp) != 2:
+        raise ConfigError(f"source.time_warp must be (lo, hi), got {time_warp!r}")
+    warp = check_range("source.time_warp", *time_warp)
+    eps = _load(path) if path is not None else list(episodes or [])
+    if not eps:
+        raise ConfigError(f"source 'demos': no episodes in {path or 'episodes'}")
+    dataset = str(path) if path is not None else "<memory>"
+    ann = load_annotations(annotations) if annotations is not None else {}
+    for idx in ann:
+        if not 0 <= idx < len(eps):
+            raise PlanError(
+                f"annotation file {annotations}: episode {idx} out of range (the source has "
+                f"{len(eps)} episodes)",
+                cause="annotation_out_of_range",
+            )
+    object_maps = []
+    for ep in eps:
+        src_objs = list(ep.objects)
+        if object_map:
+            missing = [s for s in object_map if s not in ep.objects]
+            if missing:
+                raise PlanError(
+                    f"{ep.meta.source}: object_map names source object(s) {missing} that the "
+                    f"source lacks (objects: {sorted(ep.objects)})",
+                    cause="object_mismatch",
+                )
+            bad = [t for t in object_map.values() if t not in task.objects]
+            if bad:
+                raise PlanError(
+                    f"object_map maps to {bad}, not objects of task {task.name!r} "
+                    f"({list(task.objects)})",
+                    cause="object_mismatch",
+                )
+            m = {t: s for s, t in object_map.items()}
+            rest = [s for s in src_objs if s not in object_map]
+            m.update(
+                {k: v for k, v in default_object_map(rest, task.objects).items() if k not in m}
+            )
+        else:
+            m = default_object_map(src_objs, task.objects)
+        object_maps.append(m)
+    strokes = {}
+    for arm, a in scene.robot.arms.items():
+        g = a.gripper
+        strokes[arm] = float(getattr(g, "stroke_time", GRIPPER_STROKE_S)) if g else 0.0
+    src = DemosSource(
+        task=task,
+        episodes=eps,
+        dataset=dataset,
+        dt=scene.control_dt,
+        object_maps=object_maps,
+        arm_map=dict(arm_map or {}),
+        select=select,
+        transit_steps=int(transit_steps),
+        noise=float(noise),
+        time_warp=warp,
+        max_speed=float(max_speed),
+        max_accel=float(max_accel),
+        max_angular=float(max_angular),
+        gripper_stroke=strokes,
+        annotations=ann,
+        annotations_path=str(annotations or ""),
+        coordination=coordination,
+        retime=bool(retime),
+    )
+    if only_successful:
+        for i, ep in enumerate(eps):
+            if ep.meta.success is False:
+                src.skipped[i] = "source episode failed"
+    _check_refs(src, scene)
+    return src
+
+
+def _check_refs(src: DemosSource, scene: Scene) -> None:
+    """Fail early, naming the object, when a reference object of the spec is in no source."""
+    try:
+        spec = src._spec(scene)
+    except (SimError, KeyError, ValueError, AttributeError):
+        return  # the spec needs a reset scene: checked per attempt instead
+    refs = {s.ref for s in spec if s.ref is not None}
+    for ref in sorted(refs):
+        if all(
+            ref not in m or m[ref] not in ep.objects
+            for m, ep in zip(src.object_maps, src.episodes, strict=True)
+        ):
+            have = sorted(src.episodes[0].objects)
+            raise PlanError(
+                f"source {src.dataset}: task {src.task.name!r} object {ref!r} is missing from "
+                f"the source episodes (source objects: {have}); give source.object_map",
+                cause="object_mismatch",
+            )
