@@ -31,6 +31,10 @@ VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.m
 EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 DEMOFORGE_EPISODES_PATH = "meta/demoforge/episodes.jsonl"
 DEMOFORGE_DATASET_PATH = "meta/demoforge/dataset.json"
+#: info.json key holding SHA-256 digests of every dataset file and of info.json itself (computed
+#: with this key's "info_sha256" removed); readers verify them. lerobot drops unknown keys when
+#: it rewrites info.json, which then simply disables the check.
+INTEGRITY_KEY = "demoforge_integrity"
 POSE_NAMES = ["x", "y", "z", "qw", "qx", "qy", "qz"]
 #: Allowed |decoded pts - expected timestamp| [s]; LeRobot's default ``tolerance_s``.
 TIMESTAMP_TOL_S = 1e-4
@@ -42,6 +46,13 @@ EE_PREFIX, SUBTASK_PREFIX, IMAGE_PREFIX = (
     "observation.images.",
 )
 DONE, SUCCESS = "next.done", "next.success"
+# schema 1.1
+TARGET_PREFIX, GRIPPER_CMD_PREFIX = "target.ee_pose.", "target.gripper."
+SEGMENT_PREFIX, SEGMENT_REF_PREFIX = "observation.segment.", "observation.segment_ref."
+MUJOCO_STATE = "observation.mujoco_state"
+#: Episode label group -> feature prefix; labels are stored as int64 ids into the table
+#: info.json["demoforge"]["labels"][group] (one table per group, first-seen order).
+LABEL_PREFIX = {"segment": SEGMENT_PREFIX, "segment_ref": SEGMENT_REF_PREFIX}
 
 DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
     "timestamp": {"dtype": "float32", "shape": [1], "names": None},
@@ -66,6 +77,28 @@ class _Layout:
     objects: list[str]
     subtasks: list[str]
     cameras: dict[str, list[int]]  # camera -> [H, W]
+    # schema 1.1 (defaults: datasets written before it)
+    targets: list[str] = dataclasses.field(default_factory=list)
+    gripper_cmds: list[str] = dataclasses.field(default_factory=list)
+    segments: list[str] = dataclasses.field(default_factory=list)
+    segment_refs: list[str] = dataclasses.field(default_factory=list)
+    state_dim: int | None = None  # width of Episode.state, None = no state
+    state_spec: int | None = None
+    arm_joints: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    #: fields a layout dict must have (those before schema 1.1)
+    REQUIRED = (
+        "joint_names",
+        "has_qpos",
+        "grippers",
+        "has_qvel",
+        "action_names",
+        "has_action",
+        "arms",
+        "objects",
+        "subtasks",
+        "cameras",
+    )
 
     @classmethod
     def of(cls, ep: Episode, cameras: Mapping[str, list[int]] | None = None) -> _Layout:
@@ -81,15 +114,22 @@ class _Layout:
             objects=list(ep.objects),
             subtasks=list(ep.subtasks),
             cameras={cam: list((cameras or {}).get(cam, [])) for cam in ep.images},
+            targets=list(ep.target),
+            gripper_cmds=list(ep.gripper_cmd),
+            segments=list(ep.segment),
+            segment_refs=list(ep.segment_ref),
+            state_dim=None if ep.state is None else int(np.asarray(ep.state).shape[1]),
+            state_spec=None if ep.state is None else int(ep.state_spec),
+            arm_joints={a: list(j) for a, j in ep.arm_joints.items()},
         )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> _Layout:
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in d]
+        missing = [n for n in cls.REQUIRED if n not in d]
         if missing:
             raise FormatError(f"{where}: key 'layout' lacks {missing}; expected keys {names}")
-        return cls(**{n: d[n] for n in names})
+        return cls(**{n: d[n] for n in names if n in d})
 
     def state_names(self) -> list[str]:
         return (self.joint_names if self.has_qpos else []) + [f"{a}_gripper" for a in self.grippers]
@@ -115,6 +155,19 @@ def _features(layout: _Layout, fps: int, video: VideoOptions) -> dict[str, dict[
         vec(ENV_STATE, [f"{o}.{p}" for o in layout.objects for p in POSE_NAMES])
     for name in layout.subtasks:
         feats[SUBTASK_PREFIX + name] = {"dtype": "bool", "shape": [1], "names": None}
+    for arm in layout.targets:
+        vec(TARGET_PREFIX + arm, POSE_NAMES)
+    for arm in layout.gripper_cmds:
+        feats[GRIPPER_CMD_PREFIX + arm] = {"dtype": "float32", "shape": [1], "names": None}
+    for group, arms in (("segment", layout.segments), ("segment_ref", layout.segment_refs)):
+        for arm in arms:
+            feats[LABEL_PREFIX[group] + arm] = {"dtype": "int64", "shape": [1], "names": None}
+    if layout.state_dim is not None:
+        feats[MUJOCO_STATE] = {
+            "dtype": "float64",
+            "shape": [layout.state_dim],
+            "names": None,
+        }
     feats[DONE] = {"dtype": "bool", "shape": [1], "names": None}
     feats[SUCCESS] = {"dtype": "bool", "shape": [1], "names": None}
     for cam, (h, w) in layout.cameras.items():
@@ -194,6 +247,12 @@ def _episode_columns(ep: Episode, layout: _Layout) -> dict[str, np.ndarray]:
         )
     for name in layout.subtasks:
         cols[SUBTASK_PREFIX + name] = np.asarray(ep.subtasks[name]).astype(bool)
+    for arm in layout.targets:
+        cols[TARGET_PREFIX + arm] = np.asarray(ep.target[arm], np.float32)
+    for arm in layout.gripper_cmds:
+        cols[GRIPPER_CMD_PREFIX + arm] = np.asarray(ep.gripper_cmd[arm], np.float32)
+    if layout.state_dim is not None:
+        cols[MUJOCO_STATE] = np.asarray(ep.state, np.float64)
     done = np.zeros(T, bool)
     done[-1] = True
     cols[DONE] = done
@@ -228,6 +287,19 @@ def _table(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def label_ids(values: Any, table: list[str]) -> np.ndarray:
+    """Per-step strings -> int64 ids into ``table`` (new labels appended, first-seen order)."""
+    index = {s: i for i, s in enumerate(table)}
+    out = np.empty(len(values), np.int64)
+    for k, v in enumerate(np.asarray(values).tolist()):
+        s = v.decode() if isinstance(v, bytes) else str(v)
+        if s not in index:
+            index[s] = len(table)
+            table.append(s)
+        out[k] = index[s]
+    return out
+
+
 def _meta_dict(meta: EpisodeMeta) -> dict[str, Any]:
     return to_jsonable(dataclasses.asdict(meta))
 
@@ -245,6 +317,11 @@ def _feature_map() -> dict[str, str]:
         EE_PREFIX + "<arm>": "ee[<arm>]: x, y, z [m] + qw, qx, qy, qz, world frame",
         ENV_STATE: "objects[<obj>] poses concatenated: <obj>.x .. <obj>.qz, world frame",
         SUBTASK_PREFIX + "<name>": "subtasks[<name>] (bool)",
+        TARGET_PREFIX + "<arm>": "target[<arm>]: commanded EE pose x, y, z + qw, qx, qy, qz",
+        GRIPPER_CMD_PREFIX + "<arm>": "gripper_cmd[<arm>]: commanded opening [0, 1]",
+        SEGMENT_PREFIX + "<arm>": "segment[<arm>] as ids into demoforge.labels.segment",
+        SEGMENT_REF_PREFIX + "<arm>": "segment_ref[<arm>] as ids into demoforge.labels.segment_ref",
+        MUJOCO_STATE: "state: full MuJoCo state (mj_getState, spec layout.state_spec), float64",
         IMAGE_PREFIX + "<cam>": "images[<cam>] (H.264 video, RGB)",
         DONE: "True on the last frame",
         SUCCESS: "True on the last frame when meta.success is True",

@@ -24,16 +24,26 @@ class VideoOptions:
         preset: x264 speed preset.
         g: keyframe interval [frames]; small values make random access cheap.
         pix_fmt: pixel format; yuv420p plays everywhere (needs even width and height).
+        threads: encoder threads. Fixed (never "auto"): x264's output bytes depend on its thread
+            count, and "auto" derives it from the CPUs the process may use, so the same frames
+            gave different mp4 bytes on machines/processes with another CPU count.
     """
 
     crf: int = 23
     preset: str = "veryfast"
     g: int = 2
     pix_fmt: str = "yuv420p"
+    threads: int = 1
 
     def encoder_options(self) -> dict[str, str]:
         """Options passed to libx264 (no B-frames so packets are in display order)."""
-        return {"crf": str(self.crf), "preset": self.preset, "g": str(self.g), "bf": "0"}
+        return {
+            "crf": str(self.crf),
+            "preset": self.preset,
+            "g": str(self.g),
+            "bf": "0",
+            "threads": str(self.threads),
+        }
 
 
 def _encode_mp4(path: Path, frames: np.ndarray, fps: int, opts: VideoOptions) -> None:
@@ -44,6 +54,7 @@ def _encode_mp4(path: Path, frames: np.ndarray, fps: int, opts: VideoOptions) ->
         stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
         stream.pix_fmt = opts.pix_fmt
         stream.codec_context.time_base = tb
+        stream.codec_context.thread_count = opts.threads
         stream.options = opts.encoder_options()
         for k, img in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")

@@ -18,15 +18,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.episode import FEATURES, SCHEMA_VERSION, Episode, EpisodeMeta
-from sim.errors import ConfigError, FormatError, OutputExistsError, SchemaError
+from sim.errors import ConfigError, FormatError, SchemaError
 from sim.io.atomic import (
     atomic_path,
     atomic_write_json,
     atomic_write_text,
+    check_free_space,
     check_output_free,
-    partial_path,
+    json_digest,
+    output_errors,
     publish_dir,
-    remove_tree,
+    sha256_file,
     to_jsonable,
 )
 from sim.io.lerobot.features import (
@@ -37,6 +39,8 @@ from sim.io.lerobot.features import (
     DEMOFORGE_EPISODES_PATH,
     EPISODES_PATH,
     IMAGE_PREFIX,
+    INTEGRITY_KEY,
+    LABEL_PREFIX,
     TIMESTAMP_TOL_S,
     VIDEO_PATH,
     _episode_columns,
@@ -47,15 +51,25 @@ from sim.io.lerobot.features import (
     _meta_from_dict,
     _schema,
     _table,
+    label_ids,
 )
 from sim.io.lerobot.stats import _aggregate_stats, _image_stats, _numeric_stats
 from sim.io.lerobot.video import VideoOptions, _concat_mp4, _encode_mp4
+from sim.io.writer import Staging, config_diff
 
 log = logging.getLogger(__package__)  # "sim.io.lerobot", as before the split
 
 _STAGE_FORMAT = "demoforge-lerobot-staging/1"
 _EP_STEM = "episode_{:06d}"
 _MB = 1024**2
+_LABEL_FIELDS = {"segment": "segments", "segment_ref": "segment_refs"}
+_RESERVED = (
+    "meta/info.json",
+    "meta/stats.json",
+    "meta/tasks.parquet",
+    DEMOFORGE_DATASET_PATH,
+    DEMOFORGE_EPISODES_PATH,
+)
 
 
 def _check_episode(ep: Episode, fps: int | None, layout: _Layout | None, index: int) -> int:
@@ -133,6 +147,8 @@ class _Staged:
     dataset_from_index: int
     meta: dict[str, Any]
     stats: dict[str, dict[str, Any]]
+    labels: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # local label tables
+    bytes: int = 0  # staged parquet + mp4 sizes
 
 
 class LeRobotWriter:
@@ -181,9 +197,7 @@ class LeRobotWriter:
         video_files_size_in_mb: float = 200,
     ) -> None:
         self.root = Path(root)
-        self.partial = partial_path(self.root)
         self.overwrite = overwrite
-        check_output_free(self.root, overwrite)
         for name, v in (
             ("chunks_size", chunks_size),
             ("data_files_size_in_mb", data_files_size_in_mb),
@@ -191,6 +205,8 @@ class LeRobotWriter:
         ):
             if not v > 0:
                 raise ConfigError(f"LeRobotWriter: {name} must be > 0, got {v}")
+        if video is not None and video.threads < 1:
+            raise ConfigError(f"LeRobotWriter: video.threads must be >= 1, got {video.threads}")
         requested = {
             "fps": fps,
             "robot_type": robot_type,
@@ -200,32 +216,52 @@ class LeRobotWriter:
             "data_files_size_in_mb": data_files_size_in_mb,
             "video_files_size_in_mb": video_files_size_in_mb,
         }
+        self._stage = Staging(
+            self.root,
+            overwrite=overwrite,
+            resume=resume,
+            kind="LeRobot",
+            count_staged=lambda p: len(list((p / "episodes").glob("episode_*.json"))),
+        )
+        self.partial = self._stage.partial
         self._episodes_dir = self.partial / "episodes"
         self._state_path = self.partial / "writer.json"
         self._staged: list[_Staged] = []
         self._state: dict[str, Any] | None = None
-        if self.partial.exists():
-            if resume:
-                self._load_staged(requested)
-            elif overwrite:
-                remove_tree(self.partial)
-            else:
-                n = len(list(self._episodes_dir.glob("episode_*.json")))
-                raise OutputExistsError(
-                    f"unfinished write {self.partial} exists ({n} staged episodes); pass "
-                    "resume=True to continue it or overwrite=True to discard it"
-                )
         self._requested = requested
         self._finalized = False
-        if self._state is None:
+        if self._stage.published:
+            return
+        if self._stage.resumed:
+            self._load_staged(requested)
+        with output_errors(self.partial, what="the LeRobot staging folder"):
             self._episodes_dir.mkdir(parents=True, exist_ok=True)
 
     # -- staging ------------------------------------------------------------------------------
 
     @property
     def num_staged(self) -> int:
-        """Episodes staged so far (including those found when resuming)."""
-        return len(self._staged)
+        """Episodes staged so far (including those found when resuming; or published)."""
+        return self._stage.published_episodes if self._stage.published else len(self._staged)
+
+    @property
+    def published(self) -> bool:
+        """True once the dataset is complete at ``root`` (also after a crash past the rename)."""
+        return self._stage.published
+
+    def stage_file(self, relpath: str, data: bytes) -> Path:
+        """Stage ``<root>/<relpath>`` (e.g. ``meta/demoforge_report.json``), published with data.
+
+        Raises:
+            ConfigError: ``relpath`` is absolute, has ``..``, or names a file the writer makes.
+        """
+        self._check_open()
+        if relpath.startswith(("data/", "videos/")) or relpath in _RESERVED:
+            raise ConfigError(
+                f"stage_file path {relpath!r} would replace a LeRobot dataset file; use e.g. "
+                "'meta/demoforge_report.json'"
+            )
+        return self._stage.stage_file(relpath, data)
 
     @property
     def staged_meta(self) -> list[EpisodeMeta]:
@@ -247,9 +283,11 @@ class LeRobotWriter:
                 )
             for key, value in requested.items():
                 if value is not None and key in state and state[key] != value:
+                    keys = config_diff(state[key], value) if isinstance(value, dict) else []
                     raise ConfigError(
                         f"resuming {self.partial}: {key} is {value!r} but the staged episodes "
                         f"were written with {state[key]!r} ({self._state_path})"
+                        + (f"; differing keys: {keys}" if keys else "")
                     )
             self._state = state
         i = 0
@@ -269,8 +307,6 @@ class LeRobotWriter:
                 p.unlink()
         for p in self._episodes_dir.glob(".*.tmp*"):  # temp files of interrupted atomic writes
             p.unlink()
-        remove_tree(self.partial / "dataset")
-        self._episodes_dir.mkdir(parents=True, exist_ok=True)
         log.info("%s: resuming with %d staged episodes", self.partial, len(self._staged))
 
     def _init_state(self, ep: Episode, fps: int, cameras: dict[str, list[int]]) -> None:
@@ -288,7 +324,8 @@ class LeRobotWriter:
             "video_files_size_in_mb": req["video_files_size_in_mb"],
             "layout": dataclasses.asdict(layout),
         }
-        atomic_write_json(self._state_path, self._state)
+        with output_errors(self.partial, what="the writer state"):
+            atomic_write_json(self._state_path, self._state)
 
     def _paths(self, index: int) -> tuple[Path, Path, Callable[[str], Path]]:
         stem = self._episodes_dir / _EP_STEM.format(index)
@@ -327,26 +364,36 @@ class LeRobotWriter:
         task_index = tasks.index(task) if task in tasks else len(tasks)
         start = sum(s.length for s in self._staged)
         cols = _episode_columns(episode, layout)
-        table = _table(cols, _schema(_features(layout, fps, video)), fps, index, start, task_index)
         stats = {k: _numeric_stats(v) for k, v in cols.items()}
+        local: dict[str, list[str]] = {}  # remapped to the dataset's label tables at finalize
+        for group, prefix in LABEL_PREFIX.items():
+            table_ = local.setdefault(group, [])
+            for arm in getattr(layout, _LABEL_FIELDS[group]):
+                cols[prefix + arm] = label_ids(getattr(episode, group)[arm], table_)
+        table = _table(cols, _schema(_features(layout, fps, video)), fps, index, start, task_index)
         for k in DEFAULT_FEATURES:
             stats[k] = _numeric_stats(table[k].to_numpy())
         marker, parquet, mp4 = self._paths(index)
+        need = sum(np.asarray(f).nbytes for f in frames.values()) // 10 + table.nbytes
         try:
-            with atomic_path(parquet) as tmp:
-                pq.write_table(table, tmp, compression="snappy")
-            for cam, fr in frames.items():
-                _encode_mp4(mp4(cam), fr, fps, video)
-                stats[IMAGE_PREFIX + cam] = _image_stats(fr)
-            staged = _Staged(
-                index=index,
-                length=len(episode),
-                task=task,
-                dataset_from_index=start,
-                meta=_meta_dict(episode.meta),
-                stats=to_jsonable(stats),
-            )
-            atomic_write_json(marker, dataclasses.asdict(staged), indent=None)  # the commit
+            with output_errors(self.partial, need, f"episode {index}"):
+                with atomic_path(parquet) as tmp:
+                    pq.write_table(table, tmp, compression="snappy")
+                for cam, fr in frames.items():
+                    _encode_mp4(mp4(cam), fr, fps, video)
+                    stats[IMAGE_PREFIX + cam] = _image_stats(fr)
+                size = parquet.stat().st_size + sum(mp4(c).stat().st_size for c in frames)
+                staged = _Staged(
+                    index=index,
+                    length=len(episode),
+                    task=task,
+                    dataset_from_index=start,
+                    meta=_meta_dict(episode.meta),
+                    stats=to_jsonable(stats),
+                    labels=local,
+                    bytes=size,
+                )
+                atomic_write_json(marker, dataclasses.asdict(staged), indent=None)  # the commit
         except BaseException:
             if index == 0:
                 self._state = None
@@ -367,25 +414,57 @@ class LeRobotWriter:
     def finalize(self) -> Path:
         """Merge the staged episodes into the v3.0 layout at ``root``; return ``root``.
 
+        Needs free space of about the staged size again (parquets and videos are merged into new
+        files before the staging copies are removed); checked first. Returns at once when an
+        interrupted run already published.
+
         Raises:
             SchemaError: no episode was added.
             OutputExistsError: ``root`` appeared meanwhile and ``overwrite`` is False.
+            OutputWriteError: not enough free space, or the location is not writable.
         """
+        if self._stage.published:
+            self._finalized = True
+            return self.root
         self._check_open()
         if not self._staged:
             raise SchemaError(f"{self.root}: no episodes were added; nothing to finalize")
         check_output_free(self.root, self.overwrite)
+        staged = sum(s.bytes for s in self._staged) + self._stage.staged_bytes()
+        need = int(staged * 1.05) + _MB
+        check_free_space(
+            self.partial,
+            need,
+            f"finalizing {self.root} (staged episodes are merged into the final files, about "
+            "the dataset size again)",
+        )
+        with output_errors(self.partial, need, f"the final layout of {self.root}"):
+            self._build()
+            root = self._stage.publish(publish_dir, len(self._staged))
+        self._finalized = True
+        return root
+
+    def _build(self) -> None:
         st = self._state
         fps, chunks_size = st["fps"], st["chunks_size"]
         layout = _Layout.from_dict(st["layout"], str(self._state_path))
         video = VideoOptions(**st["video"])
         features = _features(layout, fps, video)
-        build = self.partial / "dataset"
-        remove_tree(build)
-        build.mkdir(parents=True)
+        build = self._stage.fresh_build()
         rows: list[dict[str, Any]] = [
             {"episode_index": s.index, "tasks": [s.task], "length": s.length} for s in self._staged
         ]
+        # dataset label tables (first-seen order over episodes) and local -> dataset id maps
+        labels: dict[str, list[str]] = {g: [] for g in LABEL_PREFIX}
+        remap: list[dict[str, np.ndarray]] = []
+        for s in self._staged:
+            remap.append({g: label_ids(s.labels.get(g, []), labels[g]) for g in LABEL_PREFIX})
+        label_cols = {
+            LABEL_PREFIX[g] + arm: g
+            for g in LABEL_PREFIX
+            for arm in getattr(layout, _LABEL_FIELDS[g])
+        }
+        episode_stats = [dict(s.stats) for s in self._staged]
 
         # data parquet(s): one row group per episode
         schema = _schema(features)
@@ -401,6 +480,10 @@ class LeRobotWriter:
                 for i in members:
                     s = self._staged[i]
                     t = pq.read_table(self._paths(s.index)[1])
+                    for name, group in label_cols.items():
+                        ids = remap[i][group][t[name].to_numpy()]
+                        t = t.set_column(t.schema.get_field_index(name), name, pa.array(ids))
+                        episode_stats[i][name] = to_jsonable(_numeric_stats(ids))
                     w.write_table(t.cast(schema), row_group_size=max(1, t.num_rows))
                     rows[i].update(
                         {
@@ -422,7 +505,7 @@ class LeRobotWriter:
                 path = build / VIDEO_PATH.format(video_key=key, chunk_index=chunk, file_index=file)
                 lengths = [self._staged[i].length for i in members]
                 starts = _concat_mp4([mp4s[i] for i in members], lengths, path, fps)
-                for i, t0, n in zip(members, starts, lengths):
+                for i, t0, n in zip(members, starts, lengths, strict=True):
                     rows[i].update(
                         {
                             f"videos/{key}/chunk_index": chunk,
@@ -433,10 +516,10 @@ class LeRobotWriter:
                     )
 
         # meta/episodes, tasks, stats
-        for r, s in zip(rows, self._staged):
+        for r, stats_ in zip(rows, episode_stats, strict=True):
             r["meta/episodes/chunk_index"] = 0
             r["meta/episodes/file_index"] = 0
-            for feat, stats in s.stats.items():
+            for feat, stats in stats_.items():
                 for name, value in stats.items():
                     r[f"stats/{feat}/{name}"] = value
         ep_path = build / EPISODES_PATH.format(chunk_index=0, file_index=0)
@@ -447,14 +530,15 @@ class LeRobotWriter:
             {"task_index": np.arange(len(tasks), dtype=np.int64)},
             index=pd.Index(tasks, name="task"),
         ).to_parquet(build / "meta" / "tasks.parquet")
-        stats = _aggregate_stats([s.stats for s in self._staged])
+        stats = _aggregate_stats(episode_stats)
         atomic_write_json(build / "meta" / "stats.json", stats)
 
-        # demoforge metadata
+        # demoforge metadata and the files staged with stage_file
         demo = {
             "schema_version": SCHEMA_VERSION,
             "software_version": self._staged[0].meta.get("software_version", ""),
             "layout": dataclasses.asdict(layout),
+            "labels": labels,
             "feature_map": _feature_map(),
             "episode_schema": FEATURES,
             "config": st["config"],
@@ -465,7 +549,14 @@ class LeRobotWriter:
             build / DEMOFORGE_EPISODES_PATH,
             "".join(json.dumps({"episode_index": s.index, **s.meta}) + "\n" for s in self._staged),
         )
+        self._stage.copy_files(build)
 
+        # checksums of every file, so damage is caught on read (info.json: digest of itself)
+        files = {
+            p.relative_to(build).as_posix(): sha256_file(p)
+            for p in sorted(build.rglob("*"))
+            if p.is_file()
+        }
         total = sum(s.length for s in self._staged)
         info = {
             "codebase_version": CODEBASE_VERSION,
@@ -482,16 +573,19 @@ class LeRobotWriter:
             "video_path": VIDEO_PATH if layout.cameras else None,
             "features": features,
             "demoforge": demo,
+            INTEGRITY_KEY: {"files_sha256": files},
         }
+        info[INTEGRITY_KEY]["info_sha256"] = json_digest(info)
         atomic_write_json(build / "meta" / "info.json", info)  # written last: marks completeness
-        publish_dir(build, self.root, self.overwrite)
-        remove_tree(self.partial)
-        self._finalized = True
-        return self.root
 
     def _check_open(self) -> None:
         if self._finalized:
             raise ConfigError(f"LeRobotWriter({self.root}) is already finalized")
+        if self._stage.published:
+            raise ConfigError(
+                f"LeRobotWriter({self.root}): the dataset was already published by the "
+                "interrupted run; nothing more can be added"
+            )
 
     def __enter__(self) -> LeRobotWriter:
         return self
