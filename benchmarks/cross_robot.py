@@ -14,6 +14,7 @@ Run: ``python benchmarks/cross_robot.py --sources 10 --episodes 50 --levels D0``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -21,7 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from sim.augment.infer import from_canonical, to_canonical, tool_frame_dict
+from sim.augment.infer import (
+    from_canonical,
+    jaw_twin,
+    prefer_jaw_twin,
+    to_canonical,
+    tool_frame_dict,
+)
 from sim.control.ik import ArmIK
 from sim.control.plan import plan_targets
 from sim.episode import Episode, EpisodeMeta
@@ -44,8 +51,13 @@ def record_demo(scene: Scene, ik: ArmIK, seed: int, level: str = "D0") -> Episod
     scene.reset(rng, level)
     plan = scene.task.demo(scene, rng)
     conv = scene.robot.tool_frames()
-    check_plan_reach(ik, plan)
     start = {arm: to_canonical(scene.ee_pose(arm), conv[arm]) for arm in scene.arms}
+    flipped = []
+    for arm, wps in plan.arms.items():  # jaw symmetry: the grasp twin nearer the arm's home
+        if prefer_jaw_twin(np.array([w.pose for w in wps]), start[arm]):
+            plan.arms[arm] = [dataclasses.replace(w, pose=jaw_twin(w.pose)) for w in wps]
+            flipped.append(arm)
+    check_plan_reach(ik, plan)
     grip = {arm: scene.gripper_opening(arm) for arm in scene.gripper_arms}
     targets = plan_targets(plan, start, grip, scene.control_dt)
     targets.pose = {arm: from_canonical(p, conv[arm]) for arm, p in targets.pose.items()}
@@ -63,6 +75,7 @@ def record_demo(scene: Scene, ik: ArmIK, seed: int, level: str = "D0") -> Episod
             "level": level,
             "recorder": "benchmarks/cross_robot.py:record_demo",
             "tool_frame": {arm: tool_frame_dict(c) for arm, c in conv.items()},
+            "jaw_twin": flipped,
             "base": {
                 "mount_pos": [float(x) for x in mount.pos],
                 "mount_offset": list(scene.robot.mount_offset),

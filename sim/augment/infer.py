@@ -23,7 +23,15 @@ import numpy as np
 from sim.episode import Episode
 from sim.errors import ConfigError, SchemaError
 from sim.model.robot import ToolFrame
-from sim.transforms import mat_to_quat, pose_inv, pose_mul, quat_mul, quat_normalize, quat_to_mat
+from sim.transforms import (
+    mat_to_quat,
+    pose_inv,
+    pose_mul,
+    quat_angle,
+    quat_mul,
+    quat_normalize,
+    quat_to_mat,
+)
 
 ToolFrameLike = ToolFrame | Mapping[str, Sequence[float]] | None
 
@@ -80,6 +88,30 @@ def from_canonical(pose: np.ndarray, convention: ToolFrameLike) -> np.ndarray:
 def convert_tool_frame(pose: np.ndarray, src: ToolFrameLike, dst: ToolFrameLike) -> np.ndarray:
     """EE site pose(s) of a ``src``-convention arm -> the ``dst`` arm's site pose(s)."""
     return from_canonical(to_canonical(pose, src), dst)
+
+
+#: Half turn about the canonical approach axis (z): the twin of a grasp for symmetric jaws.
+HALF_TURN = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def jaw_twin(pose: np.ndarray) -> np.ndarray:
+    """Canonical pose(s) (..., 7) turned half a turn about the approach axis (same grasp for a
+    parallel-jaw gripper or a weld hand: the closing axis' sign is a free choice)."""
+    pose = _check_poses(pose, "jaw_twin pose")
+    q = quat_mul(pose[..., 3:], np.broadcast_to(HALF_TURN, pose[..., 3:].shape))
+    return np.concatenate([pose[..., :3], quat_normalize(q)], axis=-1)
+
+
+def prefer_jaw_twin(poses: np.ndarray, reference: np.ndarray) -> bool:
+    """True when the half-turned twin of canonical ``poses`` (..., 7) is closer, on average, to
+    the canonical ``reference`` orientation (quat (4,) or pose (7,)), e.g. the arm's home pose:
+    the twin keeps the wrist within its range when a source arm's closing axis points the other
+    way."""
+    poses = _check_poses(poses, "poses").reshape(-1, 7)
+    ref = np.asarray(reference, float)[-4:]
+    keep = float(np.mean(quat_angle(poses[:, 3:], np.broadcast_to(ref, poses[:, 3:].shape))))
+    twin = jaw_twin(poses)[:, 3:]
+    return float(np.mean(quat_angle(twin, np.broadcast_to(ref, twin.shape)))) < keep
 
 
 def tool_frame_dict(conv: ToolFrameLike) -> dict[str, list[float]]:
