@@ -547,9 +547,13 @@ def test_writer_rejects_bad_episode(tmp_path, corrupt, message):
 # ---------------------------------------------------------------------------------------------
 
 
-def _edit_info(root: Path, fn) -> None:
+def _edit_info(root: Path, fn, keep_integrity: bool = False) -> None:
+    """Edit info.json as a tool that rewrites it would: lerobot drops unknown keys such as
+    ``demoforge_integrity`` (the checksums), so the reader's content checks are reached."""
     path = root / "meta/info.json"
     info = json.loads(path.read_text())
+    if not keep_integrity:
+        info.pop(lr.INTEGRITY_KEY, None)
     fn(info)
     path.write_text(json.dumps(info))
 
@@ -557,6 +561,7 @@ def _edit_info(root: Path, fn) -> None:
 def _edit_data(root: Path, fn) -> None:
     path = root / "data/chunk-000/file-000.parquet"
     pq.write_table(fn(pq.read_table(path)), path)
+    _edit_info(root, lambda i: None)
 
 
 def _drop_action(t: pa.Table) -> pa.Table:
@@ -584,6 +589,7 @@ def _episode_length(root: Path) -> None:
     pq.write_table(
         t.set_column(t.schema.get_field_index("length"), "length", pa.array(lengths)), path
     )
+    _edit_info(root, lambda i: None)
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sim.errors import FormatError
+from sim.io.atomic import json_digest, sha256_file
 from sim.io.lerobot.features import (
     DATA_PATH,
     DEFAULT_FEATURES,
     DEMOFORGE_DATASET_PATH,
     EPISODES_PATH,
+    INTEGRITY_KEY,
     READABLE_VERSIONS,
 )
 
@@ -69,6 +71,29 @@ class LeRobotInfo:
     episodes: dict[int, LeRobotEpisodeRef]
     demoforge: dict[str, Any] | None
     raw: dict[str, Any]
+    checksums: dict[str, str] = field(default_factory=dict)  # relpath -> sha256 (ours only)
+    _verified: set[str] = field(default_factory=set, repr=False)
+
+    def verify(self, path: Path) -> None:
+        """Check ``path`` against the SHA-256 recorded at write time (once per file).
+
+        Raises:
+            FormatError: the file's content differs from what the writer recorded.
+        """
+        try:
+            rel = Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return
+        if rel in self._verified or rel not in self.checksums:
+            return
+        if not Path(path).is_file():
+            raise FormatError(f"{path}: file missing (listed in meta/info.json)")
+        if sha256_file(path) != self.checksums[rel]:
+            raise FormatError(
+                f"{path}: content does not match the checksum recorded in meta/info.json "
+                f"['{INTEGRITY_KEY}']; the file is damaged (truncated or modified)"
+            )
+        self._verified.add(rel)
 
     @property
     def video_keys(self) -> list[str]:
@@ -173,15 +198,18 @@ def read_lerobot_info(root: str | os.PathLike) -> LeRobotInfo:
                 f"{list(DEFAULT_FEATURES)}"
             )
     fps = int(fps)
+    checksums = _integrity(info, info_path)
     video_keys = [k for k, v in features.items() if v["dtype"] == "video"]
+    verify = _Verifier(root, checksums)
     if version == "v3.0":
-        tasks, episodes = _index_v30(root, info, info_path, video_keys)
+        tasks, episodes = _index_v30(root, info, info_path, video_keys, verify)
     else:
         tasks, episodes = _index_v2x(root, info, info_path, video_keys)
     demo = info.get("demoforge")
     if demo is None and (root / DEMOFORGE_DATASET_PATH).is_file():
+        verify(root / DEMOFORGE_DATASET_PATH)
         demo = _load_json(root / DEMOFORGE_DATASET_PATH)
-    return LeRobotInfo(
+    out = LeRobotInfo(
         root=root,
         codebase_version=version,
         fps=fps,
@@ -191,11 +219,61 @@ def read_lerobot_info(root: str | os.PathLike) -> LeRobotInfo:
         episodes=episodes,
         demoforge=demo,
         raw=info,
+        checksums=checksums,
     )
+    out._verified.update(verify.done)
+    return out
+
+
+def _integrity(info: dict, info_path: Path) -> dict[str, str]:
+    """Verify info.json's own digest (when we wrote it); return the recorded file digests."""
+    block = info.get(INTEGRITY_KEY)
+    if block is None:
+        return {}
+    if not isinstance(block, dict) or "info_sha256" not in block:
+        raise FormatError(f"{info_path}: key {INTEGRITY_KEY!r} is malformed; file damaged?")
+    stripped = {**info, INTEGRITY_KEY: {k: v for k, v in block.items() if k != "info_sha256"}}
+    if json_digest(stripped) != block["info_sha256"]:
+        raise FormatError(
+            f"{info_path}: content does not match its recorded digest "
+            f"({INTEGRITY_KEY}.info_sha256); the file is damaged or was edited by hand"
+        )
+    files = block.get("files_sha256", {})
+    if not isinstance(files, dict):
+        raise FormatError(f"{info_path}: key {INTEGRITY_KEY}.files_sha256 must be a dict")
+    return {str(k): str(v) for k, v in files.items()}
+
+
+class _Verifier:
+    """Checks metadata files against recorded digests while the index is read."""
+
+    def __init__(self, root: Path, checksums: dict[str, str]) -> None:
+        self.root, self.checksums, self.done = root, checksums, set()
+
+    def __call__(self, path: Path) -> None:
+        rel = path.relative_to(self.root).as_posix()
+        if rel in self.checksums and rel not in self.done:
+            if sha256_file(path) != self.checksums[rel]:
+                raise FormatError(
+                    f"{path}: content does not match the checksum recorded in meta/info.json "
+                    f"['{INTEGRITY_KEY}']; the file is damaged (truncated or modified)"
+                )
+            self.done.add(rel)
+
+
+def _read_parquet_meta(path: Path, what: str, columns: list[str] | None = None):
+    """pyarrow table of a metadata parquet; damage becomes a FormatError naming the file."""
+    try:
+        return pq.read_table(path, columns=columns)
+    except (OSError, ValueError, pa.ArrowException) as e:
+        raise FormatError(
+            f"{path}: cannot read {what} ({type(e).__name__}: {e}); expected an intact parquet "
+            "file (truncated or damaged?)"
+        ) from e
 
 
 def _index_v30(
-    root: Path, info: dict, info_path: Path, video_keys: list[str]
+    root: Path, info: dict, info_path: Path, video_keys: list[str], verify: _Verifier
 ) -> tuple[list[str], dict[int, LeRobotEpisodeRef]]:
     data_tpl = _require(info, "data_path", info_path, f"a template like {DATA_PATH!r}")
     video_tpl = info.get("video_path")
@@ -204,7 +282,11 @@ def _index_v30(
     tasks_path = root / "meta" / "tasks.parquet"
     if not tasks_path.is_file():
         raise FormatError(f"{tasks_path}: file missing; expected pandas index 'task'")
-    df = pd.read_parquet(tasks_path)
+    verify(tasks_path)
+    try:
+        df = _read_parquet_meta(tasks_path, "the task table").to_pandas()
+    except (ValueError, TypeError, KeyError) as e:  # pandas metadata damaged
+        raise FormatError(f"{tasks_path}: cannot read the task table ({e})") from e
     if "task_index" not in df.columns:
         raise FormatError(f"{tasks_path}: column 'task_index' missing; columns {list(df.columns)}")
     names = df["task"] if "task" in df.columns else df.index
@@ -219,7 +301,9 @@ def _index_v30(
     episodes: dict[int, LeRobotEpisodeRef] = {}
     need = ["episode_index", "length", "data/chunk_index", "data/file_index"]
     for path in ep_files:
-        cols = [c for c in pq.read_schema(path).names if not c.startswith("stats/")]
+        verify(path)
+        schema = _read_parquet_meta(path, "the episode table").schema
+        cols = [c for c in schema.names if not c.startswith("stats/")]
         vneed = [
             f"videos/{k}/{s}"
             for k in video_keys
@@ -228,7 +312,7 @@ def _index_v30(
         for c in need + vneed:
             if c not in cols:
                 raise FormatError(f"{path}: column {c!r} missing; columns present: {cols}")
-        for r in pq.read_table(path, columns=cols).to_pylist():
+        for r in _read_parquet_meta(path, "the episode table", cols).to_pylist():
             i = int(r["episode_index"])
             ref = LeRobotEpisodeRef(
                 index=i,

@@ -21,10 +21,14 @@ from sim.io.lerobot.features import (
     DEMOFORGE_EPISODES_PATH,
     EE_PREFIX,
     ENV_STATE,
+    GRIPPER_CMD_PREFIX,
     IMAGE_PREFIX,
+    LABEL_PREFIX,
+    MUJOCO_STATE,
     STATE,
     SUBTASK_PREFIX,
     SUCCESS,
+    TARGET_PREFIX,
     TIMESTAMP_TOL_S,
     VELOCITY,
     _Layout,
@@ -121,7 +125,8 @@ def _finite(a: np.ndarray, name: str, where: Path, episode: int) -> np.ndarray:
 class _TableCache:
     """Keeps the last parquet file read, so episodes sharing a v3.0 file read it once."""
 
-    def __init__(self) -> None:
+    def __init__(self, info: LeRobotInfo | None = None) -> None:
+        self.info = info
         self.path: Path | None = None
         self.table: pa.Table | None = None
         self.episode_index: np.ndarray | None = None
@@ -130,9 +135,11 @@ class _TableCache:
         if path != self.path:
             if not path.is_file():
                 raise FormatError(f"{path}: data file missing (episode {episode})")
+            if self.info is not None:
+                self.info.verify(path)
             try:
                 self.table = pq.read_table(path)
-            except (pa.ArrowInvalid, OSError) as e:
+            except (pa.ArrowException, OSError, ValueError) as e:
                 raise FormatError(f"{path}: cannot read parquet ({e})") from e
             if "episode_index" not in self.table.column_names:
                 raise FormatError(
@@ -157,7 +164,7 @@ def read_lerobot_columns(
     """
     info = info or read_lerobot_info(root)
     ref = _episode_ref(info, episode)
-    return _episode_columns_read(info, ref, _TableCache())[0]
+    return _episode_columns_read(info, ref, _TableCache(info))[0]
 
 
 def _episode_ref(info: LeRobotInfo, episode: int) -> LeRobotEpisodeRef:
@@ -185,6 +192,9 @@ def _episode_columns_read(
         for name, spec in info.features.items()
         if spec["dtype"] not in ("video", "image", "string", "language")
     }
+    for name in DEFAULT_FEATURES:
+        if name not in cols:
+            raise FormatError(f"{where}: default feature {name!r} missing from the columns")
     fi = cols["frame_index"]
     if not np.array_equal(fi, np.arange(ref.length)):
         k = int(np.argmax(fi != np.arange(ref.length)))
@@ -231,7 +241,7 @@ def iter_lerobot(
             next(iter(missing)),
             missing[next(iter(missing))],
         )
-    cache = _TableCache()
+    cache = _TableCache(info)
     for ref in refs:
         cols, images = _episode_columns_read(info, ref, cache)
         if info.demoforge is not None:
@@ -273,14 +283,23 @@ def _camera(key: str) -> str:
 
 
 def _clips(info: LeRobotInfo, ref: LeRobotEpisodeRef) -> dict[str, VideoClip]:
+    def digest(path: Path) -> str | None:
+        try:
+            return info.checksums.get(path.relative_to(info.root).as_posix())
+        except ValueError:
+            return None
+
     return {
-        _camera(key): VideoClip(path=path, from_timestamp=t0, length=ref.length, fps=info.fps)
+        _camera(key): VideoClip(
+            path=path, from_timestamp=t0, length=ref.length, fps=info.fps, sha256=digest(path)
+        )
         for key, (path, t0) in ref.videos.items()
     }
 
 
 def _demoforge_metas(info: LeRobotInfo) -> dict[int, dict[str, Any]]:
     rel = info.demoforge.get("episodes_metadata", DEMOFORGE_EPISODES_PATH)
+    info.verify(info.root / rel)
     rows = _load_jsonl(info.root / rel)
     return {int(r.pop("episode_index")): r for r in rows}
 
@@ -340,6 +359,28 @@ def _own_episode(
             o: np.ascontiguousarray(env[:, 7 * i : 7 * i + 7]) for i, o in enumerate(layout.objects)
         }
     ep.subtasks = {s: get(SUBTASK_PREFIX + s).astype(bool) for s in layout.subtasks}
+    ep.target = {a: vec(TARGET_PREFIX + a) for a in layout.targets}
+    ep.gripper_cmd = {
+        a: np.ascontiguousarray(get(GRIPPER_CMD_PREFIX + a).reshape(T)) for a in layout.gripper_cmds
+    }
+    labels = info.demoforge.get("labels", {})
+    for group, arms in (("segment", layout.segments), ("segment_ref", layout.segment_refs)):
+        table = np.asarray(labels.get(group, []), dtype=str)
+        out = {}
+        for a in arms:
+            name = LABEL_PREFIX[group] + a
+            ids = get(name).reshape(T)
+            if T and (ids.min() < 0 or ids.max() >= len(table)):
+                raise FormatError(
+                    f"{df}: column {name!r} holds ids {int(ids.min())}..{int(ids.max())}; the "
+                    f"label table demoforge.labels.{group} in {where} has {len(table)} entries"
+                )
+            out[a] = table[ids] if T else np.array([], str)
+        setattr(ep, group, out)
+    if layout.state_dim is not None:
+        ep.state = vec(MUJOCO_STATE)
+        ep.state_spec = layout.state_spec
+    ep.arm_joints = {a: list(j) for a, j in layout.arm_joints.items()}
     ep.images = dict(_clips(info, ref))
     return ep
 

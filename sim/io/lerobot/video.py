@@ -118,16 +118,43 @@ def _concat_mp4(inputs: list[Path], lengths: list[int], out_path: Path, fps: int
 class VideoClip:
     """Lazy loader of one episode's frames from an mp4: call it to get (T, H, W, 3) uint8.
 
-    Frame k is the decoded frame at pts ``from_timestamp + k / fps`` (± 1e-4 s).
+    Frame k is the decoded frame at pts ``from_timestamp + k / fps`` (± 1e-4 s). With
+    ``sha256`` (recorded by our writer) the file is checked first: a damaged video raises a
+    FormatError instead of decoding to wrong pixels.
     """
 
     path: Path
     from_timestamp: float
     length: int
     fps: int
+    sha256: str | None = None
 
     def __call__(self) -> np.ndarray:
+        if self.sha256 is not None:
+            _verify_once(Path(self.path), self.sha256)
         return decode_frames(self.path, self.from_timestamp, self.length, self.fps)
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+
+
+def _verify_once(path: Path, digest: str) -> None:
+    """Check a file's SHA-256 (cached per path, size and mtime)."""
+    from sim.io.atomic import sha256_file
+
+    try:
+        st = path.stat()
+    except OSError:
+        raise FormatError(f"{path}: video file missing") from None
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if _VERIFIED.get(key) == digest:
+        return
+    if sha256_file(path) != digest:
+        raise FormatError(
+            f"{path}: content does not match the checksum recorded in meta/info.json; the "
+            "video file is damaged (truncated or modified)"
+        )
+    _VERIFIED[key] = digest
 
 
 def decode_frames(
