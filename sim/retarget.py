@@ -14,7 +14,8 @@ import mujoco
 import numpy as np
 
 from sim.errors import ConfigError, SchemaError
-from sim.transforms import mat_to_quat, pose_inv, pose_mul
+from sim.io.fk import frame_poses
+from sim.transforms import pose_inv, pose_mul
 
 _SIDE = {"l": "left", "r": "right"}
 
@@ -39,15 +40,19 @@ def map_joints(
         out = {}
         for s, d in mapping.items():
             if s not in src or d not in dst_idx:
-                raise ConfigError(f"joint map {s!r} -> {d!r}: {s!r} in source={s in src}, "
-                                  f"{d!r} in target={d in dst_idx}")
+                raise ConfigError(
+                    f"joint map {s!r} -> {d!r}: {s!r} in source={s in src}, "
+                    f"{d!r} in target={d in dst_idx}"
+                )
             out[list(src).index(s)] = dst_idx[d]
         return out
     keys = {joint_key(n): i for i, n in enumerate(dst)}
     out = {i: keys[joint_key(n)] for i, n in enumerate(src) if joint_key(n) in keys}
     if not out:
-        raise ConfigError(f"no source joint matches a target joint: source {list(src)[:6]}..., "
-                          f"target {list(dst)[:6]}...; pass an explicit joint map")
+        raise ConfigError(
+            f"no source joint matches a target joint: source {list(src)[:6]}..., "
+            f"target {list(dst)[:6]}...; pass an explicit joint map"
+        )
     return out
 
 
@@ -60,45 +65,38 @@ def fk_poses(
 ) -> dict[str, np.ndarray]:
     """World poses (T, 7) of bodies/sites (``frames``: label -> name) by forward kinematics.
 
+    A thin adapter over :func:`sim.io.fk.frame_poses` (the one FK loop): it places the named
+    joint columns into full ``qpos`` vectors.
+
     Args:
         model: a model holding the named joints (kinematics only; no stepping).
         joint_names: columns of ``qpos``; joints absent from the model raise ConfigError.
         qpos: (T, n) joint values.
         base_qpos: full qpos used for every joint not in ``joint_names`` (default qpos0).
     """
-    data = mujoco.MjData(model)
     adr = []
     for j in joint_names:
         jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, j)
         if jid < 0:
             raise ConfigError(f"joint {j!r} is not in the model")
-        adr.append(model.jnt_qposadr[jid])
-    kinds = {}
+        adr.append(int(model.jnt_qposadr[jid]))
     for label, name in frames.items():
-        if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, name) >= 0:
-            kinds[label] = ("site", name)
-        elif mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name) >= 0:
-            kinds[label] = ("body", name)
-        else:
+        if (
+            mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, name) < 0
+            and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name) < 0
+        ):
             raise ConfigError(f"frame {label!r}: no site or body named {name!r} in the model")
-    out = {k: np.empty((len(qpos), 7)) for k in frames}
-    base = model.qpos0 if base_qpos is None else base_qpos
-    for t, q in enumerate(np.asarray(qpos)):
-        data.qpos[:] = base
-        data.qpos[adr] = q
-        mujoco.mj_kinematics(model, data)
-        for label, (kind, name) in kinds.items():
-            if kind == "site":
-                s = data.site(name)
-                out[label][t] = np.concatenate([s.xpos, mat_to_quat(s.xmat.reshape(3, 3))])
-            else:
-                b = data.body(name)
-                out[label][t] = np.concatenate([b.xpos, b.xquat])
-    return out
+    q = np.asarray(qpos, dtype=np.float64)
+    base = np.asarray(model.qpos0 if base_qpos is None else base_qpos, dtype=np.float64)
+    full = np.tile(base, (len(q), 1))
+    full[:, adr] = q
+    return frame_poses(model, full, dict(frames))
 
 
 def ee_calibrated(
-    src: np.ndarray, dst_start: np.ndarray, scale: float = 1.0,
+    src: np.ndarray,
+    dst_start: np.ndarray,
+    scale: float = 1.0,
     calibration: np.ndarray | None = None,
 ) -> np.ndarray:
     """Map a source EE track (T, 7) onto a target robot.
@@ -116,8 +114,10 @@ def ee_calibrated(
     out = np.empty_like(src)
     out[:, :3] = dst_start[:3] + scale * (src[:, :3] - src[0, :3])
     # world-frame relative rotation R(t) R(0)^T applied to the target's start orientation
-    rel = pose_mul(np.concatenate([np.zeros((len(src), 3)), src[:, 3:]], 1),
-                   np.broadcast_to(pose_inv(np.r_[np.zeros(3), src[0, 3:]]), src.shape))
+    rel = pose_mul(
+        np.concatenate([np.zeros((len(src), 3)), src[:, 3:]], 1),
+        np.broadcast_to(pose_inv(np.r_[np.zeros(3), src[0, 3:]]), src.shape),
+    )
     out[:, 3:] = pose_mul(rel, np.broadcast_to(np.r_[np.zeros(3), dst_start[3:]], src.shape))[:, 3:]
     return out
 

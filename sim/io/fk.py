@@ -9,6 +9,8 @@ model) and drops what kinematics does not need:
 - ``<mesh>``, ``<hfield>``, ``<skin>``, ``<texture>`` assets and ``<include>`` elements;
 - mesh/hfield geoms become spheres of radius 0.01 m (geoms do not move bodies or sites);
 - materials lose their ``texture`` attribute / ``<layer>`` children;
+- vectors written as Python lists or tuples (``pos="[0, 0, 0.005]"``, robosuite 1.0-era files)
+  become MJCF's space-separated form (``pos="0 0 0.005"``), reported per tag@attribute;
 - then it compiles, and on a compile error naming an unrecognized attribute, an unrecognized
   element or an invalid keyword, removes that item and retries (at most ``max_retries`` times),
   logging each removal.
@@ -102,7 +104,39 @@ def sanitize_mjcf(xml: str) -> tuple[str, list[str]]:
         geom.set("type", "sphere")
         geom.set("size", str(PLACEHOLDER_RADIUS))
         changes.append(f"{label} -> sphere r={PLACEHOLDER_RADIUS}")
+    changes.extend(_repair_list_syntax(root))
     return ET.tostring(root, encoding="unicode"), changes
+
+
+_LIST_VALUE = re.compile(r"^\s*[\[(]\s*([^\[\]()]*?)\s*[\])]\s*$")
+
+
+def _list_parts(value: str) -> list[str] | None:
+    m = _LIST_VALUE.match(value)
+    if not m:
+        return None
+    parts = [p for p in re.split(r"[,\s]+", m.group(1)) if p]
+    try:
+        [float(p) for p in parts]
+    except ValueError:
+        return None
+    return parts
+
+
+def _repair_list_syntax(root: ET.Element) -> list[str]:
+    """Rewrite ``attr="[a, b, c]"`` / ``"(a, b, c)"`` as ``"a b c"``; describe each kind once."""
+    hits: dict[tuple[str, str], list[str]] = {}
+    for el in root.iter():
+        for k, v in el.attrib.items():
+            parts = _list_parts(v)
+            if parts is not None:
+                el.set(k, " ".join(parts))
+                hits.setdefault((el.tag, k), []).append(v)
+    out = []
+    for (tag, attr), vals in hits.items():
+        fixed = " ".join(_list_parts(vals[0]) or [])
+        out.append(f"attribute {tag}@{attr} list syntax {vals[0]!r} -> {fixed!r} ({len(vals)}x)")
+    return out
 
 
 _RE_ATTR = re.compile(r"unrecognized attribute: '([^']+)'\s*Element '([^']+)'")
@@ -200,22 +234,103 @@ def _names(model: mujoco.MjModel, objtype: mujoco.mjtObj, n: int) -> list[str]:
 
 
 _GRIP_SITE = re.compile(r"^gripper(\d+)_(?:(left|right)_)?grip_site$")
+#: robosuite 0.3 (RoboTurk era) grip sites: Sawyer/Panda ``grip_site``; Baxter ``grip_site``
+#: (right hand) and ``l_g_grip_site`` (left hand); some files spell the right ``r_g_grip_site``.
+_LEGACY_SITES = {"grip_site": "right", "r_g_grip_site": "right", "l_g_grip_site": "left"}
 
 
 def default_ee_sites(model: mujoco.MjModel) -> dict[str, str]:
-    """robosuite EE sites: ``gripper<i>_grip_site`` (<=1.4), ``gripper<i>_<side>_grip_site`` (1.5).
+    """robosuite EE sites: ``gripper<i>_grip_site`` (1.0-1.4), ``gripper<i>_<side>_grip_site``
+    (1.5), or the 0.3-era ``grip_site`` / ``l_g_grip_site``.
 
-    Arm names: ``"main"`` when there is one such site, else ``"robot<i>"`` or
-    ``"robot<i>_<side>"``.
+    Arm names: ``"main"`` when there is one such site, else ``"robot<i>"`` /
+    ``"robot<i>_<side>"`` (1.x) or ``"right"`` / ``"left"`` (0.3), in robot order, right first.
     """
     found = {}
-    for name in _names(model, mujoco.mjtObj.mjOBJ_SITE, model.nsite):
+    names = _names(model, mujoco.mjtObj.mjOBJ_SITE, model.nsite)
+    for name in names:
         if m := _GRIP_SITE.match(name):
             idx, side = m.groups()
-            found[f"robot{idx}" + (f"_{side}" if side else "")] = name
+            found[(int(idx), 0 if side != "left" else 1)] = (
+                f"robot{idx}" + (f"_{side}" if side else ""),
+                name,
+            )
+    if not found:
+        for name in names:
+            if name in _LEGACY_SITES:
+                side = _LEGACY_SITES[name]
+                found.setdefault((0, 0 if side == "right" else 1), (side, name))
     if len(found) == 1:
-        return {"main": next(iter(found.values()))}
-    return dict(sorted(found.items()))
+        return {"main": next(iter(found.values()))[1]}
+    return dict(found[k] for k in sorted(found))
+
+
+def frame_body(model: mujoco.MjModel, name: str) -> int:
+    """Body id of a site's body, or of the body ``name``."""
+    kind, i = _resolve(model, name)
+    return int(model.site_bodyid[i]) if kind == "site" else i
+
+
+def _subtree(model: mujoco.MjModel, root: int) -> set[int]:
+    out = {root}
+    for b in range(root + 1, model.nbody):
+        if int(model.body_parentid[b]) in out:
+            out.add(b)
+    return out
+
+
+def arm_chain(model: mujoco.MjModel, frame: str) -> tuple[list[int], list[int]]:
+    """Hinge/slide joints of the arm that carries ``frame`` (site or body name).
+
+    Returns:
+        (arm joints: on the path from the world to the frame, root first; finger joints: in the
+        subtree of the body of the last arm joint (the wrist) but not on that path), model order.
+    """
+    scalar = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
+    body = frame_body(model, frame)
+    path = []
+    while body > 0:
+        path.append(body)
+        body = int(model.body_parentid[body])
+    on_path = set(path)
+    arm = [
+        j
+        for j in range(model.njnt)
+        if int(model.jnt_bodyid[j]) in on_path and int(model.jnt_type[j]) in scalar
+    ]
+    if not arm:
+        return [], []
+    wrist = _subtree(model, int(model.jnt_bodyid[arm[-1]]))
+    fingers = [
+        j
+        for j in range(model.njnt)
+        if int(model.jnt_bodyid[j]) in wrist - on_path and int(model.jnt_type[j]) in scalar
+    ]
+    return arm, fingers
+
+
+def joint_limits(model: mujoco.MjModel, joints: list[int]) -> dict[str, list[float]]:
+    """Joint name -> [lo, hi] for the limited ones among ``joints`` [rad or m]."""
+    out = {}
+    for j in joints:
+        if bool(model.jnt_limited[j]):
+            name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
+            out[name] = [float(model.jnt_range[j, 0]), float(model.jnt_range[j, 1])]
+    return out
+
+
+def quat_columns(model: mujoco.MjModel) -> dict[str, int]:
+    """Joint name -> qpos address of its quaternion (free joints: adr + 3, ball joints: adr)."""
+    out = {}
+    for j in range(model.njnt):
+        t = int(model.jnt_type[j])
+        adr = int(model.jnt_qposadr[j])
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) or f"joint{j}"
+        if t == int(mujoco.mjtJoint.mjJNT_FREE):
+            out[name] = adr + 3
+        elif t == int(mujoco.mjtJoint.mjJNT_BALL):
+            out[name] = adr
+    return out
 
 
 def default_objects(model: mujoco.MjModel) -> dict[str, str]:
