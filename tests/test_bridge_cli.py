@@ -7,14 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.bridge.commands import (
-    CompareConfig,
-    RecordConfig,
-    hardware_from_dict,
-    load_hardware,
-    main,
-    parse_args,
-)
+from sim.bridge.config import CompareConfig, RecordConfig
+from sim.bridge.safety import SafetyConfig
+from sim.cli.bridge import hardware_from_dict, load_hardware, main, parse_args
 from sim.errors import ConfigError
 
 
@@ -22,7 +17,7 @@ def test_shipped_hardware_configs_load():
     twin = load_hardware("twin")
     assert twin.transport == "zmq" and twin.safety_cfg.dt == pytest.approx(1 / twin.fps)
     g1 = load_hardware("unitree_g1_dds")
-    assert g1.transport == "dds" and g1.dds["domain_id"] == 1 and g1.dds["interface"] == "lo"
+    assert g1.transport == "dds" and g1.dds.domain_id == 1 and g1.dds.interface == "lo"
 
 
 def test_parse_args_and_errors_name_the_key():
@@ -35,9 +30,11 @@ def test_parse_args_and_errors_name_the_key():
         parse_args(["record", "outt=1"])
     with pytest.raises(ConfigError, match=r"(?s)serve: .*hardware/nope.*twin"):
         parse_args(["serve", "hardware=nope"])
-    with pytest.raises(ConfigError, match=r"expected a command \(serve, record, replay, compare\)"):
+    with pytest.raises(
+        ConfigError, match=r"expected a command \(serve, record, replay, compare, keygen\)"
+    ):
         parse_args(["fly"])
-    with pytest.raises(ConfigError, match=r"safety: unknown keys \['maxstep'\]"):
+    with pytest.raises(ConfigError, match=r"hardware.safety: unknown key 'maxstep'"):
         hardware_from_dict({"safety": {"maxstep": 1}})
     with pytest.raises(ConfigError, match="hardware.transport must be 'zmq' or 'dds'"):
         hardware_from_dict({"transport": "serial"})
@@ -60,4 +57,4 @@ def test_compare_command_with_a_local_imperfect_twin(tmp_path: Path, capsys):
     report = json.loads((tmp_path / "report.json").read_text())
     assert printed["lag_s"] == report["lag_s"] and report["drivers"][1] == "twin+imperfections"
     assert 0.02 <= report["lag_s"] <= 0.1, report
-    assert isinstance(CompareConfig().hardware.safety, dict)
+    assert isinstance(CompareConfig().hardware.safety, SafetyConfig)

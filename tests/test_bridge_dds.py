@@ -97,17 +97,21 @@ def test_message_crc_of_idl_objects_matches_struct_pack():
 
 @dds
 def test_twin_served_on_dds_loopback_domain_1():
-    from sim.bridge.commands import HardwareConfig, ServeConfig, connect_robot
+    from sim.bridge.commands import connect_robot
+    from sim.bridge.config import ServeConfig
     from sim.bridge.process import ServerProcess
+    from sim.cli.bridge import hardware_from_dict
 
-    hw = HardwareConfig(
-        name="dds",
-        driver="twin",
-        transport="dds",
-        robot="tiny_arm",
-        fps=50,
-        safety={"max_step": 0.1, "max_velocity": 4.0, "watchdog_s": 0.5},
-        dds={"domain_id": 1, "interface": "lo", "connect_timeout_s": 10.0},
+    hw = hardware_from_dict(
+        dict(
+            name="dds",
+            driver="twin",
+            transport="dds",
+            robot="tiny_arm",
+            fps=50,
+            safety={"max_step": 0.1, "max_velocity": 4.0, "watchdog_s": 0.5},
+            dds={"domain_id": 1, "interface": "lo", "connect_timeout_s": 10.0},
+        )
     )
     with ServerProcess(ServeConfig(hardware=hw)):
         drv = connect_robot(hw)

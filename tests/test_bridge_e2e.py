@@ -10,15 +10,13 @@ import pytest
 from bridge_helpers import tiny_hw
 
 from sim.bridge.client import BridgeClient
-from sim.bridge.commands import (
+from sim.bridge.commands import compare, record, replay
+from sim.bridge.config import (
     CompareConfig,
     HardwareConfig,
     RecordConfig,
     ReplayConfig,
     ServeConfig,
-    compare,
-    record,
-    replay,
 )
 from sim.bridge.process import ServerProcess
 from sim.bridge.protocol import Driver
@@ -77,7 +75,7 @@ def test_record_two_episodes_into_lerobot_and_read_back(server, tmp_path: Path):
     assert all(j["rate_hz"] == pytest.approx(FPS, rel=0.1) for j in res.jitter)
     eps = lerobot.read_lerobot(out)
     assert len(eps) == 2
-    for ep, orig in zip(eps, res.episodes):
+    for ep, orig in zip(eps, res.episodes, strict=True):
         assert len(ep) == 30 and ep.meta.robot == "tiny_arm" and ep.meta.fps == FPS
         assert ep.meta.source == "hardware" and ep.meta.task == "wave"
         assert ep.action_names == orig.action_names and ep.joint_names == orig.joint_names

@@ -14,7 +14,8 @@ from bridge_helpers import tiny_hw
 
 from sim.bridge import wire
 from sim.bridge.client import BridgeClient
-from sim.bridge.commands import HardwareConfig, RecordConfig, ServeConfig, record
+from sim.bridge.commands import record
+from sim.bridge.config import HardwareConfig, RecordConfig, ServeConfig
 from sim.bridge.faults import LinkProxy, flood, fuzz_frames
 from sim.bridge.process import ServerProcess
 from sim.bridge.record import load_episodes
@@ -25,7 +26,9 @@ MAX_MSG = 65536
 
 
 def hw(**kw) -> HardwareConfig:
-    kw.setdefault("server", {"max_msg_bytes": MAX_MSG, "max_age_s": 0.25})
+    # takeovers only by an operator the fuzzer is not: fuzzed claims must not steal control
+    server = {"max_msg_bytes": MAX_MSG, "max_age_s": 0.25, "operators": ["operator-console"]}
+    kw.setdefault("server", server)
     return tiny_hw(FPS, **kw)
 
 
@@ -76,7 +79,16 @@ def test_nan_command_is_refused_and_the_robot_holds(server):
 def test_server_killed_mid_episode_keeps_recorded_data(tmp_path: Path):
     out = tmp_path / "ds"
     with ServerProcess(ServeConfig(hardware=hw())) as p:
-        killer = threading.Timer(0.5, p.kill)
+
+        def kill_during_second_episode() -> None:  # once episode 0 is staged, mid episode 1
+            staged = out.with_name("ds.partial") / "episodes" / "episode_000000.npz"
+            deadline = time.monotonic() + 20.0
+            while not staged.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(0.1)  # 5 of 20 steps at 50 Hz
+            p.kill()
+
+        killer = threading.Thread(target=kill_during_second_episode)
         killer.start()
         with pytest.raises(BridgeError) as e:
             record(

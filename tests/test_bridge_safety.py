@@ -181,8 +181,10 @@ def test_workspace_box_shortens_motion():
 def test_workspace_needs_fk_and_config_errors_name_keys():
     with pytest.raises(ConfigError, match="workspace box given but no fk"):
         SafetyLayer(RecordingDriver(), SafetyConfig(workspace_lo=(0, 0, 0), workspace_hi=(1, 1, 1)))
-    with pytest.raises(ConfigError, match=r"safety: unknown keys \['max_stepp'\]"):
-        SafetyConfig.from_dict({"max_stepp": 1})
+    from sim.cli.bridge import build
+
+    with pytest.raises(ConfigError, match=r"safety: unknown key 'max_stepp'"):
+        build(SafetyConfig, {"max_stepp": 1}, "safety")
     with pytest.raises(ConfigError, match="hold_mode must be 'current' or 'last'"):
         SafetyConfig(hold_mode="freeze")
 

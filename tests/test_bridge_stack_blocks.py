@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 import yaml
 
+from sim.bridge.backends import load_backend
 from sim.bridge.client import BridgeClient
-from sim.bridge.commands import ServeConfig, hardware_from_dict
+from sim.bridge.config import ServeConfig
 from sim.bridge.process import ServerProcess
 from sim.bridge.record import replay_episode
 from sim.bridge.safety import SafetyLayer
-from sim.bridge.twin import TwinConfig, TwinDriver, load_backend
+from sim.bridge.twin import TwinConfig, TwinDriver
+from sim.cli.bridge import hardware_from_dict
 from sim.paths import conf_dir
 
 

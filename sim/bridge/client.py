@@ -19,6 +19,8 @@ import numpy as np
 import zmq
 
 from sim.bridge import wire
+from sim.bridge.control import ControlError
+from sim.bridge.keys import ClientKeys
 from sim.bridge.protocol import Capabilities, as_action_vector
 from sim.errors import BridgeError, SafetyError
 
@@ -56,8 +58,13 @@ class BridgeClient:
         timeout_s: deadline per request [s].
         connect_timeout_s: deadline for the ``hello`` exchange [s] (the server may be starting).
         heartbeat_s: if set, a background thread sends a heartbeat whenever the link was idle
-            this long [s]; its result is in :attr:`last_status` / :attr:`link_error`.
-        name: client name reported to the server.
+            this long [s]; its result is in :attr:`last_status` / :attr:`link_error`. When the
+            client claims control and this is None, it heartbeats at a quarter of the server's
+            ``control_timeout_s`` so an idle holder keeps control.
+        name: client name reported to the server (a label; with CURVE the key is the identity).
+        curve: CURVE keys (:func:`sim.bridge.keys.load_client_keys`); None = plain TCP.
+        claim: claim control in :meth:`connect` (ControlError naming the holder if another
+            session holds it); False = observe only (:meth:`claim` later).
     """
 
     def __init__(
@@ -68,6 +75,8 @@ class BridgeClient:
         heartbeat_s: float | None = None,
         name: str = "demoforge",
         max_msg_bytes: int = wire.MAX_MESSAGE_BYTES,
+        curve: ClientKeys | None = None,
+        claim: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
@@ -75,6 +84,8 @@ class BridgeClient:
         self.heartbeat_s = heartbeat_s
         self.name = name
         self.max_msg_bytes = max_msg_bytes
+        self.curve = curve
+        self.claim_on_connect = claim
         self.stats = ClientStats()
         self.last_status: dict[str, Any] | None = None
         self.link_error: str | None = None
@@ -125,6 +136,10 @@ class BridgeClient:
         sock.setsockopt(zmq.HEARTBEAT_TTL, 2000)
         sock.setsockopt(zmq.SNDHWM, 100)
         sock.setsockopt(zmq.MAXMSGSIZE, 4 * self.max_msg_bytes + 4096)
+        if self.curve is not None:
+            sock.curve_secretkey = self.curve.secret
+            sock.curve_publickey = self.curve.public
+            sock.curve_serverkey = self.curve.server_public
         sock.connect(self.endpoint)
         self._sock = sock
         try:
@@ -138,8 +153,21 @@ class BridgeClient:
         except (BridgeError, KeyError, TypeError) as e:
             self._close()
             if isinstance(e, BridgeError):
+                if self.curve is not None and "no reply" in str(e):
+                    raise BridgeError(
+                        f"{e} (CURVE: is this client's public key on the server's allow-list, "
+                        "and hardware.curve.server_public the server's key?)"
+                    ) from None
                 raise
             raise BridgeError(f"{self.endpoint}: malformed hello reply ({e})") from None
+        if self.claim_on_connect:
+            try:
+                self.claim()
+            except BridgeError:
+                self._close()
+                raise
+            if self.heartbeat_s is None and self.server_info.get("control_timeout_s"):
+                self.heartbeat_s = float(self.server_info["control_timeout_s"]) / 4
         if self.heartbeat_s:
             self._hb_stop.clear()
             self._hb = threading.Thread(
@@ -193,7 +221,32 @@ class BridgeClient:
         self._request("estop", {"reason": reason})
 
     def reset_estop(self) -> None:
+        """Clear a latched e-stop (only the session holding control may)."""
         self._request("reset_estop", {})
+
+    def claim(self, takeover: bool = False, reason: str = "") -> str:
+        """Claim control of the robot; returns "claimed", "kept" or "takeover".
+
+        Raises:
+            ControlError: another session holds control (the message names it), or a takeover
+                was refused (disabled, not an operator, no reason).
+        """
+        b = self._request("claim", {"takeover": bool(takeover), "reason": reason})
+        return str(b["control"])
+
+    def release(self) -> bool:
+        """Give control back; returns whether this session held it."""
+        return bool(self._request("release", {})["released"])
+
+    def audit(self, since: int = 0) -> list[dict[str, Any]]:
+        """The server's audit events with ``seq > since`` (all of them, in pages)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self._request("audit", {"since": since}, max(self.timeout_s, 1.0))["events"]
+            out.extend(page)
+            if len(page) < 1000:
+                return out
+            since = int(page[-1]["seq"])
 
     def reset(
         self,
@@ -275,6 +328,8 @@ class BridgeClient:
                 if h["type"] == wire.REPLY_ERROR:
                     self.stats.errors += 1
                     msg = f"{self.endpoint} rejected {typ} (seq {seq}): {b.get('message', b)}"
+                    if b.get("kind") == "ControlError":
+                        raise ControlError(msg)
                     if b.get("kind") == "SafetyError":
                         raise SafetyError(msg)
                     raise BridgeError(msg)

@@ -135,6 +135,10 @@ def valid_frames(seq0: int = 1) -> list[bytes]:
         ("reset_estop", {}),
         ("bye", {}),
         ("reset", {"seed": 1}),
+        ("claim", {"reason": "fuzz"}),
+        ("claim", {"takeover": True, "reason": "fuzz"}),
+        ("release", {}),
+        ("audit", {"since": 0}),
     ]
     return [wire.encode(t, seq0 + i, b) for i, (t, b) in enumerate(msgs)]
 

@@ -13,13 +13,12 @@ the sink like any other, so nothing recorded is lost. :class:`RecordResult` carr
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,7 @@ from sim.bridge.protocol import (
 )
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import BridgeError, ConfigError, FormatError, SafetyError, SchemaError
+from sim.io.writer import Writer
 
 log = logging.getLogger("sim.bridge.record")
 
@@ -379,125 +379,47 @@ def _home(driver: Driver, target: np.ndarray, duration_s: float, fps: float) -> 
         loop.wait()
 
 
-# ---------------------------------------------------------------------------------- sinks
-class EpisodeSink(Protocol):
-    """Where recorded episodes go (``add`` each as it is finished, ``close`` at the end)."""
-
-    def add(self, episode: Episode) -> None: ...
-
-    def close(self) -> Path | None: ...
+# ---------------------------------------------------------------------------------- writers
+RECORD_FORMATS = ("lerobot", "npz")
+AUDIT_FILE = {"lerobot": "meta/bridge_audit.jsonl", "npz": "bridge_audit.jsonl"}
 
 
-class LeRobotSink:
-    """Episodes into a LeRobot v3.0 dataset via :class:`sim.io.lerobot.LeRobotWriter`."""
-
-    def __init__(
-        self, root: str | Path, config: Mapping[str, Any] | None = None, overwrite: bool = False
-    ) -> None:
-        from sim.io.lerobot import LeRobotWriter
-
-        self.writer = LeRobotWriter(root, config=config, overwrite=overwrite)
-        self.n = 0
-
-    def add(self, episode: Episode) -> None:
-        self.writer.add(episode)
-        self.n += 1
-
-    def close(self) -> Path | None:
-        return self.writer.finalize() if self.n else None
-
-
-class NpzSink:
-    """Episodes as ``<root>/episode_000000.npz`` (arrays) + ``.json`` (meta); atomic per file."""
-
-    def __init__(self, root: str | Path, overwrite: bool = False) -> None:
-        self.root = Path(root)
-        if self.root.exists() and any(self.root.glob("episode_*.npz")) and not overwrite:
-            from sim.errors import OutputExistsError
-
-            raise OutputExistsError(
-                f"output {self.root} already has episodes; pass overwrite=True to replace them"
-            )
-        self.root.mkdir(parents=True, exist_ok=True)
-        for old in self.root.glob("episode_*"):
-            old.unlink()
-        self.n = 0
-
-    def add(self, episode: Episode) -> None:
-        save_episode_npz(episode, self.root / f"episode_{self.n:06d}.npz")
-        self.n += 1
-
-    def close(self) -> Path | None:
-        return self.root
-
-
-def open_sink(
+def open_writer(
     root: str | Path,
     fmt: str = "lerobot",
     overwrite: bool = False,
     config: Mapping[str, Any] | None = None,
-) -> EpisodeSink:
-    """A sink for ``fmt``: "lerobot" (v3.0 dataset) or "npz" (one file per episode)."""
+    resume: bool = False,
+) -> Writer:
+    """The dataset writer for ``fmt``: "lerobot" (v3.0 dataset) or "npz" (plain files, see
+    :mod:`sim.io.bridge_record`); both implement :class:`sim.io.writer.Writer`."""
     if fmt == "lerobot":
-        return LeRobotSink(root, config=config, overwrite=overwrite)
+        from sim.io.lerobot import LeRobotWriter
+
+        return LeRobotWriter(root, config=config, overwrite=overwrite, resume=resume)
     if fmt == "npz":
-        return NpzSink(root, overwrite=overwrite)
-    raise ConfigError(f"record: unknown output format {fmt!r}; expected 'lerobot' or 'npz'")
+        from sim.io.bridge_record import NpzWriter
+
+        return NpzWriter(root, overwrite=overwrite, resume=resume)
+    raise ConfigError(f"record: unknown output format {fmt!r}; expected one of {RECORD_FORMATS}")
 
 
-def save_episode_npz(episode: Episode, path: str | Path) -> None:
-    """One Episode as an .npz (arrays) plus a .json sidecar (meta, names)."""
-    from dataclasses import asdict
+def close_writer(writer: Writer, files: Mapping[str, bytes] | None = None) -> Path | None:
+    """Stage ``files`` (relative path -> bytes) and publish; None when nothing was recorded."""
+    if writer.num_staged == 0:
+        return None
+    staged_later: dict[str, bytes] = {}
+    for rel, data in (files or {}).items():
+        if hasattr(writer, "stage_file"):
+            writer.stage_file(rel, data)
+        else:  # a writer without stage_file: written beside the published data below
+            staged_later[rel] = data
+    path = writer.finalize()
+    for rel, data in staged_later.items():
+        from sim.io.atomic import atomic_write_bytes
 
-    from sim.io.atomic import atomic_open
-
-    path = Path(path)
-    arrays: dict[str, np.ndarray] = {"time": np.asarray(episode.time)}
-    for name in ("qpos", "qvel", "action"):
-        if getattr(episode, name) is not None:
-            arrays[name] = np.asarray(getattr(episode, name))
-    for group in ("ee", "gripper", "objects", "subtasks"):
-        for k, v in getattr(episode, group).items():
-            arrays[f"{group}/{k}"] = np.asarray(v)
-    for cam in episode.images:
-        arrays[f"images/{cam}"] = episode.image(cam)
-    side = {
-        "meta": asdict(episode.meta),
-        "joint_names": episode.joint_names,
-        "action_names": episode.action_names,
-    }
-    with atomic_open(path, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    with atomic_open(path.with_suffix(".json"), "w") as fh:
-        json.dump(side, fh, default=_jsonable)
-
-
-def load_episode_npz(path: str | Path) -> Episode:
-    """Inverse of :func:`save_episode_npz` (raises FormatError naming the file)."""
-    path = Path(path)
-    try:
-        side = json.loads(path.with_suffix(".json").read_text())
-        z = np.load(path)
-    except (OSError, ValueError) as e:
-        raise FormatError(f"{path}: cannot read episode ({e})") from None
-    groups: dict[str, dict[str, np.ndarray]] = {
-        g: {} for g in ("ee", "gripper", "objects", "subtasks", "images")
-    }
-    for key in z.files:
-        g, _, k = key.partition("/")
-        if k:
-            groups[g][k] = z[key]
-    ep = Episode(
-        meta=EpisodeMeta(**side["meta"]),
-        time=z["time"],
-        joint_names=side["joint_names"],
-        qpos=z["qpos"] if "qpos" in z.files else None,
-        qvel=z["qvel"] if "qvel" in z.files else None,
-        action_names=side["action_names"],
-        action=z["action"] if "action" in z.files else None,
-        **groups,
-    )
-    return ep.validate()
+        atomic_write_bytes(Path(path) / rel, data)
+    return path
 
 
 def load_episodes(root: str | Path) -> list[Episode]:
@@ -507,15 +429,8 @@ def load_episodes(root: str | Path) -> list[Episode]:
         from sim.io.lerobot import read_lerobot
 
         return read_lerobot(root)
-    files = sorted(root.glob("episode_*.npz"))
-    if not files:
+    if not any(root.glob("episode_*.npz")):
         raise FormatError(f"{root}: neither a LeRobot dataset (meta/info.json) nor episode_*.npz")
-    return [load_episode_npz(f) for f in files]
+    from sim.io.bridge_record import read_npz_dir
 
-
-def _jsonable(x: Any) -> Any:
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    raise TypeError(f"not JSON-able: {type(x).__name__}")
+    return read_npz_dir(root)

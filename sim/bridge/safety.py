@@ -90,20 +90,6 @@ class SafetyConfig:
         if self.watchdog_s is not None and not self.watchdog_s > 0:
             raise ConfigError(f"safety.watchdog_s must be > 0 or None, got {self.watchdog_s}")
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None) -> SafetyConfig:
-        """Build from a plain mapping (YAML); unknown keys raise ConfigError naming them."""
-        d = dict(d or {})
-        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ConfigError(
-                f"safety: unknown keys {unknown}; expected {sorted(cls.__dataclass_fields__)}"
-            )
-        for k in ("lower", "upper", "workspace_lo", "workspace_hi"):
-            if d.get(k) is not None:
-                d[k] = tuple(float(x) for x in d[k])
-        return cls(**d)
-
 
 @dataclass
 class SafetyStats:

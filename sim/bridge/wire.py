@@ -35,9 +35,14 @@ Requests (client -> server) and their reply bodies (server -> client, same ``typ
     ``estop``        b: {reason}                 -> {estop: reason}
     ``reset_estop``  b: {}                       -> {estop: None}
     ``reset``        b: {seed, level, objects?}  -> {obs} (simulated drivers only)
-    ``bye``          b: {}                       -> {}
+    ``bye``          b: {}                       -> {} (ends the session, releases control)
+    ``claim``        b: {takeover?, reason?}     -> {control: "claimed"|"kept"|"takeover",
+                                                     holder: {name, key, address}}
+    ``release``      b: {}                       -> {released: bool}
+    ``audit``        b: {since?: int}            -> {events: [{t, seq, event, peer, ...}]}
     Any request can instead get ``type: "error"``, b: {kind, message, re}: ``kind`` is
-    ``"SafetyError"``, ``"BridgeError"`` or ``"WireError"``, ``re`` the request type.
+    ``"SafetyError"``, ``"ControlError"``, ``"BridgeError"`` or ``"WireError"``, ``re`` the
+    request type.
 
 Rules (server)
     * ``hello`` starts a session per routing identity; other requests before it are errors.
@@ -46,6 +51,13 @@ Rules (server)
     * A ``send_action`` older than ``max_age_s`` (send time vs. receive time, corrected by the
       clock offset measured at ``hello``) is rejected as expired: late commands are unsafe.
     * ``estop`` is honoured from anyone, at any time, without session or seq checks.
+    * One session at a time holds control (``claim``); ``send_action``, ``reset_estop`` and
+      ``reset`` from any other session are refused (``ControlError`` naming the holder, counted
+      and audited). Control ends with ``release``, ``bye``, or ``control_timeout_s`` without any
+      request from the holder (the robot then holds). ``claim`` with ``takeover: true`` and a
+      ``reason`` takes control from the holder when the server allows it (audited).
+    * With CURVE (``tcp://`` off loopback requires it) only clients whose public key is on the
+      server's allow-list complete the handshake; others never reach the request handler.
     * Every received frame gets exactly one reply (malformed ones an error with seq -1).
     * A different ``v`` is rejected with an error naming both versions.
 """
@@ -74,6 +86,9 @@ REQUESTS = (
     "reset_estop",
     "reset",
     "bye",
+    "claim",
+    "release",
+    "audit",
 )
 REPLY_ERROR = "error"
 _DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f2", "<f4", "<f8"}
