@@ -27,6 +27,7 @@ from sim.augment.randomize import (
 from sim.errors import ConfigError
 from sim.model.contacts import subtree_bodies
 from sim.model.scene import build_scene
+from sim.tasks import known_tasks
 
 
 def _arrays(model: mujoco.MjModel) -> dict[str, np.ndarray]:
@@ -349,3 +350,56 @@ def test_distractors_stay_on_a_small_table():
         for p in values["placed"]:
             if not p.get("parked"):
                 assert np.all(np.array(p["pos"][:2]) >= lo) and np.all(np.array(p["pos"][:2]) <= hi)
+
+
+@pytest.mark.parametrize("task", known_tasks())
+def test_every_task_randomizes_steps_and_restores(task):
+    """Targets are found in every room (table under the workspace), physics steps, exact restore."""
+    cfg = load_preset("full")
+    s = build_randomized_scene("demoforge_humanoid", task, cfg)
+    s.reset(np.random.default_rng(0))
+    before = _arrays(s.model)
+    r = Randomizer.from_scene(s, cfg)
+    assert targets_from_scene(s).table_geom in ("table_top", "bench_top")
+    values = r.apply(s.model, s.data, np.random.default_rng(4))
+    assert set(values) == {"physics", "visual", "camera", "distractors"}
+    assert set(values["physics"]["mass"]) <= set(s.object_names())
+    for _ in range(5):
+        s.step()
+    r.restore(s.model)
+    assert _changed(before, s.model) == set()
+
+
+def test_camera_jitter_stays_within_its_ranges(stack):
+    from sim.transforms import quat_angle
+
+    m = stack.model
+    cfg = RandomizeConfig(camera=CameraJitterConfig(enabled=True, cameras=("head",)))
+    r = Randomizer.from_scene(stack, cfg)
+    head = m.camera("head_cam").id
+    pos0, quat0 = m.cam_pos.copy(), m.cam_quat.copy()
+    try:
+        values = r.apply(m, stack.data, np.random.default_rng(9))["camera"]
+        assert list(values) == ["head"]
+        assert np.all(np.abs(m.cam_pos[head] - pos0[head]) <= 0.01)
+        angle = float(quat_angle(m.cam_quat[head], quat0[head]))
+        assert 0 < angle <= np.deg2rad(2.0) * np.sqrt(3) + 1e-9
+        others = np.arange(m.ncam) != head  # wrist cameras not asked for: untouched
+        assert np.array_equal(m.cam_pos[others], pos0[others])
+        assert np.array_equal(m.cam_quat[others], quat0[others])
+    finally:
+        r.restore(m)
+
+
+def test_robot_recoloured_only_when_asked(stack):
+    m = stack.model
+    robot = np.isin(m.geom_bodyid, subtree_bodies(m, stack.robot_root))
+    cfg = RandomizeConfig(visual=VisualConfig(enabled=True, robot=True, robot_rgb=(0.1, 0.2)))
+    r = Randomizer.from_scene(stack, cfg)
+    rgba0 = m.geom_rgba.copy()
+    try:
+        r.apply(m, stack.data, np.random.default_rng(0))
+        assert np.any(m.geom_rgba[robot] != rgba0[robot])
+    finally:
+        r.restore(m)
+    assert np.array_equal(m.geom_rgba, rgba0)
