@@ -154,7 +154,7 @@ def test_fk_recovers_ee_and_object_trajectories(recorded, caplog):
         episodes = read_robosuite(path)
     assert "mpr_iterations" in caplog.text and "oldstyle_marker" in caplog.text
     assert len(episodes) == 2
-    for ep, (states, actions, ee_ref, obj_ref) in zip(episodes, runs):
+    for ep, (states, actions, ee_ref, obj_ref) in zip(episodes, runs, strict=True):
         assert ep.meta.source == f"{path}#demo_{episodes.index(ep) + 1}"
         assert list(ep.ee) == ["main"] and list(ep.objects) == ["cube"]
         assert_same_pose(ep.ee["main"], ee_ref)
@@ -169,7 +169,13 @@ def test_fk_recovers_ee_and_object_trajectories(recorded, caplog):
         ]
         np.testing.assert_array_equal(ep.qpos[:, :3], states[:, 1:4])
         np.testing.assert_array_equal(ep.action, actions)
-        np.testing.assert_allclose(ep.gripper["main"], (1 - actions[:, -1]) / 2)
+        np.testing.assert_allclose(ep.gripper_cmd["main"], np.clip((1 - actions[:, -1]) / 2, 0, 1))
+        lo, hi = 0.0, 0.04  # gripper0_finger_joint1 range: opening measured from the finger
+        np.testing.assert_allclose(
+            ep.gripper["main"], np.clip((states[:, 4] - lo) / (hi - lo), 0, 1)
+        )
+        assert ep.arm_joints["main"] == ep.joint_names
+        assert "finger" in ep.meta.provenance["derived"]["gripper"]
         np.testing.assert_allclose(ep.time, states[:, 0] - states[0, 0])
         assert ep.meta.fps == 20 and ep.meta.task == "TinyLift" and ep.meta.robot == "Tiny"
         changes = " ".join(ep.meta.provenance["model_changes"])
