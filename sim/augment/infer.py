@@ -157,6 +157,38 @@ def episode_tool_frames(
     return dataclasses.replace(ep, meta=meta, ee=ee, target={**ep.target, **target})
 
 
+def trim_approach(ep: Episode, arm: str, obj: str, radius: float = 0.12) -> Episode:
+    """``ep`` from the first step where ``arm``'s EE is within ``radius`` [m] of ``obj``.
+
+    A source robot's free-space start (its own home pose, its own base) says nothing about the
+    target robot; cutting it leaves the approach to the target's transit into the segment.
+    The cut is recorded in ``meta.provenance["trimmed_start"]``.
+
+    Raises:
+        SchemaError: the episode lacks the arm/object, or the EE never comes that close.
+    """
+    if arm not in ep.ee or obj not in ep.objects:
+        raise SchemaError(
+            f"{ep.meta.source}: trim_approach needs ee[{arm!r}] and "
+            f"objects[{obj!r}] (have ee {sorted(ep.ee)}, objects "
+            f"{sorted(ep.objects)})"
+        )
+    d = np.linalg.norm(np.asarray(ep.ee[arm])[:, :3] - np.asarray(ep.objects[obj])[:, :3], axis=1)
+    near = np.flatnonzero(d <= radius)
+    if not len(near):
+        raise SchemaError(
+            f"{ep.meta.source}: arm {arm!r} never comes within {radius} m of "
+            f"{obj!r} (closest {d.min():.3f} m)"
+        )
+    k = int(near[0])
+    out = ep.slice(k, len(ep)) if k else ep
+    prov = {
+        **ep.meta.provenance,
+        "trimmed_start": {"steps": k, "arm": arm, "object": obj, "radius": float(radius)},
+    }
+    return dataclasses.replace(out, meta=dataclasses.replace(ep.meta, provenance=prov))
+
+
 # ------------------------------------------------------------------ object frames at the grasp
 @dataclasses.dataclass(frozen=True)
 class GraspEvents:

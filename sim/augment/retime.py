@@ -12,7 +12,7 @@ import numpy as np
 
 from sim.control.plan import Plan
 from sim.errors import ConfigError
-from sim.transforms import quat_angle, quat_normalize, slerp
+from sim.transforms import quat_angle, quat_normalize
 
 #: Human-like timing variation of the scripted demonstrators: each waypoint's duration is scaled
 #: by a factor drawn uniformly from this range (slower more often than faster).
@@ -71,7 +71,7 @@ def resample(
     pose, grip, times = np.asarray(pose, float), np.asarray(grip, float), np.asarray(times, float)
     if len(times) == 1:
         return pose.copy(), grip.copy(), np.zeros(1, int)
-    n = int(np.floor(times[-1] / dt + 1e-9)) + 1
+    n = int(np.ceil(times[-1] / dt - 1e-9)) + 1  # the last step lands on the end pose
     t = np.minimum(np.arange(n) * dt, times[-1])
     i = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
     span = times[i + 1] - times[i]
@@ -79,11 +79,23 @@ def resample(
     s = np.clip(s, 0.0, 1.0)
     out = np.empty((n, 7))
     out[:, :3] = pose[i, :3] + s[:, None] * (pose[i + 1, :3] - pose[i, :3])
-    for k in range(n):
-        out[k, 3:] = slerp(pose[i[k], 3:], pose[i[k] + 1, 3:], float(s[k]))
-    out[:, 3:] = quat_normalize(out[:, 3:])
+    out[:, 3:] = slerp_pairs(pose[i, 3:], pose[i + 1, 3:], s)
     src = np.where(s >= 1.0 - 1e-9, i + 1, i)
     return out, grip[src], src
+
+
+def slerp_pairs(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Row-wise shortest-arc slerp between unit quaternions a, b (N, 4) at fractions s (N,)."""
+    a, b = quat_normalize(np.asarray(a, float)), quat_normalize(np.asarray(b, float))
+    d = np.sum(a * b, axis=1)
+    b = np.where(d[:, None] < 0, -b, b)
+    d = np.clip(np.abs(d), -1.0, 1.0)
+    th = np.arccos(d)
+    sin = np.sin(th)
+    small = sin < 1e-6
+    w0 = np.where(small, 1.0 - s, np.sin((1.0 - s) * th) / np.where(small, 1.0, sin))
+    w1 = np.where(small, s, np.sin(s * th) / np.where(small, 1.0, sin))
+    return quat_normalize(w0[:, None] * a + w1[:, None] * b)
 
 
 def warp_times(n: int, dt: float, factor: float) -> np.ndarray:

@@ -168,6 +168,8 @@ class DemosSource:
                 self.segments(i, spec)
                 ok.append(i)
             except PlanError as e:
+                if e.cause == "annotation_out_of_range":  # a bad file is the user's to fix
+                    raise
                 first = first or e
         if not ok:
             if first is not None:
