@@ -53,7 +53,12 @@ class AuditLog:
             if self._fh is not None:
                 self._fh.write(json.dumps(e, default=str) + "\n")
                 self._fh.flush()
-        level = logging.WARNING if event in ("refused", "auth_denied", "takeover") else logging.INFO
+        level = {
+            "refused": logging.DEBUG,
+            "auth_denied": logging.WARNING,
+            "takeover": logging.WARNING,
+        }
+        level = level.get(event, logging.INFO)
         log.log(level, "audit %s %s %s", event, peer, detail or "")
         return e
 

@@ -60,7 +60,7 @@ class BridgeClient:
         heartbeat_s: if set, a background thread sends a heartbeat whenever the link was idle
             this long [s]; its result is in :attr:`last_status` / :attr:`link_error`. When the
             client claims control and this is None, it heartbeats at a quarter of the server's
-            ``control_timeout_s`` so an idle holder keeps control.
+            ``control_timeout_s`` so an idle holder keeps control; 0 = never heartbeat.
         name: client name reported to the server (a label; with CURVE the key is the identity).
         curve: CURVE keys (:func:`sim.bridge.keys.load_client_keys`); None = plain TCP.
         claim: claim control in :meth:`connect` (ControlError naming the holder if another

@@ -23,6 +23,7 @@ import numpy as np
 import zmq
 
 from sim.bridge import wire
+from sim.bridge.keys import ClientKeys
 from sim.errors import ConfigError
 
 
@@ -212,14 +213,25 @@ def fuzz_frames(
     return frames
 
 
-def flood(endpoint: str, frames: list[bytes], window: int = 200, timeout_s: float = 10.0) -> int:
+def flood(
+    endpoint: str,
+    frames: list[bytes],
+    window: int = 200,
+    timeout_s: float = 10.0,
+    curve: ClientKeys | None = None,
+) -> int:
     """Send ``frames`` from a raw DEALER, ``window`` at a time, waiting for every reply.
 
-    Returns the number of replies received (the server answers every frame).
+    ``curve``: the DEALER's CURVE keys (a server with an allow-list answers only allowed keys).
+    Returns the number of replies received (the server answers every frame it accepts).
     """
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        sock.curve_secretkey = curve.secret
+        sock.curve_publickey = curve.public
+        sock.curve_serverkey = curve.server_public
     sock.connect(endpoint)
     sent = replies = 0
     try:

@@ -153,6 +153,7 @@ class _AllowList:
         return False
 
 
+ZAP_DOMAIN = "demoforge"
 _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -231,12 +232,12 @@ class BridgeServer:
             auth = ThreadAuthenticator(ctx, log=logging.getLogger("sim.bridge.zap"))
             auth.start()
             auth.configure_curve_callback(
-                "*", credentials_provider=_AllowList(self, self.keys.allowed)
+                ZAP_DOMAIN, credentials_provider=_AllowList(self, self.keys.allowed)
             )
             sock.curve_secretkey = self.keys.secret
             sock.curve_publickey = self.keys.public
             sock.curve_server = True
-            sock.zap_domain = b"demoforge"
+            sock.zap_domain = ZAP_DOMAIN.encode()
             monitor = sock.get_monitor_socket(_HANDSHAKE_FAILED)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
