@@ -403,3 +403,9 @@ def test_robot_recoloured_only_when_asked(stack):
     finally:
         r.restore(m)
     assert np.array_equal(m.geom_rgba, rgba0)
+
+
+def test_randomizer_refuses_another_model(stack, stack_distractors):
+    r = Randomizer.from_scene(stack, load_preset("default"))
+    with pytest.raises(ConfigError, match="made for another model"):
+        r.apply(stack_distractors.model, stack_distractors.data, np.random.default_rng(0))

@@ -638,6 +638,7 @@ class Randomizer:
                     for c, h in (geom_box(m, probe, int(g)) for g in gs)
                 )
                 self._keep_clear.append((b, r))
+        self._shape = (m.nbody, m.ngeom, m.nu, m.ncam, m.nlight)
         self._slots = self._make_slots(m)
         self._nominal = {s: _get(m, s.path)[self._index(s)].copy() for s in self._slots}
 
@@ -696,6 +697,11 @@ class Randomizer:
 
     def restore(self, model: mujoco.MjModel, data: mujoco.MjData | None = None) -> None:
         """Write every nominal value back; with ``data``, also park the distractors again."""
+        if (model.nbody, model.ngeom, model.nu, model.ncam, model.nlight) != self._shape:
+            raise ConfigError(
+                "randomize: this Randomizer was made for another model (body/geom/actuator/"
+                "camera/light counts differ); make one per compiled scene"
+            )
         for s, v in self._nominal.items():
             _get(model, s.path)[self._index(s)] = v
         if data is not None and self._distractors:
