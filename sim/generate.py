@@ -197,6 +197,13 @@ def validate(cfg: GenerateConfig) -> None:
         raise UnknownNameError("level", cfg.level, LEVELS)
     if cfg.output.format not in FORMATS:
         raise UnknownNameError("output format", cfg.output.format, FORMATS)
+    from sim.sources import known_sources
+
+    if cfg.source not in known_sources() and not Path(cfg.source).exists():
+        raise ConfigError(
+            f"source {cfg.source!r} is neither a plan source ({', '.join(known_sources())}) nor "
+            "an existing dataset path"
+        )
     if cfg.executor not in EXECUTORS:
         raise UnknownNameError("executor", cfg.executor, EXECUTORS)
     _check_int("episodes", cfg.episodes, 1, 10**9)
@@ -221,11 +228,12 @@ def validate(cfg: GenerateConfig) -> None:
         if not (isinstance(v, (int, float)) and v > 0):
             raise ConfigError(f"stability.{f.name} must be > 0, got {v!r}")
     out = Path(cfg.output.dir)
-    if out.exists() and not cfg.output.overwrite:
+    partial = out.with_name(out.name + ".partial")
+    crashed_after_publish = cfg.output.resume and partial.exists()
+    if out.exists() and not (cfg.output.overwrite or crashed_after_publish):
         raise OutputExistsError(
             f"output {out} already exists; choose another output.dir or set output.overwrite=true"
         )
-    partial = out.with_name(out.name + ".partial")
     if partial.exists() and not (cfg.output.resume or cfg.output.overwrite):
         raise OutputExistsError(
             f"unfinished run {partial} exists; set output.resume=true to continue it or "
@@ -278,6 +286,8 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
     out = Path(cfg.output.dir)
     max_attempts = cfg.max_attempts or max(3 * cfg.episodes, cfg.episodes + 10)
     writer = _open_writer(cfg, out)
+    if getattr(writer, "published", False):  # killed after the rename: only clean up
+        return _published_result(Path(writer.finalize()))
     state_file = writer.partial / PROGRESS_FILE
     state = _load_progress(state_file, writer.num_staged) if cfg.output.resume else None
     state = state or {"written": 0, "next_attempt": 0, "failures": {}, "cpu_seconds": 0.0,
@@ -325,7 +335,7 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
     report = _report(cfg, out, written, next_attempt, failures, stats, wall, cpu,
                      60 * (written - written_before) / max(wall, 1e-9))
     _stage_report(writer, report, stats)
-    _kill_point("before_publish")
+    _kill_point("staged")
     final = Path(writer.finalize())
     if not hasattr(writer, "stage_file"):  # writers without staged extras (older API)
         from sim.io.atomic import atomic_write_json
@@ -335,6 +345,17 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
         path=str(final), episodes=written, attempts=next_attempt, failures=dict(failures),
         seconds=wall, episodes_per_min=report["episodes_per_min"], cpu_seconds=cpu,
         report=report,
+    )
+
+
+def _published_result(final: Path) -> GenerateResult:
+    from sim.report import load_report
+
+    rep = load_report(final)
+    return GenerateResult(
+        path=str(final), episodes=rep.episodes, attempts=rep.attempts, failures=rep.failures,
+        seconds=rep.wall_seconds, episodes_per_min=rep.episodes_per_min,
+        cpu_seconds=rep.cpu_seconds, report=rep.to_dict(),
     )
 
 

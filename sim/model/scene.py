@@ -18,7 +18,7 @@ import numpy as np
 
 from sim.errors import ConfigError, PhysicsError, UnknownNameError
 from sim.model.contacts import subtree_bodies
-from sim.model.robot import RobotSpec, check_robot_model, load_robot, robot_mjspec
+from sim.model.robot import RobotSpec, check_robot_model, load_robot, robot_home, robot_mjspec
 from sim.model.weld_grasp import WeldGrasp, add_grasp_welds, graspable_objects, weld_arms
 from sim.paths import scenes_dir
 
@@ -115,21 +115,6 @@ def build_spec(robot: RobotSpec, room: str, props: str | Path | None) -> mujoco.
         _attach(spec, mujoco.MjSpec.from_file(str(props_path)), ws.pos, ws.quat)
     _attach(spec, robot_spec, mount.pos, mount.quat)
     return spec
-
-
-def robot_home(robot: RobotSpec) -> dict[str, float]:
-    """Home joint values by name: the robot MJCF keyframe `home_key`, then YAML overrides."""
-    m = mujoco.MjModel.from_xml_path(str(robot.mjcf))
-    out: dict[str, float] = {}
-    if robot.home_key:
-        k = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_KEY, robot.home_key)
-        if k < 0:
-            raise ConfigError(f"{robot.source}: home_key {robot.home_key!r} not in {robot.mjcf}")
-        for j in range(m.njnt):
-            if int(m.jnt_type[j]) in _SCALAR_JOINTS:
-                out[m.joint(j).name] = float(m.key_qpos[k, m.jnt_qposadr[j]])
-    out.update(robot.home)
-    return out
 
 
 @dataclass
@@ -318,7 +303,7 @@ def build_scene(
     task_obj = make_task(task, **(task_cfg or {})) if isinstance(task, str) else task
     room_name = room or (task_obj.room if task_obj is not None else "home")
     spec = build_spec(robot_spec, room_name, task_obj.props if task_obj is not None else None)
-    if task_obj is not None and hasattr(task_obj, "edit_spec"):
+    if task_obj is not None:
         task_obj.edit_spec(spec)
     if randomize is not None:
         from sim.augment.randomize import edit_spec as randomize_edit_spec
@@ -397,6 +382,6 @@ def build_scene(
             if weld_arms(robot_spec) else None
         ),
     )
-    if task_obj is not None and hasattr(task_obj, "bind"):
+    if task_obj is not None:
         task_obj.bind(scene)
     return scene
