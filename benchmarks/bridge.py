@@ -4,25 +4,33 @@ latency, fuzz throughput; with the twin's physics cost as a ratio of raw mj_step
 Usage: python benchmarks/bridge.py [--seconds 2] [--watchdog-trials 20] [--fuzz 10000]
 
 The robot side (tiny_arm twin behind the safety layer) runs in its own process, as in
-deployment; everything talks through the real client. Prints one JSON object per section and a
-short summary table.
+deployment; everything talks through the real client. The record-style loop runs twice: over
+plain loopback TCP and over CURVE (authenticated + encrypted, allow-listed client key), and the
+round trips are printed side by side with their ratio. Prints one JSON object per section and a
+short summary table. Wall-clock numbers depend on machine load: on a shared machine, report them
+as "measured under load".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import mujoco
 import numpy as np
 
+from sim.bridge.backends import tiny_arm_spec
 from sim.bridge.client import BridgeClient
-from sim.bridge.commands import HardwareConfig, ServeConfig
+from sim.bridge.config import ServeConfig
 from sim.bridge.faults import flood, fuzz_frames
+from sim.bridge.keys import CurveConfig, keygen, load_client_keys
 from sim.bridge.loop import RateLoop
 from sim.bridge.process import ServerProcess
-from sim.bridge.twin import tiny_arm_spec
+from sim.cli.bridge import hardware_from_dict
 
 WATCHDOG_S = 0.1
 
@@ -98,11 +106,11 @@ def nan_hold(c: BridgeClient, trials: int) -> dict:
     }
 
 
-def fuzz(endpoint: str, c: BridgeClient, n: int) -> dict:
+def fuzz(endpoint: str, c: BridgeClient, n: int, curve=None) -> dict:
     before = c.heartbeat()["server"]
     frames = fuzz_frames(np.random.default_rng(0), n // 2, n - n // 2, 20, 65536)
     t = time.monotonic()
-    replies = flood(endpoint, frames)
+    replies = flood(endpoint, frames, curve=curve)
     dt = time.monotonic() - t
     c.reset_estop()
     c.get_observation()  # still serving
@@ -118,6 +126,9 @@ def fuzz(endpoint: str, c: BridgeClient, n: int) -> dict:
             "version_mismatch",
             "expired",
             "errors",
+            "refused_control",
+            "non_holder_at_driver",
+            "internal_errors",
         )
     }
     return {
@@ -153,15 +164,15 @@ def main() -> None:
     args = ap.parse_args()
     out = {"physics": physics_ratio()}
     out["bare_loop"] = [bare_loop(f, args.seconds) for f in (50, 250, 500)]
-    hw = HardwareConfig(
+    base = dict(
         name="bench",
         robot="tiny_arm",
         fps=50,
         endpoint="tcp://127.0.0.1:*",
         safety={"max_step": 0.1, "max_velocity": 4.0, "watchdog_s": WATCHDOG_S},
-        server={"max_msg_bytes": 65536},
+        server={"max_msg_bytes": 65536, "operators": ["operator-console"]},  # fuzz: no takeover
     )
-    with ServerProcess(ServeConfig(hardware=hw)) as p:
+    with ServerProcess(ServeConfig(hardware=hardware_from_dict(base))) as p:
         c = BridgeClient(p.endpoint)
         c.connect()
         try:
@@ -171,6 +182,28 @@ def main() -> None:
             out["fuzz"] = fuzz(p.endpoint, c, args.fuzz)
         finally:
             c.disconnect()
+    with tempfile.TemporaryDirectory() as tmp:  # the same loop, authenticated and encrypted
+        keys = Path(tmp) / "keys"
+        keygen(keys, ("bench", "fuzzer"))
+        curve = {"server_secret": str(keys / "server.key_secret"), "allow": str(keys / "clients")}
+        ck = {
+            n: load_client_keys(
+                CurveConfig(
+                    server_public=str(keys / "server.key"),
+                    client_secret=str(keys / f"{n}.key_secret"),
+                )
+            )
+            for n in ("bench", "fuzzer")
+        }
+        with ServerProcess(ServeConfig(hardware=hardware_from_dict({**base, "curve": curve}))) as p:
+            c = BridgeClient(p.endpoint, curve=ck["bench"])
+            c.connect()
+            try:
+                out["client_loop_curve"] = [client_loop(c, f, args.seconds) for f in (50, 200)]
+                out["fuzz_curve"] = fuzz(p.endpoint, c, args.fuzz, curve=ck["fuzzer"])
+            finally:
+                c.disconnect()
+    out["load"] = {"loadavg_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
     for k, v in out.items():
         print(json.dumps({k: v}))
     ms = 1e3
@@ -187,6 +220,19 @@ def main() -> None:
             f"{b['p99_s'] * ms:.3f} / max {b['max_s'] * ms:.3f} ms, rtt p50 "
             f"{b['rtt_p50_s'] * ms:.3f} / p99 {b['rtt_p99_s'] * ms:.3f} ms |"
         )
+    print(
+        "\n| round trip (obs + act per tick) | plain p50 / p99 [ms] | CURVE p50 / p99 [ms] "
+        "| CURVE / plain p50 |\n|---|---|---|---|"
+    )
+    for plain, cur in zip(out["client_loop"], out["client_loop_curve"], strict=True):
+        print(
+            f"| {plain['fps']:.0f} Hz "
+            f"| {plain['rtt_p50_s'] * ms:.3f} / {plain['rtt_p99_s'] * ms:.3f} "
+            f"| {cur['rtt_p50_s'] * ms:.3f} / {cur['rtt_p99_s'] * ms:.3f} "
+            f"| {cur['rtt_p50_s'] / plain['rtt_p50_s']:.2f}x |"
+        )
+    ld = out["load"]
+    print(f"(1-min load average {ld['loadavg_1min']:.1f} on {ld['cpus']} CPUs)\n")
     w = out["watchdog"]
     print(
         f"| watchdog (deadline {w['deadline_s'] * ms:.0f} ms) | last cmd -> hold mean "
@@ -202,6 +248,13 @@ def main() -> None:
         f"| fuzz | {f['frames']} frames, {f['replies']} replies, {f['frames_per_s']:.0f}/s, "
         f"malformed {f['malformed']}, oversized {f['oversized']}, stale {f['stale']}, "
         f"no-session {f['no_session']}, survived |"
+    )
+    f = out["fuzz_curve"]
+    print(
+        f"| fuzz over CURVE | {f['frames']} frames, {f['replies']} replies, "
+        f"{f['frames_per_s']:.0f}/s, refused (no control) {f['refused_control']}, "
+        f"non-holder at driver {f['non_holder_at_driver']}, internal errors "
+        f"{f['internal_errors']} |"
     )
     ph = out["physics"]
     print(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from sim.bridge.config import CompareConfig, RecordConfig
 from sim.bridge.safety import SafetyConfig
-from sim.cli.bridge import hardware_from_dict, load_hardware, main, parse_args
+from sim.cli.bridge import COMMANDS, hardware_from_dict, load_hardware, main, parse_args
 from sim.errors import ConfigError
 
 
@@ -40,6 +43,7 @@ def test_parse_args_and_errors_name_the_key():
         hardware_from_dict({"transport": "serial"})
 
 
+@pytest.mark.timing
 def test_compare_command_with_a_local_imperfect_twin(tmp_path: Path, capsys):
     main(
         [
@@ -58,3 +62,34 @@ def test_compare_command_with_a_local_imperfect_twin(tmp_path: Path, capsys):
     assert printed["lag_s"] == report["lag_s"] and report["drivers"][1] == "twin+imperfections"
     assert 0.02 <= report["lag_s"] <= 0.1, report
     assert isinstance(CompareConfig().hardware.safety, SafetyConfig)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], *[[c, "--help"] for c in COMMANDS]])
+def test_help_exits_0_for_the_tool_and_every_command(args):
+    proc = subprocess.run(
+        [sys.executable, "-c", "from sim.cli import bridge_main; bridge_main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: demoforge-bridge")
+    if len(args) == 2:
+        assert f"demoforge-bridge {args[0]}" in proc.stdout and "keys (defaults):" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "hardware.safety.maxstep=1"], "hardware.safety.maxstep"),
+        (["record", "hardware.fps=abc"], "hardware.fps: Value 'abc'"),
+        (["record", "n_episodes=x"], "n_episodes: Value 'x'"),
+        (["compare", "robot_twin={latency: 1}"], "robot_twin: unknown key 'latency'"),
+        (["serve", "hardware.server.control_timeout_s=0"], "server.control_timeout_s must be > 0"),
+        (["serve", "hardware.curve.bogus=1"], "hardware.curve.bogus"),
+        (["keygen", "outt=keys"], "'outt'"),
+    ],
+)
+def test_typos_fail_at_start_up_naming_the_key(args, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse_args(args)

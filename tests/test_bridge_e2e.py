@@ -56,6 +56,7 @@ def test_client_is_a_driver_with_the_twins_features(server):
         c.disconnect()
 
 
+@pytest.mark.timing
 def test_record_two_episodes_into_lerobot_and_read_back(server, tmp_path: Path):
     lerobot = pytest.importorskip("sim.io.lerobot")
     out = tmp_path / "ds"
@@ -112,6 +113,7 @@ def test_replay_recorded_episode_on_the_twin(server, tmp_path: Path):
     assert json.loads((tmp_path / "replay.json").read_text())["steps"] == 40
 
 
+@pytest.mark.timing
 def test_compare_reports_divergence_of_a_twin_with_latency_and_noise(tmp_path: Path):
     slow = {"cmd_latency_s": 0.06, "obs_latency_s": 0.02, "noise_qpos": 0.004, "seed": 2}
     with ServerProcess(ServeConfig(hardware=hw(twin=slow))) as robot:

@@ -43,6 +43,7 @@ def _reset(c: BridgeClient) -> None:
     c.reset(seed=0)
 
 
+@pytest.mark.timing
 def test_nan_command_is_refused_and_the_robot_holds(server):
     c = BridgeClient(server.endpoint)
     c.connect()
@@ -76,6 +77,7 @@ def test_nan_command_is_refused_and_the_robot_holds(server):
         c.disconnect()
 
 
+@pytest.mark.timing
 def test_server_killed_mid_episode_keeps_recorded_data(tmp_path: Path):
     out = tmp_path / "ds"
     with ServerProcess(ServeConfig(hardware=hw())) as p:
@@ -113,6 +115,7 @@ def test_server_killed_mid_episode_keeps_recorded_data(tmp_path: Path):
     assert np.all(np.isfinite(eps[1].qpos))
 
 
+@pytest.mark.timing
 def test_link_delayed_beyond_the_deadline(server):
     with LinkProxy(server.endpoint, delay_s=0.01) as proxy:
         c = BridgeClient(proxy.front, timeout_s=0.2)
@@ -211,6 +214,7 @@ def test_protocol_rules_enforced_over_the_wire(server):
         ctx.term()
 
 
+@pytest.mark.timing
 def test_client_heartbeat_thread_reports_a_dead_link():
     with ServerProcess(ServeConfig(hardware=hw())) as p:
         c = BridgeClient(p.endpoint, timeout_s=0.1, heartbeat_s=0.05)

@@ -38,6 +38,7 @@ def _hw():
     return hardware_from_dict(d)
 
 
+@pytest.mark.timing
 def test_generated_stack_blocks_episode_succeeds_on_the_twin_as_hardware(episode):
     hw = _hw()
     initial = {k: v[0] for k, v in episode.objects.items()}

@@ -52,6 +52,7 @@ def test_twin_is_a_driver_and_tracks_commands():
     np.testing.assert_allclose(obs["ee.right"][:3], twin.fk(obs["qpos"])["right"], atol=1e-6)
 
 
+@pytest.mark.timing
 def test_command_latency_shows_as_lag_and_noise_as_rms():
     steps, fps = 150, 50.0
     a, b = lockstep(), lockstep(cmd_latency_s=0.06, noise_qpos=0.003, seed=1)
@@ -80,6 +81,7 @@ def test_observation_latency_and_drops_are_counted():
     assert s.cmd_applied == 200 - s.cmd_dropped
 
 
+@pytest.mark.timing
 def test_realtime_twin_runs_at_wall_clock_rate():
     twin = TwinDriver(load_backend("tiny_arm"), TwinConfig(realtime=True))
     twin.connect()
@@ -132,6 +134,7 @@ def test_scene_backend_on_project_scene():
     np.testing.assert_allclose(b.fk(obs["qpos"])["right"], obs["ee.right"][:3], atol=1e-6)
 
 
+@pytest.mark.timing
 def test_rate_loop_rate_and_overrun_rebasing():
     # generous bounds: the CI machine is shared; benchmarks/bridge.py measures precisely
     loop = RateLoop(200)

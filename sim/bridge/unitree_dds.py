@@ -9,11 +9,7 @@ Messages (FORMATS §3.4, same type names as unitree_sdk2py, so the real SDK inte
                     sensor[2], motorstate, reserve[4]}, wireless_remote[40], reserve[4], crc.
     Motor law on the robot: ``tau = tau_ff + kp (q_des - q) + kd (dq_des - dq)``.
 
-CRC: the message is packed little-endian in its C layout (LowCmd_ ``<2B2x`` + ``B3x5fI`` x 35 +
-``5I`` = 1004 bytes; LowState_ ``<2I2B2xI`` + ``13fh2x`` + ``B3x4f2hf7I`` x 35 + ``40B5I`` = 2092
-bytes), viewed as uint32 words, and every word but the last (the crc itself) is fed MSB-first
-into CRC-32 with polynomial 0x04C11DB7, init 0xFFFFFFFF, no reflection, no final XOR
-(:func:`crc32_core_reference` is that loop; :func:`crc32_core` the same via zlib).
+CRC and C layouts: :mod:`sim.bridge.unitree_codec` (every command carries the SDK's CRC-32).
 
 Joint mapping (:class:`DdsJointMap`): each of our joints has a motor slot; gripper openings
 [0, 1] travel as ``q`` of a spare slot (demoforge convention for the twin; slot -1 = the robot has
@@ -31,7 +27,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -45,145 +40,50 @@ from sim.bridge.protocol import (
     observation_features,
 )
 from sim.bridge.safety import FK, SafetyConfig, SafetyLayer
+from sim.bridge.unitree_codec import (
+    CRC_POLY,
+    IMU_DTYPE,
+    LOWCMD_DTYPE,
+    LOWCMD_STRUCT,
+    LOWSTATE_DTYPE,
+    LOWSTATE_STRUCT,
+    MOTOR_CMD_DTYPE,
+    MOTOR_STATE_DTYPE,
+    NUM_MOTORS,
+    TOPIC_LOWCMD,
+    TOPIC_LOWSTATE,
+    crc32_core,
+    crc32_core_reference,
+    message_crc,
+    pack,
+)
 from sim.errors import BridgeError, ConfigError, SafetyError
 
 log = logging.getLogger("sim.bridge.unitree_dds")
 
-NUM_MOTORS = 35
-TOPIC_LOWCMD = "rt/lowcmd"
-TOPIC_LOWSTATE = "rt/lowstate"
-LOWCMD_STRUCT = "<2B2x" + "B3x5fI" * NUM_MOTORS + "5I"
-LOWSTATE_STRUCT = "<2I2B2xI" + "13fh2x" + "B3x4f2hf7I" * NUM_MOTORS + "40B5I"
+# the codec lives in sim.bridge.unitree_codec; its names are re-exported here
 
-# C layouts as numpy structured dtypes (identical bytes to the struct formats above).
-MOTOR_CMD_DTYPE = np.dtype(
-    [
-        ("mode", "u1"),
-        ("_pad", "V3"),
-        ("q", "<f4"),
-        ("dq", "<f4"),
-        ("tau", "<f4"),
-        ("kp", "<f4"),
-        ("kd", "<f4"),
-        ("reserve", "<u4"),
-    ]
-)
-LOWCMD_DTYPE = np.dtype(
-    [
-        ("mode_pr", "u1"),
-        ("mode_machine", "u1"),
-        ("_pad", "V2"),
-        ("motor_cmd", MOTOR_CMD_DTYPE, (NUM_MOTORS,)),
-        ("reserve", "<u4", (4,)),
-        ("crc", "<u4"),
-    ]
-)
-IMU_DTYPE = np.dtype(
-    [
-        ("quaternion", "<f4", (4,)),
-        ("gyroscope", "<f4", (3,)),
-        ("accelerometer", "<f4", (3,)),
-        ("rpy", "<f4", (3,)),
-        ("temperature", "<i2"),
-        ("_pad", "V2"),
-    ]
-)
-MOTOR_STATE_DTYPE = np.dtype(
-    [
-        ("mode", "u1"),
-        ("_pad", "V3"),
-        ("q", "<f4"),
-        ("dq", "<f4"),
-        ("ddq", "<f4"),
-        ("tau_est", "<f4"),
-        ("temperature", "<i2", (2,)),
-        ("vol", "<f4"),
-        ("sensor", "<u4", (2,)),
-        ("motorstate", "<u4"),
-        ("reserve", "<u4", (4,)),
-    ]
-)
-LOWSTATE_DTYPE = np.dtype(
-    [
-        ("version", "<u4", (2,)),
-        ("mode_pr", "u1"),
-        ("mode_machine", "u1"),
-        ("_pad", "V2"),
-        ("tick", "<u4"),
-        ("imu_state", IMU_DTYPE),
-        ("motor_state", MOTOR_STATE_DTYPE, (NUM_MOTORS,)),
-        ("wireless_remote", "u1", (40,)),
-        ("reserve", "<u4", (4,)),
-        ("crc", "<u4"),
-    ]
-)
-assert LOWCMD_DTYPE.itemsize == 1004 and LOWSTATE_DTYPE.itemsize == 2092
-
-CRC_POLY = 0x04C11DB7
-
-
-# ---------------------------------------------------------------------------------- CRC
-def crc32_core_reference(words: Sequence[int] | np.ndarray) -> int:
-    """Unitree's CRC loop over uint32 words, bit by bit (MSB first); slow, for checking."""
-    crc = 0xFFFFFFFF
-    for word in np.asarray(words, dtype=np.uint32).tolist():
-        bit = 1 << 31
-        for _ in range(32):
-            crc = ((crc << 1) & 0xFFFFFFFF) ^ (CRC_POLY if crc & 0x80000000 else 0)
-            if word & bit:
-                crc ^= CRC_POLY
-            bit >>= 1
-    return crc
-
-
-_BITREV8 = np.array([int(f"{b:08b}"[::-1], 2) for b in range(256)], dtype=np.uint8)
-
-
-def _bitrev32(x: int) -> int:
-    return int(f"{x:032b}"[::-1], 2)
-
-
-def crc32_core(words: Sequence[int] | np.ndarray) -> int:
-    """Same result as :func:`crc32_core_reference`, computed with zlib (fast).
-
-    Feeding words MSB-first is the non-reflected CRC over their big-endian bytes; zlib's
-    reflected CRC-32 over bit-reversed bytes equals the bit-reversed non-reflected CRC, and zlib's
-    final XOR is undone.
-    """
-    data = np.asarray(words, dtype=">u4").tobytes()
-    rev = _BITREV8[np.frombuffer(data, dtype=np.uint8)].tobytes()
-    return _bitrev32(zlib.crc32(rev)) ^ 0xFFFFFFFF
-
-
-def _fill(arr: np.ndarray, msg: Any, dtype: np.dtype) -> None:
-    for name in dtype.names or ():
-        if name.startswith("_"):
-            continue
-        value = getattr(msg, name)
-        sub = dtype.fields[name][0]
-        if sub.base.names:  # nested struct or array of structs
-            if sub.shape:
-                for i, item in enumerate(value):
-                    _fill(arr[name][i], item, sub.base)
-            else:
-                _fill(arr[name], value, sub.base)
-        else:
-            if isinstance(value, (bytes, bytearray)):  # cyclonedds gives uint8 arrays as bytes
-                value = np.frombuffer(value, dtype=np.uint8)
-            arr[name] = value
-
-
-def pack(msg: Any, dtype: np.dtype) -> bytes:
-    """Pack a LowCmd_/LowState_-shaped object (attribute access) into its C layout bytes."""
-    arr = np.zeros((), dtype=dtype)
-    _fill(arr, msg, dtype)
-    return arr.tobytes()
-
-
-def message_crc(msg: Any, dtype: np.dtype = LOWCMD_DTYPE) -> int:
-    """The Unitree CRC of a message: CRC over all C-layout words except the last."""
-    words = np.frombuffer(pack(msg, dtype), dtype="<u4")
-    return crc32_core(words[:-1])
+__all__ = [
+    "CRC_POLY",
+    "IMU_DTYPE",
+    "LOWCMD_DTYPE",
+    "LOWCMD_STRUCT",
+    "LOWSTATE_DTYPE",
+    "LOWSTATE_STRUCT",
+    "MOTOR_CMD_DTYPE",
+    "MOTOR_STATE_DTYPE",
+    "NUM_MOTORS",
+    "TOPIC_LOWCMD",
+    "TOPIC_LOWSTATE",
+    "DdsConfig",
+    "DdsJointMap",
+    "UnitreeDdsDriver",
+    "crc32_core",
+    "crc32_core_reference",
+    "message_crc",
+    "pack",
+    "serve_dds",
+]
 
 
 # ---------------------------------------------------------------------------------- mapping
@@ -508,12 +408,12 @@ class UnitreeDdsDriver:
             cmd.mode_pr = self.cfg.mode_pr
             cmd.mode_machine = self._state.mode_machine
             mapped = set()
-            for name, slot, target in zip(self._caps.joint_names, self._jslots, a):
+            n = len(self._caps.joint_names)
+            for name, slot, target in zip(self._caps.joint_names, self._jslots, a[:n], strict=True):
                 m = cmd.motor_cmd[slot]
                 m.mode, m.q, m.dq, m.tau = 1, float(target), 0.0, 0.0
                 m.kp, m.kd = self.map.gain("kp", name), self.map.gain("kd", name)
                 mapped.add(int(slot))
-            n = len(self._caps.joint_names)
             for i, name in enumerate(self._gnames):
                 slot = self.map.grippers[name]
                 self._last_grip[i] = a[n + i]
@@ -648,7 +548,7 @@ def serve_dds(
                 ms = state.motor_state
                 for j, s in enumerate(jslots):
                     ms[s].mode, ms[s].q, ms[s].dq = 1, float(obs["qpos"][j]), float(obs["qvel"][j])
-                for g, s in zip(caps.action_names[n:], gslots):
+                for g, s in zip(caps.action_names[n:], gslots, strict=True):
                     if s >= 0:
                         ms[s].mode = 1
                         ms[s].q = float(obs.get(f"gripper.{gripper_arm(g)}", 0.0))
