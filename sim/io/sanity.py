@@ -197,13 +197,13 @@ def check_episode(
 
     t = np.asarray(ep.time, dtype=np.float64)
     if (row := _first(~np.isfinite(t))) is not None:
-        fail(row, "'time'", "finite", f"{t[row]!r}; expected a finite time [s]")
+        fail(row, "'time'", "finite", f"{float(t[row])!r}; expected a finite time [s]")
     if len(t) > 1 and (row := _first(np.diff(t) <= 0)) is not None:
         fail(
             row + 1,
             "'time'",
             "monotonic",
-            f"{t[row + 1]!r} [s] after {t[row]!r}; expected strictly increasing time",
+            f"{float(t[row + 1])!r} [s] after {float(t[row])!r}; expected strictly increasing time",
         )
     dt = np.diff(t)
     arrays: dict[str, np.ndarray] = {}
