@@ -79,3 +79,25 @@ def test_object_anchored_targets_per_segment():
     assert same_pose(relative(a1, out[:8]), relative(a0, ee[:8]), 1e-9)
     assert same_pose(relative(b1, out[8:15]), relative(b0, ee[8:15]), 1e-9)
     assert same_pose(out[15:], ee[15:])  # outside every segment: world frame
+
+
+@settings(max_examples=40, deadline=None)
+@given(seeds, st.sampled_from([0, 2, 4]))
+def test_symmetric_frame_is_equivalent_and_closest(seed, order):
+    from sim.augment.transform import symmetric_frame
+    from sim.transforms import quat_angle, yaw_quat
+
+    rng = np.random.default_rng(seed)
+    src = np.r_[rng.uniform(-1, 1, 3), yaw_quat(rng.uniform(-0.3, 0.3))]
+    new = np.r_[rng.uniform(-1, 1, 3), yaw_quat(rng.uniform(-np.pi, np.pi))]
+    out = symmetric_frame(src, new, order)
+    assert np.allclose(out[:3], new[:3])
+    turn = relative(new, out[None])[0]  # a pure rotation about the object's own z
+    assert np.allclose(turn[:3], 0, atol=1e-9) and abs(turn[4]) < 1e-9 and abs(turn[5]) < 1e-9
+    yaw = 2 * np.arctan2(turn[6], turn[3])
+    if order:
+        k = yaw / (2 * np.pi / order)
+        assert abs(k - round(k)) < 1e-6
+        assert quat_angle(src[3:], out[3:]) <= np.pi / order + 1e-9
+    else:
+        assert quat_angle(src[3:], out[3:]) < 1e-6

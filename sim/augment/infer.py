@@ -352,3 +352,157 @@ def infer_release_frame(
         "orientation": orientation,
         "pose": [float(x) for x in frame],
     }
+
+
+# ------------------------------------------------------------------ joint-only sources
+@dataclasses.dataclass(frozen=True)
+class HeldObject:
+    """An object a joint-only source grasps: inferred from ``arm``'s EE at gripper closure.
+
+    ``depth`` [m]: the object's origin lies this far beyond the grasp point along the approach
+    axis; ``orientation``: see :func:`infer_object_frame`.
+    """
+
+    name: str
+    arm: str
+    depth: float = 0.0
+    orientation: str = "world"
+
+
+@dataclasses.dataclass(frozen=True)
+class SupportObject:
+    """Where a held object is set down: ``held``'s pose at release, lowered by ``below`` [m]
+    (e.g. the held object's half height plus the support's half thickness), upright."""
+
+    name: str
+    held: str
+    below: float = 0.0
+
+
+def hand_opening(values: np.ndarray) -> np.ndarray:
+    """Opening (T,) in [0, 1] from hand joint readings (T, k) where higher = more open
+    (e.g. Inspire hands' normalized finger values): their mean, rescaled between the track's
+    1st and 99th percentiles."""
+    v = np.asarray(values, float)
+    v = v.mean(axis=1) if v.ndim == 2 else v
+    lo, hi = np.percentile(v, [1, 99])
+    if hi - lo < 1e-6:
+        return np.ones(len(v))
+    return np.clip((v - lo) / (hi - lo), 0.0, 1.0)
+
+
+def _resample(values: np.ndarray, t_src: np.ndarray, t_new: np.ndarray) -> np.ndarray:
+    v = np.asarray(values, float)
+    return np.stack([np.interp(t_new, t_src, v[:, j]) for j in range(v.shape[1])], axis=1)
+
+
+def ingest_joint_episode(
+    ep: Episode,
+    scene: Any,
+    hands: Mapping[str, Sequence[str]],
+    held: Sequence[HeldObject] = (),
+    supports: Sequence[SupportObject] = (),
+    joint_map: Mapping[str, str] | None = None,
+    fps: float | None = None,
+) -> Episode:
+    """A joint-only source episode (joints and images, no EE or objects) made augmentable.
+
+    The EE tracks come from forward kinematics of the robot that recorded it, mounted in
+    ``scene`` (``scene.robot``'s EE sites, in that robot's own tool-frame convention); gripper
+    openings from the hand joints; the objects' poses are inferred from the EE at gripper
+    closure (and release, for supports) and recorded in ``meta.provenance["inferred_objects"]``.
+
+    Args:
+        ep: source episode with ``qpos`` and ``joint_names``.
+        scene: a :class:`~sim.model.scene.Scene` holding the recording robot (kinematics only).
+        hands: arm -> hand joint names in ``ep.joint_names`` (higher = more open).
+        held / supports: objects to infer.
+        joint_map: source joint -> scene joint (default: by canonical joint key).
+        fps: resample to this rate [Hz] (default: the scene's control rate).
+
+    Raises:
+        SchemaError: no joints, a hand joint missing, or a held object's arm never grasps.
+    """
+    from sim.retarget import fk_poses, map_joints
+
+    ep.require("qpos", "joint_names")
+    src = ep.meta.source
+    fps = float(fps or 1.0 / scene.control_dt)
+    T0 = len(ep)
+    t_src = np.arange(T0) / float(ep.meta.fps)
+    t_new = np.arange(int(np.floor(t_src[-1] * fps + 1e-9)) + 1) / fps
+    q_src = _resample(ep.qpos, t_src, t_new)
+    idx = map_joints(ep.joint_names, scene.joint_names, joint_map)
+    q = np.tile(scene.home_qpos[scene.qpos_adr], (len(t_new), 1))
+    for s, d in idx.items():
+        q[:, d] = q_src[:, s]
+    sites = {arm: a.ee_site for arm, a in scene.robot.arms.items()}
+    ee = fk_poses(scene.model, scene.joint_names, q, sites, base_qpos=scene.home_qpos)
+    conv = scene.robot.tool_frames()
+    opening, cmd = {}, {}
+    for arm, cols in hands.items():
+        missing = [c for c in cols if c not in ep.joint_names]
+        if missing:
+            raise SchemaError(
+                f"{src}: hand joint(s) {missing} of arm {arm!r} not in the episode's joint_names"
+            )
+        cidx = [ep.joint_names.index(c) for c in cols]
+        opening[arm] = hand_opening(q_src[:, cidx])
+        cmd[arm] = np.ones(len(t_new))
+    objects: dict[str, np.ndarray] = {}
+    inferred: dict[str, Any] = {}
+    events: dict[str, GraspEvents] = {}
+    for h in held:
+        if h.arm not in opening:
+            raise SchemaError(f"{src}: held object {h.name!r} needs hand joints of arm {h.arm!r}")
+        track, info = infer_object_track(
+            to_canonical(ee[h.arm], conv[h.arm]), opening[h.arm], h.depth, h.orientation
+        )
+        objects[h.name] = track
+        ev = grasp_events(opening[h.arm])
+        events[h.name] = ev
+        cmd[h.arm][ev.close : ev.release] = 0.0
+        inferred[h.name] = {**info, "arm": h.arm}
+    for s in supports:
+        if s.held not in objects:
+            raise SchemaError(
+                f"{src}: support {s.name!r} refers to held object {s.held!r}, which is not inferred"
+            )
+        ev = events[s.held]
+        if ev.release >= len(t_new):
+            raise SchemaError(f"{src}: {s.held!r} is never released: no place for {s.name!r}")
+        frame = np.r_[objects[s.held][ev.release - 1, :3] - [0.0, 0.0, s.below], 1.0, 0, 0, 0]
+        objects[s.name] = np.tile(frame, (len(t_new), 1))
+        inferred[s.name] = {
+            "method": "held_object_at_release",
+            "held": s.held,
+            "release_step": ev.release,
+            "below": float(s.below),
+            "pose": [float(x) for x in frame],
+        }
+    prov = {
+        **ep.meta.provenance,
+        "ingest": {
+            "method": "forward_kinematics",
+            "robot": scene.robot.name,
+            "room": scene.room,
+            "from_fps": float(ep.meta.fps),
+            "fps": fps,
+            "source_steps": T0,
+            "joint_map": {ep.joint_names[s]: scene.joint_names[d] for s, d in idx.items()},
+        },
+        "inferred_objects": inferred,
+        "tool_frame": {arm: tool_frame_dict(c) for arm, c in conv.items()},
+    }
+    meta = dataclasses.replace(ep.meta, robot=scene.robot.name, fps=fps, provenance=prov)
+    return Episode(
+        meta=meta,
+        time=t_new,
+        joint_names=list(scene.joint_names),
+        qpos=q,
+        ee=ee,
+        gripper=opening,
+        gripper_cmd=cmd,
+        objects=objects,
+        arm_joints={arm: list(a.joints) for arm, a in scene.robot.arms.items()},
+    ).validate()

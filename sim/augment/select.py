@@ -30,13 +30,14 @@ def select(
     """Pick one of ``candidates`` (source episode indices).
 
     ``random``: uniform. ``nearest``: uniform among the ``k`` candidates whose reference-object
-    pose ``src_refs`` (N, 7) at the segment start is closest to ``new_ref`` (7,) (MimicGen's
+    pose ``src_refs`` (N, 7) at the segment start is closest to ``new_ref`` ((7,), or (N, 7): one
+    symmetry-equivalent frame per candidate) (MimicGen's
     nearest-neighbour selection); without a reference it falls back to uniform.
     """
     if mode not in MODES:
         raise UnknownNameError("source.select", mode, MODES)
     if mode == "random" or src_refs is None or new_ref is None:
         return int(candidates[int(rng.integers(len(candidates)))])
-    d = pose_distance(src_refs, np.asarray(new_ref)[None])
+    d = pose_distance(src_refs, np.broadcast_to(new_ref, np.shape(src_refs)))
     order = np.argsort(d, kind="stable")[: max(1, min(k, len(candidates)))]
     return int(candidates[int(order[int(rng.integers(len(order)))])])

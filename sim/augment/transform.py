@@ -63,6 +63,27 @@ def transform_segment(ee_src: np.ndarray, obj_src: np.ndarray, obj_new: np.ndarr
     return apply_transform(segment_transform(obj_src, obj_new), ee_src)
 
 
+def symmetric_frame(src: np.ndarray, new: np.ndarray, order: int) -> np.ndarray:
+    """The frame equivalent to ``new`` (7,) under an ``order``-fold symmetry about its z axis
+    (0 = round) that is closest in rotation to ``src`` (7,).
+
+    A cube (order 4) turned 80° in the new scene is then treated as turned -10°, so a segment
+    recorded at a small yaw keeps a comfortable wrist instead of turning the hand 80°.
+    """
+    if order == 1:
+        return np.asarray(new, float).copy()
+    m_src, m_new = poses_to_mats(src), poses_to_mats(new)
+    rel = m_new[:3, :3].T @ m_src[:3, :3]
+    theta = float(np.arctan2(rel[1, 0], rel[0, 0]))
+    if order > 1:
+        step = 2 * np.pi / order
+        theta = step * round(theta / step)
+    c, s_ = np.cos(theta), np.sin(theta)
+    rz = np.eye(4)
+    rz[:2, :2] = [[c, -s_], [s_, c]]
+    return mats_to_poses(m_new @ rz)
+
+
 def relative(obj: np.ndarray, ee: np.ndarray) -> np.ndarray:
     """EE poses (N, 7) in the frame of object pose ``obj`` (7,): ``T_obj⁻¹ · T_ee``."""
     return mats_to_poses(inverse(poses_to_mats(obj)) @ poses_to_mats(ee))

@@ -35,7 +35,7 @@ from sim.augment.retime import (
 from sim.augment.segment import Segment, active_arms, segment_episode, source_track
 from sim.augment.select import MODES, select
 from sim.augment.stitch import Track, transit
-from sim.augment.transform import apply_transform, segment_transform
+from sim.augment.transform import apply_transform, segment_transform, symmetric_frame
 from sim.control.plan import Targets
 from sim.errors import ConfigError, PlanError, SimError, UnknownNameError
 from sim.sources import register_source
@@ -270,21 +270,18 @@ class DemosSource:
             src_refs = np.array(
                 [ref_pose(self.task, st0.ref, self._src_objects(i, seg_of[i].start)) for i in cands]
             )
+            new_ref = np.array([self._symmetric(st0.ref, r, new_ref) for r in src_refs])
         e = select(self.select, rng, cands, src_refs, new_ref)
         warp = float(rng.uniform(*self.time_warp))
         t0 = max(len(tracks[a]) for a, _ in members)
-        pieces = {}
-        for _ in range(2):  # re-predict moving objects once the transit length is known
-            pieces, prov = self._pieces(e, spec, per_arm, members, now, vel, tracks, t0, warp, rng)
+        pieces, prov = self._pieces(e, spec, per_arm, members, now, vel, tracks, t0, warp, rng)
+        refs = [per_arm[a][k].ref for a, k in members]
+        if any(r is not None and np.any(vel[r]) for r in refs if r in vel):
+            # a moving reference (belt): predict it where the segment really starts
             n_transit = max(p[3] for p in pieces.values())
-            again = any(np.any(vel[s.ref]) for a, k in members if (s := per_arm[a][k]).ref)
-            if not again:
-                break
-            t0_pred = t0 + n_transit
             pieces, prov = self._pieces(
-                e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=t0_pred
+                e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=t0 + n_transit
             )
-            break
         for arm, (p, g, labels, _n) in pieces.items():
             tr = tracks[arm]
             tr.hold(t0 - len(tr), "wait")
@@ -293,6 +290,11 @@ class DemosSource:
                 sel = [i for i, x in enumerate(labels) if x == lab]
                 tr.add(p[sel], g[sel], lab, st.ref)
         return prov
+
+    def _symmetric(self, ref: str, src: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """``new`` turned to the symmetry-equivalent frame closest to ``src`` (task symmetry)."""
+        order = getattr(self.task, "symmetry", {}).get(ref)
+        return new if order is None else symmetric_frame(src, new, int(order))
 
     def _seg(self, i: int, spec: list[Subtask], arm: str, k: int) -> Segment:
         return [s for s in self.segments(i, spec) if s.target_arm == arm][k]
@@ -327,7 +329,8 @@ class DemosSource:
             else:
                 ref_src = ref_pose(self.task, st.ref, self._src_objects(e, seg.start))
                 step = t0 + self.transit_steps if t_pred is None else t_pred
-                M = segment_transform(ref_src, self._predict(st.ref, now, vel, step))
+                ref_new = self._symmetric(st.ref, ref_src, self._predict(st.ref, now, vel, step))
+                M = segment_transform(ref_src, ref_new)
                 if st.sync is not None:
                     shared = M
             q = apply_transform(M, p)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -61,6 +62,10 @@ class Task(Protocol):
     #: Waypoint labels whose durations are physical (planned against moving objects, e.g. an
     #: interception on a belt): the time warp of :mod:`sim.augment.timing` leaves them as planned.
     timed_labels: tuple[str, ...] = ()
+    #: Rotational symmetry of objects about their z axis: name -> order n (the object looks the
+    #: same turned by 360°/n; 0 = round). The ``demos`` source maps a segment onto the equivalent
+    #: object frame closest to the source's. Default: none.
+    symmetry: Mapping[str, int] = MappingProxyType({})
 
     def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
         """Sample the props' initial state for `level` (D0 narrow .. D2 wide) into scene.data."""

@@ -9,6 +9,7 @@ time, so it intercepts ``part_a`` where the belt speed predicts it will be.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -50,6 +51,7 @@ class ConveyorPick(Task):
     arms: tuple[str, ...] = ("right", "left")
     instruction: str = "Pick the orange bracket off the moving conveyor and put it in the bin."
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+    symmetry = MappingProxyType({"part_a": 4, "bin": 4})  # z-symmetry order (0 = round)
     timed_labels: tuple[str, ...] = ("approach", "grasp")  # interception: planned belt timing
     speed: float = field(default=0.0, init=False)  # this episode's belt speed along y [m/s]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import mujoco
 import numpy as np
@@ -46,6 +47,7 @@ class DeliverPills(Task):
     instruction: str = "Take the pill bottle from the shelf and put it on the bedside tray."
     graspable: tuple[str, ...] = ("pill_bottle",)  # bodies a weld hand (no fingers) may hold
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+    symmetry = MappingProxyType({"pill_bottle": 0, "pill_tray": 2})  # z-symmetry order (0 = round)
 
     def bind(self, scene: Scene) -> None:
         m = scene.model

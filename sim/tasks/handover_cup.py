@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class HandoverCup(Task):
     instruction: str = "Hand the cup of tea to the resident without spilling it."
     graspable: tuple[str, ...] = ("cup",)  # bodies a weld hand (no fingers) may hold
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+    symmetry = MappingProxyType({"cup": 2})  # z-symmetry order (0 = round)
     max_tilt: float = field(default=0.0, init=False)  # largest tilt seen this episode [deg]
 
     def bind(self, scene: Scene) -> None:

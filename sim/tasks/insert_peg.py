@@ -8,6 +8,7 @@ the hole's yaw, descends slowly and lets go; success is judged from the peg's po
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -49,6 +50,7 @@ class InsertPeg(Task):
     arms: tuple[str, ...] = ("right", "left")
     instruction: str = "Insert the steel peg into the hole of the orange fixture."
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+    symmetry = MappingProxyType({"peg": 4, "fixture": 4})  # z-symmetry order (0 = round)
 
     def bind(self, scene: Scene) -> None:
         self._peg = scene.model.body("peg").id

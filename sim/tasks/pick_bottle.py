@@ -22,7 +22,7 @@ RADIUS, HALF_H = 0.03, 0.07  # bottle [m]
 COASTER_HALF_T = 0.003  # coaster half thickness [m]
 UPRIGHT_COS = np.cos(np.radians(15))
 # Nominal xy relative to the workspace site [m]; reset half-widths per level [m].
-NOMINAL = {"bottle": (-0.02, -0.06), "coaster": (0.02, -0.2)}
+NOMINAL = {"bottle": (-0.02, -0.06), "coaster": (0.02, -0.17)}
 LEVEL_RANGES = {"D0": 0.02, "D1": 0.05, "D2": 0.08}
 # Side grasp from the bottle's right, in the canonical grasp frame (approach = -z, closing = y):
 # the hand moves toward +y world, the jaws close along world x (across the bottle), the

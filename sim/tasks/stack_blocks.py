@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -34,6 +35,7 @@ class StackBlocks(Task):
     instruction: str = "Stack the red block on the green block."
     min_gap: float = 0.085  # minimum centre distance between blocks at reset [m]
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+    symmetry = MappingProxyType({"block_a": 4, "block_b": 4})  # z-symmetry order (0 = round)
 
     def reset(self, scene: Scene, rng: np.random.Generator, level: str) -> None:
         r = self.levels[check_level(level)]

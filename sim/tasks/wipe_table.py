@@ -15,6 +15,7 @@ until the load is gone, leaving the pad hovering), so the demonstrator's downwar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import mujoco
 import numpy as np
@@ -51,6 +52,7 @@ class WipeTable(Task):
     instruction: str = "Wipe the coffee stain off the table with the sponge."
     threshold: float = 0.8  # covered fraction of the stain area for success
     levels: dict = field(default_factory=lambda: dict(LEVEL_RANGES))
+    symmetry = MappingProxyType({"sponge": 2, "stain": 2})  # z-symmetry order (0 = round)
 
     def bind(self, scene: Scene) -> None:
         m = scene.model
