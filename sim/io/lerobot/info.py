@@ -205,6 +205,9 @@ def read_lerobot_info(root: str | os.PathLike) -> LeRobotInfo:
         tasks, episodes = _index_v30(root, info, info_path, video_keys, verify)
     else:
         tasks, episodes = _index_v2x(root, info, info_path, video_keys)
+    for rel in checksums:  # every small metadata file we wrote, read or not
+        if rel.startswith("meta/"):
+            verify(root / rel)
     demo = info.get("demoforge")
     if demo is None and (root / DEMOFORGE_DATASET_PATH).is_file():
         verify(root / DEMOFORGE_DATASET_PATH)
@@ -253,6 +256,8 @@ class _Verifier:
     def __call__(self, path: Path) -> None:
         rel = path.relative_to(self.root).as_posix()
         if rel in self.checksums and rel not in self.done:
+            if not path.is_file():
+                raise FormatError(f"{path}: file missing (listed in meta/info.json)")
             if sha256_file(path) != self.checksums[rel]:
                 raise FormatError(
                     f"{path}: content does not match the checksum recorded in meta/info.json "

@@ -255,7 +255,8 @@ class LeRobotWriter:
         Raises:
             ConfigError: ``relpath`` is absolute, has ``..``, or names a file the writer makes.
         """
-        self._check_open()
+        if not self.published:  # already published: its files are there
+            self._check_open()
         if relpath.startswith(("data/", "videos/")) or relpath in _RESERVED:
             raise ConfigError(
                 f"stage_file path {relpath!r} would replace a LeRobot dataset file; use e.g. "

@@ -18,7 +18,7 @@ from sim.errors import FormatError, SchemaError
 from sim.io.atomic import json_digest
 from sim.io.formats import check_unit_quat
 from sim.io.hdf5 import DEMO, attr_str, demo_names, hdf5_errors, open_hdf5, read_dataset
-from sim.io.robomimic.writer import ENV_ARGS_KEYS, HDF5_NAME
+from sim.io.robomimic.writer import ENV_ARGS_KEYS, HDF5_NAME, META_NAME
 from sim.transforms import mat_to_pose, quat_angle, wxyz_to_xyzw, xyzw_to_wxyz
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def read_robomimic(
                 f"{path}: directory without {HDF5_NAME}; expected a robomimic dataset directory "
                 f"(<dir>/{HDF5_NAME} + meta/) or an .hdf5 file"
             )
+        _verify_meta(path / META_NAME)
         path = path / HDF5_NAME
     with open_hdf5(path) as f, hdf5_errors(path):
         if "data" not in f or not isinstance(f["data"], h5py.Group):
@@ -70,6 +71,8 @@ def read_robomimic(
         except json.JSONDecodeError as e:
             raise FormatError(f"{path}: 'data/@env_args' is not JSON ({e})") from e
         names = demo_names(path, data)
+        if "demoforge" in data.attrs and isinstance(f.get("mask"), h5py.Group):
+            _verify_datasets(path, f["mask"])  # ours: the split lists are checked too
         if demos is not None:
             wanted = {int(d) for d in demos}
             names = [n for n in names if int(DEMO.match(n).group(1)) in wanted]
@@ -84,11 +87,44 @@ def read_robomimic(
                     f"expected {T} (= rows of 'data/{name}/actions')"
                 )
             if "demoforge" in g.attrs:
+                _verify_datasets(path, g)
                 ep = _read_ours(path, g, name, actions, lazy_images)
             else:
                 ep = _read_foreign(path, g, name, actions, env_args, lazy_images, fps)
             out.append(ep.validate())
     return out
+
+
+def _verify_meta(path: Path) -> None:
+    """Check ``meta/demoforge.json`` (when present) against the digest it carries."""
+    if not path.is_file():
+        return
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FormatError(f"{path}: not valid JSON ({e}); the file is damaged") from e
+    digest = meta.pop("sha256", None) if isinstance(meta, dict) else None
+    if digest is None or json_digest(meta) != digest:
+        raise FormatError(f"{path}: content does not match its digest ('sha256'); file damaged")
+
+
+def _verify_datasets(path: Path, g: h5py.Group) -> None:
+    """Read every non-image dataset of one of our demos, so a Fletcher-32 failure anywhere
+    (also in fields the Episode does not use, e.g. datagen_info) is reported, not skipped."""
+    bad: list[str] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and not name.endswith("_image"):
+            try:
+                obj[()]
+            except (OSError, RuntimeError, ValueError) as e:
+                bad.append(f"{obj.name} ({e})")
+
+    g.visititems(visit)
+    if bad:
+        raise FormatError(
+            f"{path}: cannot read {bad[0]}; the file is damaged (checksum or structure)"
+        )
 
 
 def _lazy_loader(path: Path, key: str):

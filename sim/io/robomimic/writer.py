@@ -490,7 +490,8 @@ class RobomimicWriter:
 
     def stage_file(self, relpath: str, data: bytes) -> Path:
         """Stage ``<root>/<relpath>`` (e.g. ``meta/demoforge_report.json``), published with data."""
-        self._check_open()
+        if not self.published:  # already published: its files are there
+            self._check_open()
         if self.single_file:
             raise ConfigError(
                 f"RobomimicWriter({self.root}) writes a single HDF5 file; stage_file needs the "
@@ -534,7 +535,8 @@ class RobomimicWriter:
                 build = self._stage.fresh_build()
                 h5_path = build / HDF5_NAME
                 self._stage.copy_files(build)
-                atomic_write_json(build / META_NAME, self._dataset_meta())
+                meta = self._dataset_meta()
+                atomic_write_json(build / META_NAME, {**meta, "sha256": json_digest(meta)})
             self._merge(h5_path, st)
             return self._stage.publish(publish_dir, len(self._staged))
 
