@@ -101,3 +101,22 @@ def test_symmetric_frame_is_equivalent_and_closest(seed, order):
         assert quat_angle(src[3:], out[3:]) <= np.pi / order + 1e-9
     else:
         assert quat_angle(src[3:], out[3:]) < 1e-6
+
+
+@settings(max_examples=30, deadline=None)
+@given(seeds)
+def test_mirror_is_a_proper_involution_through_the_base_plane(seed):
+    from sim.augment.transform import mirror
+    from sim.transforms import yaw_quat
+
+    rng = np.random.default_rng(seed)
+    base = np.r_[rng.uniform(-1, 1, 3), yaw_quat(rng.uniform(-np.pi, np.pi))]
+    p = random_poses(rng, 5)
+    m = mirror(p, base)
+    assert same_pose(mirror(m, base), p, 1e-9)
+    assert np.allclose(np.linalg.det(poses_to_mats(m)[:, :3, :3]), 1.0)
+    lp, lm = relative(base, p), relative(base, m)  # base frame: y flips, x and z stay
+    assert np.allclose(lm[:, [0, 2]], lp[:, [0, 2]]) and np.allclose(lm[:, 1], -lp[:, 1])
+    top_down = np.r_[base[:3], yaw_quat(0.4)][None]
+    flat = np.r_[0, 0, 0, 1, 0, 0, 0.0]
+    assert same_pose(mirror(top_down, flat), np.r_[base[:3] * [1, -1, 1], yaw_quat(-0.4)][None])

@@ -84,6 +84,17 @@ def symmetric_frame(src: np.ndarray, new: np.ndarray, order: int) -> np.ndarray:
     return mats_to_poses(m_new @ rz)
 
 
+def mirror(poses: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Poses (N, 7) reflected through the xz plane of frame ``base`` (7,) (a robot's sagittal
+    plane): what the other hand does in the mirrored layout. Positions flip their base-frame y;
+    orientations become S·R·S with S = diag(1, -1, 1) (proper rotations: a right hand's
+    top-down yaw ψ becomes -ψ)."""
+    b = poses_to_mats(base)
+    local = inverse(b) @ poses_to_mats(poses)
+    s = np.diag([1.0, -1.0, 1.0, 1.0])
+    return mats_to_poses(b @ (s @ local @ s))
+
+
 def relative(obj: np.ndarray, ee: np.ndarray) -> np.ndarray:
     """EE poses (N, 7) in the frame of object pose ``obj`` (7,): ``T_obj⁻¹ · T_ee``."""
     return mats_to_poses(inverse(poses_to_mats(obj)) @ poses_to_mats(ee))

@@ -35,7 +35,7 @@ from sim.augment.retime import (
 from sim.augment.segment import Segment, active_arms, segment_episode, source_track
 from sim.augment.select import MODES, select
 from sim.augment.stitch import Track, transit
-from sim.augment.transform import apply_transform, segment_transform, symmetric_frame
+from sim.augment.transform import apply_transform, mirror, segment_transform, symmetric_frame
 from sim.control.plan import Targets
 from sim.errors import ConfigError, PlanError, SimError, UnknownNameError
 from sim.sources import register_source
@@ -99,6 +99,7 @@ class DemosSource:
     annotations_path: str = ""
     coordination: str | None = None
     retime: bool = True
+    base: np.ndarray = field(default_factory=lambda: np.array([0, 0, 0, 1.0, 0, 0, 0]))
     name: str = "demos"
     skipped: dict[int, str] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
@@ -267,9 +268,7 @@ class DemosSource:
         new_ref = self._predict(st0.ref, now, vel, max(len(tracks[a]) for a, _ in members))
         src_refs = None
         if st0.ref is not None:
-            src_refs = np.array(
-                [ref_pose(self.task, st0.ref, self._src_objects(i, seg_of[i].start)) for i in cands]
-            )
+            src_refs = np.array([self._src_ref(i, seg_of[i], st0.ref) for i in cands])
             new_ref = np.array([self._symmetric(st0.ref, r, new_ref) for r in src_refs])
         e = select(self.select, rng, cands, src_refs, new_ref)
         warp = float(rng.uniform(*self.time_warp))
@@ -290,6 +289,17 @@ class DemosSource:
                 sel = [i for i, x in enumerate(labels) if x == lab]
                 tr.add(p[sel], g[sel], lab, st.ref)
         return prov
+
+    def _mirrored(self, seg: Segment) -> bool:
+        """A left-hand segment driving the right hand (or the reverse): mirror it."""
+        return seg.arm != seg.target_arm and {seg.arm, seg.target_arm} == {"left", "right"}
+
+    def _src_ref(self, i: int, seg: Segment, ref: str) -> np.ndarray:
+        """Reference frame of source episode ``i`` at the segment's start (mirrored with it)."""
+        objs = self._src_objects(i, seg.start)
+        if self._mirrored(seg):
+            objs = {k: mirror(v[None], self.base)[0] for k, v in objs.items()}
+        return ref_pose(self.task, ref, objs)
 
     def _symmetric(self, ref: str, src: np.ndarray, new: np.ndarray) -> np.ndarray:
         """``new`` turned to the symmetry-equivalent frame closest to ``src`` (task symmetry)."""
@@ -320,6 +330,8 @@ class DemosSource:
             seg = self._seg(e, spec, arm, k)
             pose_src, grip_src = source_track(self.episodes[e], seg.arm)
             p, g = pose_src[seg.start : seg.stop], grip_src[seg.start : seg.stop]
+            if self._mirrored(seg):
+                p = mirror(p, self.base)
             if warp != 1.0:
                 p, g, _ = resample(p, g, warp_times(len(p), self.dt, warp), self.dt)
             if st.ref is None:
@@ -327,7 +339,7 @@ class DemosSource:
             elif shared is not None and st.sync is not None:
                 M = shared
             else:
-                ref_src = ref_pose(self.task, st.ref, self._src_objects(e, seg.start))
+                ref_src = self._src_ref(e, seg, st.ref)
                 step = t0 + self.transit_steps if t_pred is None else t_pred
                 ref_new = self._symmetric(st.ref, ref_src, self._predict(st.ref, now, vel, step))
                 M = segment_transform(ref_src, ref_new)
@@ -496,6 +508,7 @@ def make_demos(
         annotations_path=str(annotations or ""),
         coordination=coordination,
         retime=bool(retime),
+        base=_mount_pose(scene),
     )
     if only_successful:
         for i, ep in enumerate(eps):
@@ -503,6 +516,19 @@ def make_demos(
                 src.skipped[i] = "source episode failed"
     _check_refs(src, scene)
     return src
+
+
+def _mount_pose(scene: Scene) -> np.ndarray:
+    """World pose (7,) of the robot's mount: the mirror plane for swapping hands."""
+    import mujoco
+
+    sid = mujoco.mj_name2id(scene.model, mujoco.mjtObj.mjOBJ_SITE, "robot_mount")
+    if sid < 0:
+        return np.array([0, 0, 0, 1.0, 0, 0, 0])
+    mujoco.mj_kinematics(scene.model, scene.data)
+    q = np.empty(4)
+    mujoco.mju_mat2Quat(q, scene.data.site_xmat[sid])
+    return np.concatenate([scene.data.site_xpos[sid], q])
 
 
 def _check_refs(src: DemosSource, scene: Scene) -> None:
