@@ -144,31 +144,44 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return report
 
 
-def source_params(scene: Scene, demos: list[Episode], tool_frame: Any) -> tuple[dict, str]:
+def source_params(
+    scene: Scene,
+    demos: list[Episode],
+    tool_frame: Any,
+    trim: tuple[str, float] | None = None,
+) -> tuple[dict, str]:
     """Parameters for the ``demos`` plan source, with the source arm's tool frame declared.
 
     When the source takes a ``source_tool_frame`` parameter it gets the convention; otherwise
-    the episodes are mapped onto the target robot's convention here (same result).
+    the episodes are mapped onto the target robot's convention here (same result). ``trim``
+    = (object, radius [m]) cuts each episode's free-space start before the EE first comes
+    within ``radius`` of ``object`` (the source robot's own home pose and base).
     """
     import inspect
 
-    from sim.augment.infer import episode_tool_frames
+    from sim.augment.infer import episode_tool_frames, trim_approach
     from sim.sources import _SOURCES, _load_builtin
 
     _load_builtin()
     if "demos" not in _SOURCES:
         raise SimError("the 'demos' plan source is not available (sim/sources/demos.py missing)")
+    if trim is not None:
+        demos = [trim_approach(ep, _active_arm(ep), trim[0], trim[1]) for ep in demos]
     sig = inspect.signature(_SOURCES["demos"])
     if "source_tool_frame" in sig.parameters:
         return {"episodes": demos, "source_tool_frame": tool_frame}, "source_tool_frame"
     target = scene.robot.tool_frames()
+    first = target[scene.arms[0]]
     mapped = [
-        episode_tool_frames(
-            ep, tool_frame, {a: target.get(a, target[scene.arms[0]]) for a in ep.ee}
-        )
+        episode_tool_frames(ep, tool_frame, {a: target.get(a, first) for a in ep.ee})
         for ep in demos
     ]
     return {"episodes": mapped}, "pre-mapped episodes"
+
+
+def _active_arm(ep: Episode) -> str:
+    """The source arm that moves most (one-arm sources: their only arm)."""
+    return max(ep.ee, key=lambda a: float(np.ptp(np.asarray(ep.ee[a])[:, :3], axis=0).sum()))
 
 
 def augment_dgr(
@@ -180,6 +193,7 @@ def augment_dgr(
     task: str = "stack_blocks",
     tool_frame: Any = None,
     extra: dict | None = None,
+    trim: tuple[str, float] | None = ("block_a", 0.15),
 ) -> dict[str, Any]:
     """Augment ``demos`` onto ``robot`` with the ``demos`` source; DGR = successes / attempts.
 
@@ -193,7 +207,7 @@ def augment_dgr(
     scene = build_scene(robot, task)
     ik = ArmIK(scene)
     conv = tool_frame if tool_frame is not None else demos[0].meta.provenance["tool_frame"]
-    params, how = source_params(scene, demos, conv)
+    params, how = source_params(scene, demos, conv, trim)
     source = make_source("demos", scene, **params, **(extra or {}))
     ok, failures = 0, Counter()
     t0 = time.perf_counter()

@@ -18,7 +18,7 @@ from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import mat_to_quat
 
-RADIUS, HALF_H = 0.03, 0.07  # bottle [m]
+RADIUS, HALF_H = 0.03, 0.1  # bottle [m]
 COASTER_HALF_T = 0.003  # coaster half thickness [m]
 UPRIGHT_COS = np.cos(np.radians(15))
 # Nominal xy relative to the workspace site [m]; reset half-widths per level [m].
