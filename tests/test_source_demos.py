@@ -147,3 +147,15 @@ def test_stack_blocks_ten_sources_ten_new_scenes():
     demos = make_source("demos", scene, episodes=sources)
     ok = [run_attempt(scene, ik, demos, 5000 + k, "D0").meta.success for k in range(10)]
     assert sum(ok) >= 8, f"demos source succeeded on {sum(ok)}/10 new D0 scenes"
+
+
+def test_sources_read_from_a_dataset_path(stack, tmp_path):
+    from sim.io.lerobot import write_lerobot
+
+    scene, ik, sources = stack
+    root = write_lerobot(sources, tmp_path / "src")
+    demos = make_source("demos", scene, path=str(root))
+    assert len(demos.episodes) == 3 and demos.dataset == str(root)
+    ep = run_attempt(scene, ik, demos, 5100, "D0")
+    assert ep.meta.success
+    assert ep.meta.provenance["dataset"] == str(root)
