@@ -63,6 +63,15 @@ def test_arbiter_rules_on_a_fake_clock():
     kinds = [e[0] for e in events]
     assert kinds == ["claim", "takeover", "release", "claim", "control_lost"]
     assert events[1][2] == {"from": a.to_dict(), "reason": "console"}
+    # with CURVE the operator entry is a key; a name is then not enough
+    key = "K" * 40
+    by_key = ControlArbiter(operators=[key], clock=clock)
+    by_key.claim("A", a)
+    with pytest.raises(ControlError, match="is not an operator"):
+        by_key.claim("X", Peer(name=key[:5], key="Z" * 40), takeover=True, reason="r")
+    with pytest.raises(ControlError, match="is not an operator"):
+        by_key.claim("N", Peer(name=key, key="Z" * 40), takeover=True, reason="r")
+    assert by_key.claim("O", Peer(name="any", key=key), takeover=True, reason="r") == "takeover"
     disabled = ControlArbiter(takeover=False, clock=clock)
     disabled.claim("A", a)
     with pytest.raises(ControlError, match="takeovers are disabled"):
@@ -81,7 +90,7 @@ def hw(audit: Path | None = None, **kw) -> HardwareConfig:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     audit = tmp_path_factory.mktemp("robot") / "audit.jsonl"
-    with ServerProcess(ServeConfig(hardware=hw(audit))) as p:
+    with ServerProcess(ServeConfig(hardware=hw(audit)), dir=audit.parent) as p:
         p.audit_path = audit
         yield p
 

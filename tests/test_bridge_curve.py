@@ -61,7 +61,7 @@ def hw(keys: Path, **kw) -> HardwareConfig:
 
 @pytest.fixture(scope="module")
 def server(keys):
-    with ServerProcess(ServeConfig(hardware=hw(keys))) as p:
+    with ServerProcess(ServeConfig(hardware=hw(keys)), dir=keys.parent) as p:
         yield p
 
 

@@ -96,7 +96,7 @@ def test_message_crc_of_idl_objects_matches_struct_pack():
 
 
 @dds
-def test_twin_served_on_dds_loopback_domain_1():
+def test_twin_served_on_dds_loopback_domain_1(tmp_path):
     from sim.bridge.commands import connect_robot
     from sim.bridge.config import ServeConfig
     from sim.bridge.process import ServerProcess
@@ -113,7 +113,7 @@ def test_twin_served_on_dds_loopback_domain_1():
             dds={"domain_id": 1, "interface": "lo", "connect_timeout_s": 10.0},
         )
     )
-    with ServerProcess(ServeConfig(hardware=hw)):
+    with ServerProcess(ServeConfig(hardware=hw), dir=tmp_path):
         drv = connect_robot(hw)
         try:
             caps = drv.capabilities

@@ -30,8 +30,8 @@ def hw(**kw) -> HardwareConfig:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with ServerProcess(ServeConfig(hardware=hw())) as p:
+def server(tmp_path_factory):
+    with ServerProcess(ServeConfig(hardware=hw()), dir=tmp_path_factory.mktemp("srv")) as p:
         yield p
 
 
@@ -118,7 +118,7 @@ def test_replay_recorded_episode_on_the_twin(server, tmp_path: Path):
 @pytest.mark.timing
 def test_compare_reports_divergence_of_a_twin_with_latency_and_noise(tmp_path: Path):
     slow = {"cmd_latency_s": 0.06, "obs_latency_s": 0.02, "noise_qpos": 0.004, "seed": 2}
-    with ServerProcess(ServeConfig(hardware=hw(twin=slow))) as robot:
+    with ServerProcess(ServeConfig(hardware=hw(twin=slow)), dir=tmp_path) as robot:
         rep = compare(
             CompareConfig(
                 hardware=hw(endpoint=robot.endpoint), out=str(tmp_path), steps=120, amplitude=0.25

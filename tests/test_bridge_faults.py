@@ -33,8 +33,8 @@ def hw(**kw) -> HardwareConfig:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with ServerProcess(ServeConfig(hardware=hw())) as p:
+def server(tmp_path_factory):
+    with ServerProcess(ServeConfig(hardware=hw()), dir=tmp_path_factory.mktemp("srv")) as p:
         yield p
 
 
@@ -80,7 +80,7 @@ def test_nan_command_is_refused_and_the_robot_holds(server):
 @pytest.mark.timing
 def test_server_killed_mid_episode_keeps_recorded_data(tmp_path: Path):
     out = tmp_path / "ds"
-    with ServerProcess(ServeConfig(hardware=hw())) as p:
+    with ServerProcess(ServeConfig(hardware=hw()), dir=tmp_path) as p:
 
         def kill_during_second_episode() -> None:  # once episode 0 is staged, mid episode 1
             staged = out.with_name("ds.partial") / "episodes" / "episode_000000.npz"
@@ -215,8 +215,8 @@ def test_protocol_rules_enforced_over_the_wire(server):
 
 
 @pytest.mark.timing
-def test_client_heartbeat_thread_reports_a_dead_link():
-    with ServerProcess(ServeConfig(hardware=hw())) as p:
+def test_client_heartbeat_thread_reports_a_dead_link(tmp_path):
+    with ServerProcess(ServeConfig(hardware=hw()), dir=tmp_path) as p:
         c = BridgeClient(p.endpoint, timeout_s=0.1, heartbeat_s=0.05)
         c.connect()
         try:

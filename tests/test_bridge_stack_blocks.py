@@ -39,7 +39,7 @@ def _hw():
 
 
 @pytest.mark.timing
-def test_generated_stack_blocks_episode_succeeds_on_the_twin_as_hardware(episode):
+def test_generated_stack_blocks_episode_succeeds_on_the_twin_as_hardware(episode, tmp_path):
     hw = _hw()
     initial = {k: v[0] for k, v in episode.objects.items()}
     # dry run on a lockstep twin behind the same safety limits
@@ -47,7 +47,7 @@ def test_generated_stack_blocks_episode_succeeds_on_the_twin_as_hardware(episode
     dry = SafetyLayer(dry_twin, hw.safety_cfg, fk=dry_twin.fk)
     dry.connect()
     dry.reset_driver(seed=episode.meta.seed, level="D0", objects=initial, qpos=episode.qpos[0])
-    with ServerProcess(ServeConfig(hardware=hw)) as robot:
+    with ServerProcess(ServeConfig(hardware=hw), dir=tmp_path) as robot:
         c = BridgeClient(robot.endpoint, timeout_s=0.5)
         c.connect()
         try:

@@ -27,10 +27,13 @@ class ServerProcess:
     """``with ServerProcess(ServeConfig(...)) as p: BridgeClient(p.endpoint)``.
 
     The endpoint ``tcp://127.0.0.1:*`` binds a free port; :attr:`endpoint` is the bound one.
+    ``dir``: where the ready file goes (a fresh folder inside it; default the system temp dir).
     """
 
-    def __init__(self, cfg: object, start_timeout_s: float = 30.0) -> None:
-        self._dir = tempfile.mkdtemp(prefix="demoforge-bridge-")
+    def __init__(
+        self, cfg: object, start_timeout_s: float = 30.0, dir: str | os.PathLike | None = None
+    ) -> None:
+        self._dir = tempfile.mkdtemp(prefix="demoforge-bridge-", dir=dir)
         self.ready_file = Path(self._dir) / "endpoint"
         self.cfg = dataclasses.replace(cfg, ready_file=str(self.ready_file))  # type: ignore
         self.start_timeout_s = start_timeout_s
