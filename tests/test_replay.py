@@ -72,9 +72,11 @@ def test_g1_kinematic_replay_video(g1_episode, tmp_path):
     assert max(np.abs(f.astype(int) - frames[0].astype(int)).mean() for f in frames) > 0.2
     r.to_json(tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text())["video_frames"] == len(frames)
-    print(f"\nG1 kinematic replay: {len(ep)} frames at {ep.meta.fps:.0f} fps, video "
-          f"{len(frames)} frames (stride {stride}) {frames.shape[2]}x{frames.shape[1]}, "
-          f"{r.seconds:.1f} s")
+    print(
+        f"\nG1 kinematic replay: {len(ep)} frames at {ep.meta.fps:.0f} fps, video "
+        f"{len(frames)} frames (stride {stride}) {frames.shape[2]}x{frames.shape[1]}, "
+        f"{r.seconds:.1f} s"
+    )
 
 
 @needs_g1
@@ -95,9 +97,14 @@ def test_g1_retarget_ee_to_humanoid(g1_episode, stack_scene):
     scale = our_len / g1_len
     ee = {arm: ee_calibrated(src[arm], scene.ee_pose(arm), scale=scale) for arm in src}
     retargeted = Episode(
-        meta=EpisodeMeta(task="stack_blocks", robot="demoforge_humanoid", fps=ep.meta.fps,
-                         source=f"{ep.meta.source} (G1 wrists, calibrated)"),
-        time=np.asarray(ep.time, float), ee=ee,
+        meta=EpisodeMeta(
+            task="stack_blocks",
+            robot="demoforge_humanoid",
+            fps=ep.meta.fps,
+            source=f"{ep.meta.source} (G1 wrists, calibrated)",
+        ),
+        time=np.asarray(ep.time, float),
+        ee=ee,
     ).validate()
     out, r = replay_ee(retargeted, scene, ik, mode="world")
     pos_mean = max(e["mean"] for e in r.ee_pos_err.values())
@@ -105,19 +112,27 @@ def test_g1_retarget_ee_to_humanoid(g1_episode, stack_scene):
     rot_mean = max(e["mean"] for e in r.ee_rot_err.values())
     rot_max = max(e["max"] for e in r.ee_rot_err.values())
     numbers = {
-        "source": ep.meta.source, "frames": len(ep), "source_fps": ep.meta.fps,
-        "replayed_steps": r.steps, "control_hz": 1.0 / scene.control_dt,
-        "scale": scale, "g1_arm_length_m": g1_len, "humanoid_arm_length_m": our_len,
+        "source": ep.meta.source,
+        "frames": len(ep),
+        "source_fps": ep.meta.fps,
+        "replayed_steps": r.steps,
+        "control_hz": 1.0 / scene.control_dt,
+        "scale": scale,
+        "g1_arm_length_m": g1_len,
+        "humanoid_arm_length_m": our_len,
         "source_wrist_travel_m": {a: float(np.ptp(src[a][:, :3], 0).max()) for a in src},
-        "ee_pos_err_m": r.ee_pos_err, "ee_rot_err_rad": r.ee_rot_err,
+        "ee_pos_err_m": r.ee_pos_err,
+        "ee_rot_err_rad": r.ee_rot_err,
         "seconds": r.seconds,
     }
     Path("/tmp/g1_retarget_report.json").write_text(json.dumps(numbers, indent=2))
-    print(f"\nG1 -> demoforge_humanoid EE retarget (episode 1, {len(ep)} frames @ "
-          f"{ep.meta.fps:.0f} Hz -> {r.steps} steps @ {1 / scene.control_dt:.0f} Hz, "
-          f"scale {scale:.3f}): EE position error mean {pos_mean * 100:.2f} cm max "
-          f"{pos_max * 100:.2f} cm; orientation error mean {np.degrees(rot_mean):.2f} deg max "
-          f"{np.degrees(rot_max):.2f} deg ({r.seconds:.1f} s)")
+    print(
+        f"\nG1 -> demoforge_humanoid EE retarget (episode 1, {len(ep)} frames @ "
+        f"{ep.meta.fps:.0f} Hz -> {r.steps} steps @ {1 / scene.control_dt:.0f} Hz, "
+        f"scale {scale:.3f}): EE position error mean {pos_mean * 100:.2f} cm max "
+        f"{pos_max * 100:.2f} cm; orientation error mean {np.degrees(rot_mean):.2f} deg max "
+        f"{np.degrees(rot_max):.2f} deg ({r.seconds:.1f} s)"
+    )
     assert pos_mean < 0.02
     assert rot_mean < 0.1
     assert len(out) == r.steps
@@ -135,23 +150,31 @@ def test_teleop_round_trip_succeeds(stack_scene, tmp_path):
     # a teleop rig logs EE poses and the operator's gripper command (not the measured opening)
     grip = {a: demo.action[:, demo.action_names.index(f"{a}_gripper")] for a in demo.ee}
     human = Episode(meta=demo.meta, time=demo.time, ee=demo.ee, gripper=grip)
-    log = write_teleop_log(human, tmp_path / "teleop.csv", jitter=0.004,
-                           rng=np.random.default_rng(1))
+    log = write_teleop_log(
+        human, tmp_path / "teleop.csv", jitter=0.004, rng=np.random.default_rng(1)
+    )
     ep = read_teleop_log(log, fps=demo.meta.fps)
     assert ep.qpos is None and set(ep.ee) == {"left", "right"}
     scene.reset(np.random.default_rng(5))  # same seed -> same object poses as the demo
     for name, pose in demo.objects.items():
         np.testing.assert_allclose(scene.body_pose(name), pose[0], atol=1e-9)
     out, r = replay_ee(ep, scene, ik, mode="world")
-    print(f"\nteleop round trip: success={r.success}, EE error mean "
-          f"{r.ee_pos_err_mean * 100:.2f} cm / {np.degrees(r.ee_rot_err_mean):.2f} deg")
+    print(
+        f"\nteleop round trip: success={r.success}, EE error mean "
+        f"{r.ee_pos_err_mean * 100:.2f} cm / {np.degrees(r.ee_rot_err_mean):.2f} deg"
+    )
     assert r.success is True and out.meta.success
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, MUJOCO_GL=os.environ.get("MUJOCO_GL", "egl"))
-    return subprocess.run([sys.executable, "-c", "from sim.cli import replay_main; replay_main()",
-                           *args], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", "from sim.cli import replay_main; replay_main()", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +183,9 @@ def small_dataset(tmp_path_factory) -> Path:
     from sim.render import CameraConfig
 
     out = tmp_path_factory.mktemp("gen") / "ds"
-    generate(GenerateConfig(episodes=1, cameras=CameraConfig(names=()), output=str(out)),
-             progress=False)
+    generate(
+        GenerateConfig(episodes=1, cameras=CameraConfig(names=()), output=str(out)), progress=False
+    )
     return out
 
 
@@ -212,8 +236,9 @@ def test_ee_replay_errors_name_the_thing(stack_scene):
     scene, ik = stack_scene
     scene.reset(np.random.default_rng(0))
     pose = np.tile(scene.ee_pose("left"), (3, 1))
-    ep = Episode(meta=EpisodeMeta(task="t", robot="r", fps=20.0), time=np.arange(3) / 20.0,
-                 ee={"hand": pose})
+    ep = Episode(
+        meta=EpisodeMeta(task="t", robot="r", fps=20.0), time=np.arange(3) / 20.0, ee={"hand": pose}
+    )
     with pytest.raises(ConfigError, match="no source arm"):
         replay_ee(ep, scene, ik)
     with pytest.raises(ConfigError, match="target arm 'middle'"):
@@ -237,11 +262,95 @@ def test_ee_replay_resamples_and_calibrates(stack_scene):
     src = np.zeros((T, 7))
     src[:, 3] = 1.0
     src[:, 0] = np.linspace(0.0, 0.1, T)  # 10 cm along x in 1 s
-    ep = Episode(meta=EpisodeMeta(task="t", robot="r", fps=30.0), time=np.arange(T) / 30.0,
-                 ee={"right": src})
+    ep = Episode(
+        meta=EpisodeMeta(task="t", robot="r", fps=30.0), time=np.arange(T) / 30.0, ee={"right": src}
+    )
     targets, used = ee_targets(ep, scene, mode="calibrated", scale=0.5, settle=0.0)
     assert used == {"right": "right"} and len(targets) == 21
     start = scene.ee_pose("right")
     np.testing.assert_allclose(targets.pose["right"][0], start, atol=1e-9)
     np.testing.assert_allclose(targets.pose["right"][-1, :3] - start[:3], [0.05, 0, 0], atol=1e-9)
     np.testing.assert_allclose(targets.gripper["right"], 1.0)
+
+
+# ------------------------------------------------------------------ two-arm source on the humanoid
+
+
+@pytest.fixture(scope="module")
+def two_arm_file(tmp_path_factory) -> Path:
+    """A two-robot robosuite file (robot0, robot1; OSC_POSE + gripper per arm), recorded here."""
+    from wild_helpers import ArmNames, env_info, record, scene_xml, write_demo
+
+    a0, a1 = ArmNames.robosuite(0), ArmNames.robosuite(1)
+    xml = scene_xml([(a0, "0 0 0.3", "1 0 0 0"), (a1, "0.9 0 0.3", "0 0 0 1")])
+    rec = record(xml, [a0, a1], 60, seed=4)
+    ctrl = {
+        "type": "OSC_POSE",
+        "output_max": [0.03] * 3 + [0.1] * 3,
+        "output_min": [-0.03] * 3 + [-0.1] * 3,
+    }
+    attrs = {
+        "env": "TwoArmHandover",
+        "repository_version": "1.4.1",
+        "env_info": env_info(["Panda", "Panda"], ctrl),
+    }
+    return write_demo(tmp_path_factory.mktemp("two_arm") / "handover.hdf5", [rec], xml, attrs)
+
+
+def test_two_arm_source_drives_both_humanoid_arms_and_grippers(stack_scene, two_arm_file):
+    from sim.io import read_episodes
+    from sim.replay import replay_ee
+
+    scene, ik = stack_scene
+    (ep,) = read_episodes(two_arm_file)
+    assert set(ep.ee) == {"robot0", "robot1"} and set(ep.gripper_cmd) == {"robot0", "robot1"}
+    scene.reset(np.random.default_rng(0))
+    start = {a: scene.ee_pose(a) for a in ("left", "right")}
+    out, r = replay_ee(
+        ep,
+        scene,
+        ik,
+        arm_map={"robot0": "right", "robot1": "left"},
+        mode="calibrated",
+        scale=0.5,
+        settle=0.3,
+    )
+    err = {a: r.ee_pos_err[a]["mean"] * 100 for a in ("right", "left")}
+    print(
+        f"\ntwo-arm source on the humanoid: EE error mean {err['right']:.2f} / {err['left']:.2f} cm"
+    )
+    for src, arm in (("robot0", "right"), ("robot1", "left")):
+        moved = np.linalg.norm(out.ee[arm][:, :3] - start[arm][:3], axis=1).max()
+        assert moved > 0.03, f"{arm} arm did not follow {src}"
+        assert r.ee_pos_err[arm]["mean"] < 0.03
+        cmd = out.action[:, out.action_names.index(f"{arm}_gripper")]
+        assert cmd.min() < 0.1 and cmd.max() > 0.9, f"{arm} gripper not commanded closed/open"
+        g = out.gripper[arm]
+        assert np.ptp(g) > 0.3, f"{arm} gripper did not move"
+    # each arm follows its own source's gripper schedule (they close at different steps)
+    c_r = out.action[:, out.action_names.index("right_gripper")]
+    c_l = out.action[:, out.action_names.index("left_gripper")]
+    assert not np.array_equal(c_r, c_l)
+
+
+def test_cli_map_overrides_as_typed(two_arm_file, tmp_path):
+    out = tmp_path / "o"
+    p = _run_cli(
+        f"source={two_arm_file}",
+        "arm_map.robot0=right",
+        "arm_map.robot1=left",
+        "object_map.cube=block_a",
+        "~task",
+        "scale=0.5",
+        "height=48",
+        "width=64",
+        f"output={out}",
+    )
+    assert p.returncode == 0, p.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["ee_pos_err"]) == {"right", "left"}
+    assert report["ee_frame"] == "calibrated"
+    p = _run_cli(f"source={two_arm_file}", "arm_map.robot0=middle", "~task", f"output={out}")
+    assert p.returncode == 2 and "target arm 'middle'" in p.stderr
+    p = _run_cli(f"source={two_arm_file}", "arm_mapp.robot0=right", f"output={out}")
+    assert p.returncode != 0 and "arm_mapp" in p.stderr
