@@ -72,9 +72,9 @@ class AugmentConfig:
 
     Attributes:
         noise: action noise scale in MimicGen's convention (a fraction of a controller's
-            5 cm / 0.5 rad per-step range): every step's EE target gets Gaussian noise of std
-            ``0.05 * noise`` m in position and ``0.5 * noise`` rad in orientation, drawn from
-            the attempt's ``noise`` stream (0 = none; MimicGen uses 0.05).
+            5 cm per-step range): every step's EE target position gets Gaussian noise of std
+            ``0.05 * noise`` m, drawn from the attempt's ``noise`` stream (0 = none; MimicGen
+            uses 0.05, i.e. 2.5 mm).
         randomize: domain randomization preset name (``conf/randomize/<name>.yaml``) or an
             inline config (physics, visual, camera, distractors); ``none`` for none.
     """

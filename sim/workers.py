@@ -6,6 +6,8 @@ pool with a bounded number of attempts in flight, or Ray, in :mod:`sim.distribut
 from __future__ import annotations
 
 import ctypes
+import dataclasses
+import functools
 import logging
 import signal
 import time
@@ -22,6 +24,9 @@ if TYPE_CHECKING:
     from sim.generate import GenerateConfig
 
 log = logging.getLogger(__name__)
+
+#: MimicGen's action-noise unit: the 5 cm per-step range of an OSC controller [m].
+NOISE_RANGE_M = 0.05
 
 
 @dataclass
@@ -57,8 +62,13 @@ def build_context(cfg: GenerateConfig) -> Context:
     from sim.sources import make_source
 
     randomize = _randomize_config(cfg)
+    edits = []
+    if randomize is not None:
+        from sim.augment.randomize import edit_spec
+
+        edits.append(functools.partial(edit_spec, cfg=randomize))
     scene = build_scene(cfg.robot, cfg.task.name, control_hz=cfg.control_hz,
-                        task_cfg=cfg.task.params, randomize=randomize)
+                        task_cfg=cfg.task.params, spec_edits=edits)
     rig = None
     if cfg.cameras.names:
         unknown = [n for n in cfg.cameras.names if n not in scene.robot.cameras
@@ -127,9 +137,11 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
         targets = ctx.source.plan(scene, streams.source)
         check_targets_reach(ctx.ik, targets)
         if cfg.augment.noise > 0:
-            from sim.augment.noise import add_target_noise
+            from sim.augment.noise import position_noise
 
-            targets = add_target_noise(targets, streams.noise, cfg.augment.noise)
+            std = NOISE_RANGE_M * cfg.augment.noise
+            targets = dataclasses.replace(targets, pose={
+                arm: position_noise(p, streams.noise, std) for arm, p in targets.pose.items()})
         rec = execute(scene, ctx.ik, targets, ctx.rig)
     except PhysicsError as e:
         return fail("physics_unstable", str(e))

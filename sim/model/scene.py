@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,12 +291,12 @@ def build_scene(
     room: str | None = None,
     control_hz: float = 20.0,
     task_cfg: dict[str, Any] | None = None,
-    randomize: Any = None,
+    spec_edits: Sequence[Callable[[mujoco.MjSpec], Any]] = (),
 ) -> Scene:
     """Build a scene for (robot, task). The task's room is used unless ``room`` is given.
 
-    ``randomize`` (a :mod:`sim.augment.randomize` config) adds what domain randomization
-    needs at build time (distractor bodies, parked); values are randomized per episode later.
+    ``spec_edits`` are applied to the composed spec before compiling, after the task's own
+    ``edit_spec`` (e.g. domain randomization's parked distractor bodies).
     """
     from sim.tasks import make_task
 
@@ -305,10 +306,8 @@ def build_scene(
     spec = build_spec(robot_spec, room_name, task_obj.props if task_obj is not None else None)
     if task_obj is not None:
         task_obj.edit_spec(spec)
-    if randomize is not None:
-        from sim.augment.randomize import edit_spec as randomize_edit_spec
-
-        randomize_edit_spec(spec, randomize)
+    for edit in spec_edits:
+        edit(spec)
     add_grasp_welds(spec, robot_spec, graspable_objects(task_obj))  # no-op without weld hands
     robot_root = mujoco.MjSpec.from_file(str(robot_spec.mjcf)).worldbody.first_body().name
     model = compile_quiet(spec)
