@@ -27,9 +27,14 @@ def _episode(T: int = 5) -> Episode:
     pose = np.tile([0.1, 0.2, 0.3, 1.0, 0.0, 0.0, 0.0], (T, 1))
     return Episode(
         meta=EpisodeMeta(task="t", robot="r", fps=10, source="unit"),
-        time=np.arange(T) / 10, joint_names=["a", "b"], qpos=rng.normal(size=(T, 2)),
-        action_names=["a", "b", "g"], action=rng.normal(size=(T, 3)), ee={"right": pose},
-        gripper={"right": np.ones(T)}, objects={"box": pose.copy()},
+        time=np.arange(T) / 10,
+        joint_names=["a", "b"],
+        qpos=rng.normal(size=(T, 2)),
+        action_names=["a", "b", "g"],
+        action=rng.normal(size=(T, 3)),
+        ee={"right": pose},
+        gripper={"right": np.ones(T)},
+        objects={"box": pose.copy()},
         subtasks={"grasped": np.zeros(T, bool)},
     )
 
@@ -89,3 +94,46 @@ def test_min_jerk_and_plan_targets():
     assert v[0] < v[5] > v[-1]  # bell-shaped speed profile
     with pytest.raises(SchemaError, match="arm 'left'"):
         plan_targets(Plan().add("left", Waypoint(goal, 1.0, 0.0)), {"right": start}, {}, 0.1)
+
+
+def _slerp_reference(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
+    """Textbook slerp (shortest arc), written out independently of scipy."""
+    dot = float(np.dot(a, b))
+    if dot < 0:
+        b, dot = -b, -dot
+    theta = np.arccos(min(dot, 1.0))
+    return (np.sin((1 - s) * theta) * a + np.sin(s * theta) * b) / np.sin(theta)
+
+
+def test_one_slerp_on_scipy_vectorized_and_shortest_arc():
+    from sim.transforms import interp_linear, interp_slerp, mat_to_quat, quat_to_mat
+
+    rng = np.random.default_rng(3)
+    q = quat_normalize(rng.normal(size=(5, 4)))
+    s = np.linspace(0, 1, 7)
+    for a, b in zip(q[:-1], q[1:], strict=True):
+        out = slerp(a, b, s)
+        assert out.shape == (7, 4)
+        for k, sk in enumerate(s):
+            ref = _slerp_reference(a, b, sk)
+            np.testing.assert_allclose(out[k] * np.sign(out[k] @ ref), ref, atol=1e-10)
+        np.testing.assert_allclose(out[0], a, atol=1e-12)  # same sign as the start
+    # a time series: source samples are returned exactly (sign kept), in between the arc
+    t = np.array([0.0, 0.5, 1.5, 2.0, 3.0])
+    qq = q.copy()
+    qq[2] *= -1  # other hemisphere: still the shortest arc
+    dst = np.array([0.0, 0.25, 0.5, 1.0, 1.5, 2.5, 3.0, 4.0])
+    got = interp_slerp(t, qq, dst)
+    np.testing.assert_allclose(got[[0, 2, 4, 6]], qq[[0, 1, 2, 4]], atol=1e-12)
+    np.testing.assert_allclose(got[7], qq[4], atol=1e-12)  # held past the end
+    mid = _slerp_reference(qq[1], qq[2], 0.5)
+    np.testing.assert_allclose(np.abs(got[3] @ mid), 1.0, atol=1e-10)
+    np.testing.assert_allclose(interp_linear(t, t * 2, dst), np.minimum(dst, 3.0) * 2)
+    # rotation matrices <-> quaternions, vectorized, w >= 0
+    mats = quat_to_mat(q)
+    back = mat_to_quat(mats)
+    assert back.shape == (5, 4) and np.all(back[:, 0] >= 0)
+    np.testing.assert_allclose(np.abs(np.sum(back * q, axis=1)), 1.0, atol=1e-12)
+    np.testing.assert_allclose(
+        mats @ np.swapaxes(mats, 1, 2), np.tile(np.eye(3), (5, 1, 1)), atol=1e-12
+    )

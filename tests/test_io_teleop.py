@@ -88,7 +88,7 @@ def test_irregular_samples_are_interpolated_linearly_and_by_slerp(tmp_path):
         "t,arm.pos.x,arm.pos.y,arm.pos.z,arm.quat.w,arm.quat.x,arm.quat.y,arm.quat.z,"
         "arm.gripper,arm.joint.elbow"
     ]
-    for ti, yi in zip(t + 5.0, yaw):
+    for ti, yi in zip(t + 5.0, yaw, strict=True):
         q = yaw_quat(yi)
         rows.append(
             ",".join(
