@@ -144,6 +144,20 @@ def slerp(a: np.ndarray, b: np.ndarray, s: np.ndarray | float) -> np.ndarray:
     return out[0] if s_arr.ndim == 0 else out.reshape(s_arr.shape + (4,))
 
 
+def slerp_pairs(a: np.ndarray, b: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Row-wise shortest-arc slerp between unit quaternions a, b (N, 4) at fractions s (N,).
+
+    Returns (N, 4) w,x,y,z with w >= 0 (canonical sign, as :func:`quat_normalize`).
+    """
+    from scipy.spatial.transform import Rotation
+
+    ra, rb = _rotations(np.atleast_2d(a)), _rotations(np.atleast_2d(b))
+    rel = (rb * ra.inv()).as_rotvec()  # shortest arc: |angle| <= pi
+    frac = np.clip(np.asarray(s, dtype=np.float64), 0.0, 1.0).reshape(-1, 1)
+    out = Rotation.from_rotvec(frac * rel) * ra
+    return quat_normalize(xyzw_to_wxyz(out.as_quat()))
+
+
 def interp_linear(t_src: np.ndarray, values: np.ndarray, t_dst: np.ndarray) -> np.ndarray:
     """Linear interpolation of (N,) or (N, k) ``values`` sampled at ``t_src`` onto ``t_dst``.
 

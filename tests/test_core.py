@@ -137,3 +137,16 @@ def test_one_slerp_on_scipy_vectorized_and_shortest_arc():
     np.testing.assert_allclose(
         mats @ np.swapaxes(mats, 1, 2), np.tile(np.eye(3), (5, 1, 1)), atol=1e-12
     )
+
+
+def test_slerp_pairs_rowwise():
+    from sim.transforms import slerp_pairs
+
+    rng = np.random.default_rng(5)
+    a, b = quat_normalize(rng.normal(size=(20, 4))), quat_normalize(rng.normal(size=(20, 4)))
+    s = rng.uniform(size=20)
+    out = slerp_pairs(a, b, s)
+    assert out.shape == (20, 4) and np.all(out[:, 0] >= 0)
+    for k in range(20):
+        ref = _slerp_reference(a[k], b[k], s[k])
+        np.testing.assert_allclose(np.abs(out[k] @ ref), 1.0, atol=1e-10)
