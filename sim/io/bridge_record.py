@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import zipfile
+import zlib
 from dataclasses import asdict
 from pathlib import Path
 
@@ -61,8 +63,8 @@ def load_episode_npz(path: str | os.PathLike) -> Episode:
         side = json.loads(path.with_suffix(".json").read_text())
         z = np.load(path)
         files = list(z.files)
-    except (OSError, ValueError) as e:
-        raise FormatError(f"{path}: cannot read episode ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise FormatError(f"{path}: cannot read episode ({type(e).__name__}: {e})") from None
     if not isinstance(side, dict) or not {"meta", "joint_names", "action_names"} <= set(side):
         raise FormatError(
             f"{path.with_suffix('.json')}: expected keys meta, joint_names, action_names"
@@ -85,7 +87,15 @@ def load_episode_npz(path: str | os.PathLike) -> Episode:
             action=z["action"] if "action" in files else None,
             **groups,
         )
-    except (KeyError, TypeError, ValueError, OSError) as e:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        OSError,
+        EOFError,
+        zipfile.BadZipFile,
+        zlib.error,
+    ) as e:
         raise FormatError(f"{path}: malformed episode ({type(e).__name__}: {e})") from None
     return ep.validate()
 
