@@ -239,3 +239,14 @@ def test_recording_keeps_the_audit_trail_beside_the_episodes(server, tmp_path: P
     # the robot side keeps its own copy
     robot_side = server.audit_path.read_text().splitlines()
     assert len(robot_side) >= len(lines)
+
+
+def test_recording_is_refused_while_another_client_holds_control(server, tmp_path: Path):
+    holder = client(server.endpoint, "client-a")
+    out = tmp_path / "rec"
+    try:
+        with pytest.raises(ControlError, match=r"control is held by 'client-a'"):
+            record(RecordConfig(hardware=hw(endpoint=server.endpoint), out=str(out), fmt="npz"))
+    finally:
+        holder.disconnect()
+    assert not out.exists() and not out.with_name("rec.partial").exists()

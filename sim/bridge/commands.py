@@ -39,6 +39,7 @@ from sim.bridge.record import (
     RecordResult,
     ReplayResult,
     close_writer,
+    discard_empty,
     load_episodes,
     open_writer,
     record_episodes,
@@ -232,7 +233,11 @@ def record(cfg: RecordConfig) -> RecordResult:
     writer = open_writer(
         cfg.out, cfg.fmt, overwrite=cfg.overwrite, config={"record": dataclasses.asdict(cfg)}
     )
-    robot = connect_robot(cfg.hardware)
+    try:
+        robot = connect_robot(cfg.hardware)
+    except BaseException:
+        discard_empty(writer)  # nothing recorded: leave no staging folder behind
+        raise
     caps = robot.capabilities
     hw_fps = cfg.hardware.fps
     try:

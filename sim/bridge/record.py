@@ -405,8 +405,10 @@ def open_writer(
 
 
 def close_writer(writer: Writer, files: Mapping[str, bytes] | None = None) -> Path | None:
-    """Stage ``files`` (relative path -> bytes) and publish; None when nothing was recorded."""
+    """Stage ``files`` (relative path -> bytes) and publish; None when nothing was recorded
+    (then the empty staging folder is removed, so a rerun is not refused)."""
     if writer.num_staged == 0:
+        discard_empty(writer)
         return None
     staged_later: dict[str, bytes] = {}
     for rel, data in (files or {}).items():
@@ -420,6 +422,14 @@ def close_writer(writer: Writer, files: Mapping[str, bytes] | None = None) -> Pa
 
         atomic_write_bytes(Path(path) / rel, data)
     return path
+
+
+def discard_empty(writer: Writer) -> None:
+    """Remove the staging folder of a writer that staged nothing (e.g. the robot refused us)."""
+    from sim.io.atomic import remove_tree
+
+    if writer.num_staged == 0 and not writer.published:
+        remove_tree(writer.partial)
 
 
 def load_episodes(root: str | Path) -> list[Episode]:
