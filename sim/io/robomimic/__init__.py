@@ -30,6 +30,8 @@ Dataset layout written by :class:`RobomimicWriter` (the output of ``format=robom
     obs/robot<k>_gripper_opening (T, 1) opening in [0, 1]
     obs/<obj>_pos, obs/<obj>_quat      object pose (quat x, y, z, w); obs/object = all of them
     obs/<cam>_image            (T, H, W, 3) uint8
+    next_obs/<k>               obs/<k> one step later (last repeated), as robomimic's
+                               dataset_states_to_obs writes it (next_obs=False to skip)
     demoforge/target/<arm>     (T, 7)  commanded EE target, pos + quat **w, x, y, z**
     demoforge/gripper_cmd/<arm> (T,)   commanded opening [0, 1]
     demoforge/segment/<arm>, demoforge/segment_ref/<arm>  (T,) int32 ids; @labels = JSON table

@@ -135,6 +135,7 @@ def write_demo(
     iface_name: str | None,
     iface_type: str,
     compress_images: bool,
+    next_obs: bool = True,
 ) -> None:
     """Write one Episode into the demo group ``g`` (layout in :mod:`sim.io.robomimic`)."""
     T = len(ep)
@@ -193,6 +194,8 @@ def write_demo(
     for cam in ep.images:
         kw = {"compression": "gzip", "compression_opts": 4} if compress_images else {}
         dataset(obs, f"{cam}_image", data=ep.image(cam), **kw)
+    if next_obs:
+        _next_obs(g)
 
     df = g.create_group("demoforge")  # schema 1.1 fields, exactly as in the Episode
     for group in ("target", "gripper_cmd"):
@@ -268,6 +271,21 @@ def _write_datagen_info(
         dataset(dg, "gripper_action", data=1.0 - 2.0 * opening)
 
 
+def _next_obs(g: h5py.Group) -> None:
+    """``next_obs/<k>`` = ``obs/<k>`` one step later (last step repeated), as robomimic's
+    ``dataset_states_to_obs.py`` writes them and its ``SequenceDataset(load_next_obs=True)``
+    (the training default) reads them. Real copies (same filters): HDF5 virtual datasets would
+    avoid the copy, but a damaged virtual mapping can crash the HDF5 library on read."""
+    nxt = g.create_group("next_obs")
+    for key, ds in g["obs"].items():
+        a = ds[()]
+        shifted = np.concatenate([a[1:], a[-1:]]) if len(a) else a
+        kw = {}
+        if ds.compression:
+            kw = {"compression": ds.compression, "compression_opts": ds.compression_opts}
+        dataset(nxt, key, data=shifted, **kw)
+
+
 def _episode_bytes(ep: Episode) -> int:
     """Rough uncompressed size of an episode's arrays [bytes], for disk-space messages."""
     n = 0
@@ -315,6 +333,8 @@ class RobomimicWriter:
         env_interface_name: MimicGen ``datagen_info@env_interface_name``; default ``MG_<task>``.
         env_interface_type: MimicGen ``datagen_info@env_interface_type``.
         compress_images: gzip the image datasets.
+        next_obs: also write ``next_obs/`` (robomimic's training default loads it; it doubles
+            the image storage, like robomimic's own ``dataset_states_to_obs.py``).
         single_file: publish only the HDF5 file at ``root``.
 
     Raises:
@@ -339,6 +359,7 @@ class RobomimicWriter:
         env_interface_name: str | None = None,
         env_interface_type: str = "robosuite",
         compress_images: bool = True,
+        next_obs: bool = True,
         single_file: bool = False,
     ) -> None:
         if not 0.0 <= valid_fraction < 1.0:
@@ -356,6 +377,7 @@ class RobomimicWriter:
             "env_interface_name": env_interface_name,
             "env_interface_type": env_interface_type,
             "compress_images": compress_images,
+            "next_obs": next_obs,
             "single_file": single_file,
         }
         self._stage = Staging(
@@ -472,6 +494,7 @@ class RobomimicWriter:
                             st["env_interface_name"],
                             st["env_interface_type"],
                             st["compress_images"],
+                            st.get("next_obs", True),
                         )
                 marker = {
                     "index": index,
@@ -611,6 +634,7 @@ def write_robomimic(
     compress_images: bool = True,
     overwrite: bool = False,
     config: Mapping[str, Any] | None = None,
+    next_obs: bool = True,
 ) -> Path:
     """Write episodes as robomimic/MimicGen HDF5 through :class:`RobomimicWriter`.
 
@@ -630,6 +654,7 @@ def write_robomimic(
         compress_images: gzip the image datasets.
         overwrite: replace an existing file.
         config: run configuration stored with the data.
+        next_obs: write ``next_obs/`` (see :class:`RobomimicWriter`).
 
     Returns:
         ``path``.
@@ -664,6 +689,7 @@ def write_robomimic(
         env_interface_name=env_interface_name,
         env_interface_type=env_interface_type,
         compress_images=compress_images,
+        next_obs=next_obs,
         single_file=single,
     )
     try:
