@@ -35,7 +35,14 @@ from sim.augment.retime import (
 from sim.augment.segment import Segment, active_arms, segment_episode, source_track
 from sim.augment.select import MODES, select
 from sim.augment.stitch import Track, transit
-from sim.augment.transform import apply_transform, mirror, segment_transform, symmetric_frame
+from sim.augment.transform import (
+    apply_transform,
+    mats_to_poses,
+    mirror,
+    poses_to_mats,
+    segment_transform,
+    symmetric_frame,
+)
 from sim.control.plan import Targets
 from sim.errors import ConfigError, PlanError, SimError, UnknownNameError
 from sim.sources import register_source
@@ -290,6 +297,22 @@ class DemosSource:
                 tr.add(p[sel], g[sel], lab, st.ref)
         return prov
 
+    def _follow(self, e, seg, ref, p, g, now, vel, step, warp):
+        """Per-step transforms for a moving reference (a part on a belt): until the grasp (the
+        first closed gripper command) each source frame maps through the object's recorded pose
+        at that frame and its predicted pose at the matching new step; afterwards the object
+        moves with the hand and the transform at the grasp is kept. Returns (poses, first M)."""
+        closed = np.flatnonzero(np.asarray(g) < 0.5)
+        kg = int(closed[0]) if len(closed) else len(p) - 1
+        ms = []
+        for j in range(len(p)):
+            jj = min(j, kg)
+            src = self._src_ref(e, dataclasses.replace(seg, start=seg.start + jj), ref)
+            new = self._symmetric(ref, src, self._predict(ref, now, vel, step + jj * warp))
+            ms.append(segment_transform(src, new))
+        ms = np.array(ms)
+        return mats_to_poses(ms @ poses_to_mats(p)), ms[0]
+
     def _mirrored(self, seg: Segment) -> bool:
         """A left-hand segment driving the right hand (or the reverse): mirror it."""
         return seg.arm != seg.target_arm and {seg.arm, seg.target_arm} == {"left", "right"}
@@ -332,20 +355,24 @@ class DemosSource:
             p, g = pose_src[seg.start : seg.stop], grip_src[seg.start : seg.stop]
             if self._mirrored(seg):
                 p = mirror(p, self.base)
-            if warp != 1.0:
-                p, g, _ = resample(p, g, warp_times(len(p), self.dt, warp), self.dt)
+            step = t0 + self.transit_steps if t_pred is None else t_pred
             if st.ref is None:
                 M = np.eye(4)
+                q = p
             elif shared is not None and st.sync is not None:
                 M = shared
+                q = apply_transform(M, p)
+            elif np.any(vel.get(st.ref, 0.0)):
+                q, M = self._follow(e, seg, st.ref, p, g, now, vel, step, warp)
             else:
                 ref_src = self._src_ref(e, seg, st.ref)
-                step = t0 + self.transit_steps if t_pred is None else t_pred
                 ref_new = self._symmetric(st.ref, ref_src, self._predict(st.ref, now, vel, step))
                 M = segment_transform(ref_src, ref_new)
                 if st.sync is not None:
                     shared = M
-            q = apply_transform(M, p)
+                q = apply_transform(M, p)
+            if warp != 1.0:
+                q, g, _ = resample(q, g, warp_times(len(q), self.dt, warp), self.dt)
             q = position_noise(q, rng, self.noise)
             raw[arm] = (q, g, st, seg, M)
         n = self.transit_steps
