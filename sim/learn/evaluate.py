@@ -1,0 +1,216 @@
+"""Closed-loop evaluation: a policy acts in the task's scene from held-out reset seeds; success
+is judged by the task's physics predicate at every control step."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.errors import PhysicsError
+
+log = logging.getLogger(__name__)
+EVAL_STREAM = 0x5EED_E7A1  # keeps evaluation seeds apart from generation seeds
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (95% for z = 1.96)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def eval_seeds(
+    n: int, seed: int = 0, exclude: frozenset[int] | set[int] = frozenset()
+) -> list[int]:
+    """``n`` reset seeds from a stream of their own, skipping any in ``exclude`` (the training
+    dataset's episode seeds), so evaluation scenes are held out."""
+    out: list[int] = []
+    i = 0
+    while len(out) < n:
+        s = int(np.random.SeedSequence([EVAL_STREAM, seed, i]).generate_state(1)[0])
+        i += 1
+        if s not in exclude:
+            out.append(s)
+    return out
+
+
+@dataclass
+class EvalResult:
+    """Outcome of ``n`` rollouts."""
+
+    successes: int
+    n: int
+    seeds: list[int]
+    success: list[bool]
+    steps: list[int]
+    failures: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.successes / max(self.n, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        lo, hi = wilson_interval(self.successes, self.n)
+        return {
+            "success_rate": self.rate,
+            "ci95": [lo, hi],
+            "successes": self.successes,
+            "rollouts": self.n,
+            "seeds": self.seeds,
+            "success": self.success,
+            "steps": self.steps,
+            "failures": self.failures,
+            "seconds": self.seconds,
+        }
+
+
+class Evaluator:
+    """Builds the task's scene once and runs rollouts of a policy in it.
+
+    Args:
+        task, robot, level, control_hz: the scene (control_hz must match the dataset's fps).
+        obs_keys, obs_names: the policy's observation features (checked against the scene).
+        cameras: policy image inputs (rendered at ``image_size``, quality "fast").
+        max_steps: control steps per rollout before it counts as a timeout.
+        where: name used in error messages (the checkpoint file).
+        task_params: task constructor overrides (the dataset's ``task_params``).
+    """
+
+    def __init__(
+        self,
+        task: str,
+        robot: Any,
+        level: str,
+        control_hz: float,
+        obs_keys: tuple[str, ...],
+        obs_names: dict[str, list[str]],
+        max_steps: int,
+        cameras: tuple[str, ...] = (),
+        image_size: tuple[int, int] = (84, 84),
+        where: str = "policy",
+        task_params: dict[str, Any] | None = None,
+    ):
+        from sim.learn.observe import Observer
+        from sim.model.scene import build_scene
+        from sim.render import CameraRig, resolve_cameras
+
+        self.scene = build_scene(robot, task, control_hz=control_hz, task_cfg=task_params)
+        self.level, self.max_steps = level, int(max_steps)
+        self.observer = Observer(self.scene, obs_keys, obs_names, where)
+        self.cameras = tuple(cameras)
+        self.rig = None
+        if self.cameras:
+            self.rig = CameraRig(
+                self.scene.model,
+                resolve_cameras(self.scene.robot.cameras, self.cameras),
+                *image_size,
+            )
+        self._video_rig = None
+
+    def _video_frame(self, size: tuple[int, int], camera: str) -> np.ndarray:
+        from sim.render import CameraRig
+
+        if self._video_rig is None:
+            cam = self.scene.robot.cameras.get(camera, camera)
+            self._video_rig = CameraRig(self.scene.model, {"view": cam}, *size)
+        return self._video_rig.render(self.scene.data)["view"]
+
+    def rollout(
+        self,
+        policy: Any,
+        seed: int,
+        video: list | None = None,
+        video_size: tuple[int, int] = (240, 320),
+        video_camera: str = "head",
+    ) -> tuple[bool, int, str | None]:
+        """One rollout from reset seed ``seed``; returns (success, steps, failure cause)."""
+        scene, task = self.scene, self.scene.task
+        scene.reset(np.random.default_rng(seed), self.level)
+        hist: list[np.ndarray] = []
+        imgs_hist: list[dict[str, np.ndarray]] = []
+        h = getattr(policy, "history", 1)
+        plan: list[np.ndarray] = []
+        execute = policy.cfg.execute
+        for t in range(self.max_steps):
+            if video is not None:
+                video.append(self._video_frame(video_size, video_camera))
+            if not plan:
+                hist.append(self.observer())
+                if self.rig is not None:
+                    imgs_hist.append(self.rig.render(scene.data))
+                hist, imgs_hist = hist[-h:], imgs_hist[-h:]
+                obs = np.stack([hist[0]] * (h - len(hist)) + hist) if h > 1 else hist[-1]
+                images = None
+                if self.rig is not None:
+                    seq = [imgs_hist[0]] * (h - len(imgs_hist)) + imgs_hist
+                    images = (
+                        {c: np.stack([f[c] for f in seq]) for c in self.cameras}
+                        if h > 1
+                        else seq[-1]
+                    )
+                plan = list(policy.act(obs, images)[:execute])
+            elif h > 1:  # keep the history at the control rate even between queries
+                hist.append(self.observer())
+                if self.rig is not None:
+                    imgs_hist.append(self.rig.render(scene.data))
+                hist, imgs_hist = hist[-h:], imgs_hist[-h:]
+            try:
+                scene.set_action(plan.pop(0))
+                scene.step()
+            except PhysicsError as e:
+                log.info("rollout seed %d: unstable physics at step %d: %s", seed, t, e)
+                return False, t + 1, "physics_unstable"
+            if task.success(scene):
+                if video is not None:
+                    video.append(self._video_frame(video_size, video_camera))
+                return True, t + 1, None
+        return False, self.max_steps, "timeout"
+
+    def run(
+        self,
+        policy: Any,
+        seeds: list[int],
+        video_rollouts: int = 0,
+        video_size: tuple[int, int] = (240, 320),
+        video_camera: str = "head",
+    ) -> tuple[EvalResult, list[np.ndarray]]:
+        """Roll out from each seed; frames of the first ``video_rollouts`` rollouts returned."""
+        t0 = time.perf_counter()
+        ok, steps, frames = [], [], []
+        failures: Counter[str] = Counter()
+        for i, seed in enumerate(seeds):
+            video = [] if i < video_rollouts else None
+            s, n, cause = self.rollout(policy, seed, video, video_size, video_camera)
+            ok.append(s)
+            steps.append(n)
+            if cause:
+                failures[cause] += 1
+            if video:
+                frames += video
+        res = EvalResult(
+            successes=int(sum(ok)),
+            n=len(seeds),
+            seeds=list(seeds),
+            success=ok,
+            steps=steps,
+            failures=dict(failures),
+            seconds=time.perf_counter() - t0,
+        )
+        return res, frames
+
+    def close(self) -> None:
+        for rig in (self.rig, self._video_rig):
+            if rig is not None:
+                rig.close()
+        self.rig = self._video_rig = None

@@ -1,0 +1,231 @@
+"""Behaviour-cloning check (sim.learn): data loading, normalization, training, closed-loop
+evaluation in physics, run folder, checkpoints, clear errors, the CLI smoke run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim.errors import ConfigError, SchemaError
+from sim.learn.data import load_bc_data
+from sim.learn.evaluate import eval_seeds, wilson_interval
+
+CLI = [sys.executable, "-c", "from sim.cli import train_eval_main; train_eval_main()"]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """4 scripted stack_blocks episodes, no cameras."""
+    from sim.generate import GenerateConfig, generate
+    from sim.render import CameraConfig
+
+    out = tmp_path_factory.mktemp("learn") / "sb4"
+    generate(
+        GenerateConfig(
+            task="stack_blocks",
+            episodes=4,
+            cameras=CameraConfig(names=()),
+            output=str(out),
+            progress=False,
+        )
+    )
+    return out
+
+
+def test_wilson_interval_known_values():
+    assert wilson_interval(0, 10) == pytest.approx((0.0, 0.27753), abs=1e-4)
+    assert wilson_interval(5, 10) == pytest.approx((0.23659, 0.76341), abs=1e-4)
+    assert wilson_interval(50, 50) == pytest.approx((0.92865, 1.0), abs=1e-4)
+    lo, hi = wilson_interval(45, 50)
+    assert lo < 0.9 < hi
+
+
+def test_eval_seeds_are_held_out_and_deterministic():
+    a = eval_seeds(20, seed=0)
+    assert a == eval_seeds(20, seed=0) and len(set(a)) == 20
+    assert eval_seeds(20, seed=1) != a
+    b = eval_seeds(20, seed=0, exclude=frozenset(a[:3]))
+    assert not set(b) & set(a[:3]) and b[:17] == a[3:]
+
+
+def test_load_matches_dataset_and_live_scene(tiny):
+    from sim.learn.observe import Observer
+    from sim.model.scene import build_scene
+
+    d = load_bc_data(tiny)
+    assert d.task == "stack_blocks" and d.num_episodes == 4
+    assert d.obs_keys == (
+        "observation.state",
+        "observation.ee_pose.left",
+        "observation.ee_pose.right",
+        "observation.environment_state",
+    )
+    assert d.obs.shape == (int(d.lengths.sum()), 16 + 7 + 7 + 21)
+    assert d.action.shape == (d.obs.shape[0], 16) and d.action_names[-1] == "right_gripper"
+    stats = json.loads((tiny / "meta" / "stats.json").read_text())
+    np.testing.assert_allclose(d.stats["action"].mean, stats["action"]["mean"], rtol=1e-6)
+    from sim.sources import stream_seed
+
+    assert d.seeds == {stream_seed(0, i, "reset") for i in range(4)}
+    # the live observation of a reset from an episode's reset seed is its first frame
+    scene = build_scene("demoforge_humanoid", "stack_blocks")
+    scene.reset(np.random.default_rng(stream_seed(0, 2, "reset")), "D0")
+    live = Observer(scene, d.obs_keys, d.obs_names)()
+    np.testing.assert_allclose(live, d.obs[d.starts[2]], atol=1e-6)
+    assert set(eval_seeds(10, exclude=d.seeds)).isdisjoint(d.seeds)
+
+
+def test_missing_feature_names_feature_and_file(tiny, tmp_path):
+    bad = tmp_path / "no_objects"
+    shutil.copytree(tiny, bad)
+    info_path = bad / "meta" / "info.json"
+    info = json.loads(info_path.read_text())
+    del info["features"]["observation.environment_state"]
+    info.pop("demoforge_integrity", None)  # as a foreign tool would write it: no digest
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(SchemaError, match=r"'observation\.environment_state'") as e:
+        load_bc_data(bad)
+    assert str(info_path) in str(e.value)
+    with pytest.raises(SchemaError, match=r"'observation\.images\.head'.*camera image"):
+        load_bc_data(tiny, cameras=("head",))
+
+
+torch = pytest.importorskip("torch", reason="sim.learn training needs torch (extra [learn])")
+
+
+def _cfg(tiny: Path, out: Path, **kw):
+    from sim.learn.policy import PolicyConfig
+    from sim.learn.run import EvalConfig, TrainEvalConfig
+    from sim.learn.train import TrainConfig
+
+    return TrainEvalConfig(
+        dataset=str(tiny),
+        output=str(out),
+        policy=PolicyConfig(hidden=64, layers=2, chunk=4, execute=4),
+        train=TrainConfig(steps=kw.pop("steps", 30), batch_size=64, warmup=5, log_every=10),
+        eval=EvalConfig(
+            rollouts=kw.pop("rollouts", 5),
+            curve_every=kw.pop("curve_every", 0),
+            curve_rollouts=2,
+            video_rollouts=1,
+            video_size=(96, 128),
+            max_steps=kw.pop("max_steps", 60),
+        ),
+        **kw,
+    )
+
+
+def test_training_is_deterministic_and_fits(tiny):
+    from sim.learn.policy import PolicyConfig
+    from sim.learn.train import TrainConfig, make_policy, train
+
+    d = load_bc_data(tiny)
+    sds, logs = [], []
+    for _ in range(2):
+        pol = make_policy(d, PolicyConfig(hidden=64, layers=2, chunk=4, execute=2))
+        logs.append(
+            train(d, pol, TrainConfig(steps=300, batch_size=64, warmup=10, log_every=20, lr=3e-3))
+        )
+        sds.append(pol.state_dict())
+    for k in sds[0]:
+        assert torch.equal(sds[0][k], sds[1][k]), k
+    assert logs[0][-1]["loss"] < 0.5 * logs[0][0]["loss"], logs[0]
+    # relative joint targets: act() adds back the observed joint positions
+    chunk = pol.act(d.obs[0])
+    assert chunk.shape == (4, 16)
+    assert np.abs(chunk[0, :14] - d.action[0, :14]).max() < 0.5
+
+
+def test_train_eval_run_folder(tiny, tmp_path):
+    import imageio.v3 as iio
+
+    from sim.learn.checkpoint import load_checkpoint
+    from sim.learn.run import train_eval
+
+    out = tmp_path / "run"
+    m = train_eval(_cfg(tiny, out, curve_every=10))
+    for f in ("config.json", "checkpoint.pt", "metrics.json", "learning_curve.png", "rollouts.mp4"):
+        assert (out / f).is_file(), f
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["eval"]["rollouts"] == 5 and saved == json.loads(json.dumps(m))
+    lo, hi = saved["eval"]["ci95"]
+    assert 0.0 <= lo <= saved["eval"]["success_rate"] <= hi <= 1.0
+    assert [c["step"] for c in saved["learning_curve"]] == [10, 20, 30]
+    assert saved["learning_curve"][-1]["rollouts"] == 5
+    assert set(saved["eval"]["seeds"]).isdisjoint(load_bc_data(tiny).seeds)
+    assert sum(saved["eval"]["failures"].values()) + saved["eval"]["successes"] == 5
+    frames = iio.imread(out / "rollouts.mp4", plugin="pyav")
+    assert frames.shape[1:] == (96, 128, 3) and len(frames) >= 2
+    assert json.loads((out / "config.json").read_text())["dataset"] == str(tiny)
+    pol, meta = load_checkpoint(out / "checkpoint.pt", task="stack_blocks")
+    assert meta.task == "stack_blocks" and meta.obs_keys[0] == "observation.state"
+    assert meta.obs_names["observation.state"][-1] == "right_gripper"
+    np.testing.assert_array_equal(pol.act(np.zeros(51, np.float32)).shape, (4, 16))
+    # evaluating the saved checkpoint again gives the same rollouts (deterministic)
+    again = train_eval(_cfg(tiny, tmp_path / "again", checkpoint=str(out / "checkpoint.pt")))
+    assert again["eval"]["success"] == m["eval"]["success"]
+    assert again["eval"]["steps"] == m["eval"]["steps"]
+    with pytest.raises(ConfigError, match="overwrite=true"):
+        train_eval(_cfg(tiny, out))
+
+
+def test_checkpoint_from_another_task(tiny, tmp_path):
+    from sim.learn.checkpoint import load_checkpoint
+    from sim.learn.run import train_eval
+
+    out = tmp_path / "run"
+    train_eval(_cfg(tiny, out, steps=2, rollouts=1, max_steps=3))
+    ckpt = out / "checkpoint.pt"
+    msg = rf"{ckpt}.*trained on task 'stack_blocks'.*'insert_peg'"
+    with pytest.raises(ConfigError, match=msg):
+        load_checkpoint(ckpt, task="insert_peg")
+    with pytest.raises(ConfigError, match=msg):
+        train_eval(_cfg(tiny, tmp_path / "e", checkpoint=str(ckpt), task="insert_peg"))
+    with pytest.raises(ConfigError, match=r"holds task 'stack_blocks'.*'open_drawer'"):
+        train_eval(_cfg(tiny, tmp_path / "f", task="open_drawer"))
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_smoke_and_bad_input(tiny, tmp_path):
+    """CI smoke: tiny dataset, 30 steps, 5 rollouts through demoforge-train-eval."""
+    out = tmp_path / "smoke"
+    r = _cli(
+        [
+            str(tiny),
+            f"output={out}",
+            "learn=smoke",
+            "eval.rollouts=5",
+            "eval.max_steps=60",
+            "eval.video_rollouts=1",
+            "eval.video_size=[96,128]",
+        ],
+        tmp_path,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "stack_blocks: success" in r.stdout and "/5 =" in r.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["eval"]["rollouts"] == 5 and m["losses"][-1]["step"] == 30
+    assert "hidden: 64" in (out / "config.yaml").read_text()
+    bad = _cli(
+        [
+            f"dataset={tiny}",
+            f"output={tmp_path / 'bad'}",
+            "learn=smoke",
+            "obs=[observation.state,observation.not_there]",
+        ],
+        tmp_path,
+    )
+    assert bad.returncode == 2
+    assert "demoforge: error:" in bad.stderr and "'observation.not_there'" in bad.stderr
+    assert "Traceback" not in bad.stderr
