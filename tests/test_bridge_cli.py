@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sim.bridge.config import CompareConfig, RecordConfig
+from sim.bridge.keys import CurveConfig
 from sim.bridge.safety import SafetyConfig
 from sim.cli.bridge import COMMANDS, hardware_from_dict, load_hardware, main, parse_args
 from sim.errors import ConfigError
@@ -19,6 +21,9 @@ from sim.errors import ConfigError
 def test_shipped_hardware_configs_load():
     twin = load_hardware("twin")
     assert twin.transport == "zmq" and twin.safety_cfg.dt == pytest.approx(1 / twin.fps)
+    lan = load_hardware("twin_lan")  # the twin's keys, plus CURVE and an open endpoint
+    assert lan.endpoint == "tcp://0.0.0.0:5555" and lan.safety == twin.safety
+    assert lan.curve.server_secret == "bridge_keys/server.key_secret"
     g1 = load_hardware("unitree_g1_dds")
     assert g1.transport == "dds" and g1.dds.domain_id == 1 and g1.dds.interface == "lo"
 
@@ -93,3 +98,21 @@ def test_help_exits_0_for_the_tool_and_every_command(args):
 def test_typos_fail_at_start_up_naming_the_key(args, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_args(args)
+
+
+def test_lan_config_needs_keys_and_says_how_to_make_them(tmp_path: Path, monkeypatch):
+    from sim.bridge.commands import serve
+    from sim.bridge.config import ServeConfig
+
+    monkeypatch.chdir(tmp_path)  # the config's key paths are relative
+    cmd, cfg = parse_args(["serve", "hardware=twin_lan"])
+    with pytest.raises(ConfigError, match=r"bridge_keys/server.key_secret not found; make keys"):
+        serve(cfg)
+    open_bind = dataclasses.replace(cfg.hardware, curve=CurveConfig())
+    with pytest.raises(ConfigError, match=r"refusing to bind tcp://0.0.0.0:5555"):
+        serve(ServeConfig(hardware=open_bind))
+    main(["keygen", "out=bridge_keys", "clients=[pc1]"])
+    from sim.bridge.keys import load_client_keys, load_server_keys
+
+    assert load_server_keys(cfg.hardware.curve) is not None  # now the config's files exist
+    assert load_client_keys(cfg.hardware.curve) is not None

@@ -134,12 +134,33 @@ def load_hardware(name: str, overrides: Mapping[str, Any] | None = None) -> Hard
     if not path.exists():
         known = sorted(p.stem for p in (conf_dir() / "hardware").glob("*.yaml"))
         raise ConfigError(f"unknown hardware {name!r}; expected one of {known} or a YAML path")
-    try:
-        base = OmegaConf.load(path)
-    except (OSError, OmegaConfBaseException, ValueError) as e:
-        raise ConfigError(f"hardware file {path}: cannot read ({e})") from None
+    base = _load_with_defaults(path)
     merged = OmegaConf.merge(base, OmegaConf.create(dict(overrides or {})))
     return hardware_from_dict(OmegaConf.to_container(merged, resolve=True))
+
+
+def _load_with_defaults(path: Path, depth: int = 0) -> DictConfig:
+    """A hardware YAML; a ``defaults`` list naming other hardware configs is applied first
+    (``_self_`` last), as Hydra does for the group."""
+    try:
+        cfg = OmegaConf.load(path)
+    except (OSError, OmegaConfBaseException, ValueError) as e:
+        raise ConfigError(f"hardware file {path}: cannot read ({e})") from None
+    defaults = cfg.pop("defaults", None)
+    if defaults is None:
+        return cfg
+    if depth > 8 or not isinstance(defaults, ListConfig):
+        raise ConfigError(f"hardware file {path}: 'defaults' must be a list of hardware names")
+    merged = OmegaConf.create({})
+    for entry in defaults:
+        if entry == "_self_":
+            continue
+        if not isinstance(entry, str):
+            raise ConfigError(f"hardware file {path}: defaults entry {entry!r} is not a name")
+        merged = OmegaConf.merge(
+            merged, _load_with_defaults(path.with_name(f"{entry}.yaml"), depth + 1)
+        )
+    return OmegaConf.merge(merged, cfg)
 
 
 # ---------------------------------------------------------------------------------- parsing
