@@ -149,6 +149,7 @@ def source_params(
     demos: list[Episode],
     tool_frame: Any,
     trim: tuple[str, float] | None = None,
+    twins: bool = True,
 ) -> tuple[dict, str]:
     """Parameters for the ``demos`` plan source, with the source arm's tool frame declared.
 
@@ -159,7 +160,12 @@ def source_params(
     """
     import inspect
 
-    from sim.augment.infer import episode_tool_frames, trim_approach
+    from sim.augment.infer import (
+        episode_jaw_twins,
+        episode_tool_frames,
+        to_canonical,
+        trim_approach,
+    )
     from sim.sources import _SOURCES, _load_builtin
 
     _load_builtin()
@@ -172,10 +178,18 @@ def source_params(
         return {"episodes": demos, "source_tool_frame": tool_frame}, "source_tool_frame"
     target = scene.robot.tool_frames()
     first = target[scene.arms[0]]
-    mapped = [
-        episode_tool_frames(ep, tool_frame, {a: target.get(a, first) for a in ep.ee})
-        for ep in demos
-    ]
+    scene.reset(np.random.default_rng(0))  # home pose (each attempt resets again)
+    home = {a: to_canonical(scene.ee_pose(a), target[a]) for a in scene.arms}
+    mapped = []
+    for ep in demos:
+        can = episode_tool_frames(ep, tool_frame, None)  # canonical, per source arm
+        record = can.meta.provenance["tool_frame"]
+        if twins:  # jaw symmetry: the grasp twin nearer the target arm's home orientation
+            can = episode_jaw_twins(can, {a: home.get(a, home[scene.arms[0]]) for a in can.ee})
+        out = episode_tool_frames(can, None, {a: target.get(a, first) for a in can.ee})
+        for a, r in out.meta.provenance["tool_frame"].items():
+            r["source"] = record[a]["source"]
+        mapped.append(out)
     return {"episodes": mapped}, "pre-mapped episodes"
 
 

@@ -68,9 +68,13 @@ def weld_hand_scene(tmp_path_factory):
     path = tmp_path_factory.mktemp("weld_hand") / "weld_hand.xml"
     path.write_text(WELD_HAND_XML)
     robot = {
-        "name": "weld_hand", "mjcf": str(path), "home_key": None, "gravcomp": ["carriage"],
-        "arms": {"right": {"joints": ["hx", "hy", "hz"], "ee_site": "ee",
-                           "gripper": {"weld": True}}},
+        "name": "weld_hand",
+        "mjcf": str(path),
+        "home_key": None,
+        "gravcomp": ["carriage"],
+        "arms": {
+            "right": {"joints": ["hx", "hy", "hz"], "ee_site": "ee", "gripper": {"weld": True}}
+        },
     }
     return build_scene(robot, "stack_blocks")
 
@@ -121,13 +125,22 @@ def test_unknown_keys_are_named():
     ("key", "value", "named"),
     [
         ("fixed_joints", ["no_such_*"], "fixed_joints: no joint .* matches 'no_such_\\*'"),
-        ("position_actuators", {"g": {"joints": ["nope"], "kp": 1, "kv": 0}},
-         "position_actuators.g.joints: no joint .* matches 'nope'"),
+        (
+            "position_actuators",
+            {"g": {"joints": ["nope"], "kp": 1, "kv": 0}},
+            "position_actuators.g.joints: no joint .* matches 'nope'",
+        ),
         ("gravcomp", ["no_body"], "gravcomp: body 'no_body'"),
-        ("add_cameras", {"c": {"body": "no_body", "pos": [0, 0, 0]}},
-         "add_cameras.c.body: body 'no_body'"),
-        ("add_geoms", [{"body": "torso", "type": "blob", "size": [0.1]}],
-         "add_geoms\\[0\\].type 'blob'"),
+        (
+            "add_cameras",
+            {"c": {"body": "no_body", "pos": [0, 0, 0]}},
+            "add_cameras.c.body: body 'no_body'",
+        ),
+        (
+            "add_geoms",
+            [{"body": "torso", "type": "blob", "size": [0.1]}],
+            "add_geoms\\[0\\].type 'blob'",
+        ),
         ("exclude_contacts", [["torso", "no_body*"]], "exclude_contacts\\[0\\].*'no_body\\*'"),
         ("base_body", "no_body", "base_body: body 'no_body'"),
     ],
@@ -229,10 +242,22 @@ def test_spec_edits_servos_sites_cameras_geoms_mount():
     raw.update(
         mount_offset=[0.1, 0.0, -0.05],
         position_actuators={"wrist": {"joints": ["*_wrist_pitch"], "kp": 77, "kv": 3}},
-        add_cameras={"chest_cam": {"body": "torso", "pos": [0.12, 0, 0.3],
-                                   "xyaxes": [0, -1, 0, 0, 0, 1], "fovy": 50}},
-        add_geoms=[{"body": "left_hand", "name": "left_palm_pad", "size": [0.02, 0.02, 0.005],
-                    "pos": [0, 0, -0.08]}],
+        add_cameras={
+            "chest_cam": {
+                "body": "torso",
+                "pos": [0.12, 0, 0.3],
+                "xyaxes": [0, -1, 0, 0, 0, 1],
+                "fovy": 50,
+            }
+        },
+        add_geoms=[
+            {
+                "body": "left_hand",
+                "name": "left_palm_pad",
+                "size": [0.02, 0.02, 0.005],
+                "pos": [0, 0, -0.08],
+            }
+        ],
         exclude_contacts=[["torso", "*_hand"]],
     )
     raw["arms"]["left"].update(ee_site="left_tip", ee_body="left_hand", ee_offset=[0, 0, -0.2])
@@ -246,8 +271,10 @@ def test_spec_edits_servos_sites_cameras_geoms_mount():
     assert m.site("left_tip").bodyid[0] == m.body("left_hand").id
     np.testing.assert_allclose(m.site("left_tip").pos, [0, 0, -0.2])
     np.testing.assert_allclose(m.body("base").pos, [0.1, 0.0, -0.05])
-    pairs = {(m.body(b1).name, m.body(b2).name)
-             for b1, b2 in zip(m.exclude_signature >> 16, m.exclude_signature & 0xFFFF)}
+    pairs = {
+        (m.body(b1).name, m.body(b2).name)
+        for b1, b2 in zip(m.exclude_signature >> 16, m.exclude_signature & 0xFFFF)
+    }
     want = {frozenset(("torso", f"{side}_hand")) for side in ("left", "right")}
     assert want <= set(map(frozenset, pairs))
 
@@ -323,12 +350,82 @@ def test_weld_grasp_prefers_object_under_the_grasp_centre(weld_hand_scene):
 
 
 def test_weld_gripper_without_collision_geoms_is_rejected(tmp_path):
-    xml = WELD_HAND_XML.replace('<geom name="pad" type="box"', '<geom name="pad" type="box" '
-                                'contype="0" conaffinity="0"')
+    xml = WELD_HAND_XML.replace(
+        '<geom name="pad" type="box"', '<geom name="pad" type="box" contype="0" conaffinity="0"'
+    )
     path = tmp_path / "ghost_hand.xml"
     path.write_text(xml)
-    robot = {"name": "ghost", "mjcf": str(path), "home_key": None,
-             "arms": {"right": {"joints": ["hx", "hy", "hz"], "ee_site": "ee",
-                                "gripper": {"weld": True}}}}
+    robot = {
+        "name": "ghost",
+        "mjcf": str(path),
+        "home_key": None,
+        "arms": {
+            "right": {"joints": ["hx", "hy", "hz"], "ee_site": "ee", "gripper": {"weld": True}}
+        },
+    }
     with pytest.raises(ConfigError, match="hand body 'hand' has no collision geoms"):
         build_scene(copy.deepcopy(robot), "stack_blocks")
+
+
+# ------------------------------------------------------------------ tool frames, gripper speed
+def test_tool_frame_declared_robot_wide_and_per_arm():
+    raw = humanoid_raw()
+    raw["tool_frame"] = {"approach": [0, 0, 1], "closing": [0, 1, 0]}
+    raw["arms"]["left"]["tool_frame"] = {"approach": [1, 0, 0], "closing": [0, 0, 2]}
+    spec = robot_from_dict(raw, "<test>")
+    assert spec.arms["right"].tool_frame.approach == (0.0, 0.0, 1.0)  # robot-wide default
+    assert spec.arms["left"].tool_frame.closing == (0.0, 0.0, 1.0)  # per arm, normalized
+    assert spec.tool_frames()["left"].approach == (1.0, 0.0, 0.0)
+    assert robot_from_dict(humanoid_raw(), "<test>").arms["left"].tool_frame.is_canonical
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "named"),
+    [
+        ("robot", {"approach": [0, 0, 1], "closing": [0, 0, 1]}, r"tool_frame: .*perpendicular"),
+        ("robot", {"aproach": [0, 0, 1]}, r"unknown key\(s\) \['aproach'\] in tool_frame"),
+        ("robot", [0, 0, 1], "tool_frame must be a mapping"),
+        ("arm", {"closing": [0, 0]}, r"arms\.right\.tool_frame: .*non-zero 3-vector"),
+    ],
+)
+def test_bad_tool_frame_is_named(where, value, named):
+    raw = humanoid_raw()
+    if where == "robot":
+        raw["tool_frame"] = value
+    else:
+        raw["arms"]["right"]["tool_frame"] = value
+    with pytest.raises(ConfigError, match=named):
+        robot_from_dict(raw, "<test>")
+
+
+def test_gripper_stroke_time_declared_and_checked():
+    for name in ("demoforge_humanoid", "unitree_g1", "test_panda"):
+        try:
+            spec = load_robot(name)
+        except ConfigError:
+            continue  # G1 MJCF absent here
+        for arm in spec.arms.values():
+            assert 0.2 <= arm.gripper.stroke_time <= 2.0  # realistic, not one 50 ms frame
+            assert arm.gripper.speed == pytest.approx(1.0 / arm.gripper.stroke_time)
+    raw = humanoid_raw()
+    raw["arms"]["right"]["gripper"]["stroke_time"] = 0
+    with pytest.raises(ConfigError, match=r"arms\.right\.gripper: key 'stroke_time' must be > 0"):
+        robot_from_dict(raw, "<test>")
+
+
+def test_robot_home_lives_in_robot_module():
+    from sim.model.robot import robot_home
+
+    home = robot_home(load_robot("demoforge_humanoid"))
+    m = mujoco.MjModel.from_xml_path(str(HUMANOID_XML))
+    k = m.key("home").id
+    j = m.joint("right_elbow")
+    assert home["right_elbow"] == pytest.approx(m.key_qpos[k, j.qposadr[0]])
+    panda = robot_home(load_robot("test_panda"))  # no keyframe: YAML values only
+    assert panda == {
+        "panda_joint2": 0.6,
+        "panda_joint4": 1.9,
+        "panda_joint6": 0.64,
+        "panda_finger_a": 0.04,
+        "panda_finger_b": 0.04,
+    }

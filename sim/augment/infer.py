@@ -114,6 +114,24 @@ def prefer_jaw_twin(poses: np.ndarray, reference: np.ndarray) -> bool:
     return float(np.mean(quat_angle(twin, np.broadcast_to(ref, twin.shape)))) < keep
 
 
+def episode_jaw_twins(ep: Episode, reference: Mapping[str, np.ndarray]) -> Episode:
+    """``ep`` (canonical-frame or any symmetric-jaw convention) with each arm's EE/target track
+    replaced by its jaw twin where that is nearer ``reference[arm]`` (a quat or pose, e.g. the
+    target arm's home orientation in the same convention). Recorded in
+    ``meta.provenance["jaw_twin"]`` (arms flipped)."""
+    ee, target, flipped = dict(ep.ee), dict(ep.target), []
+    for arm, ref in reference.items():
+        if arm not in ep.ee:
+            continue
+        if prefer_jaw_twin(np.asarray(ep.ee[arm]), ref):
+            ee[arm] = jaw_twin(ep.ee[arm])
+            if arm in target:
+                target[arm] = jaw_twin(target[arm])
+            flipped.append(arm)
+    meta = dataclasses.replace(ep.meta, provenance={**ep.meta.provenance, "jaw_twin": flipped})
+    return dataclasses.replace(ep, meta=meta, ee=ee, target=target)
+
+
 def tool_frame_dict(conv: ToolFrameLike) -> dict[str, list[float]]:
     """JSON-able form of a convention (for provenance)."""
     tf = as_tool_frame(conv)
@@ -248,7 +266,10 @@ ORIENTATIONS = ("world", "yaw", "ee")
 
 
 def infer_object_frame(
-    ee_canonical: np.ndarray, depth: float = 0.0, orientation: str = "world"
+    ee_canonical: np.ndarray,
+    depth: float = 0.0,
+    orientation: str = "world",
+    yaw_offset: float = 0.0,
 ) -> np.ndarray:
     """Object frame (7,) at a grasp, from the canonical EE pose at gripper closure.
 
@@ -258,7 +279,10 @@ def infer_object_frame(
             axis [m] (0: the grasp point is the object origin).
         orientation: ``"world"``: upright, axes aligned with the world (rotationally symmetric
             or upright objects, e.g. a bottle); ``"yaw"``: upright, x along the horizontal
-            approach heading; ``"ee"``: the EE's full canonical orientation.
+            approach heading turned by ``-yaw_offset`` [rad] (for an object about its vertical
+            axis symmetric, the grasp then arrives at heading ``yaw_offset`` in a scene where
+            the object has yaw 0: choose the heading the target arm reaches best);
+            ``"ee"``: the EE's full canonical orientation.
     """
     ee = _check_poses(ee_canonical, "EE pose at closure")
     if orientation not in ORIENTATIONS:
@@ -273,7 +297,7 @@ def infer_object_frame(
             h = R[:2, 0]
         else:
             h = approach[:2]
-        yaw = float(np.arctan2(h[1], h[0]))
+        yaw = float(np.arctan2(h[1], h[0])) - float(yaw_offset)
         quat = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
     else:
         quat = np.array([1.0, 0.0, 0.0, 0.0])
@@ -286,6 +310,7 @@ def infer_object_track(
     depth: float = 0.0,
     orientation: str = "world",
     threshold: float | None = None,
+    yaw_offset: float = 0.0,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """An object's pose track (T, 7) for a source without object poses.
 
@@ -302,7 +327,7 @@ def infer_object_track(
             f"EE track {ee.shape} and gripper track {np.shape(opening)} must both have T steps"
         )
     ev = grasp_events(opening, threshold)
-    at_grasp = infer_object_frame(ee[ev.close], depth, orientation)
+    at_grasp = infer_object_frame(ee[ev.close], depth, orientation, yaw_offset)
     rel = pose_mul(pose_inv(ee[ev.close]), at_grasp)  # object in the EE frame while held
     track = np.empty_like(ee)
     track[: ev.close] = at_grasp
@@ -318,6 +343,7 @@ def infer_object_track(
         "threshold": ev.threshold,
         "depth": float(depth),
         "orientation": orientation,
+        "yaw_offset": float(yaw_offset),
         "pose_at_grasp": [float(x) for x in at_grasp],
         "pose_at_release": [float(x) for x in track[min(ev.release, len(ee)) - 1]],
     }
@@ -367,12 +393,14 @@ class HeldObject:
     arm: str
     depth: float = 0.0
     orientation: str = "world"
+    yaw_offset: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
 class SupportObject:
-    """Where a held object is set down: ``held``'s pose at release, lowered by ``below`` [m]
-    (e.g. the held object's half height plus the support's half thickness), upright."""
+    """Where a held object is set down: ``held``'s position at release, lowered by ``below``
+    [m] (e.g. the held object's half height plus the support's half thickness); upright, with
+    the held object's frame yaw at the grasp (so grasp and place segments turn together)."""
 
     name: str
     held: str
@@ -456,7 +484,11 @@ def ingest_joint_episode(
         if h.arm not in opening:
             raise SchemaError(f"{src}: held object {h.name!r} needs hand joints of arm {h.arm!r}")
         track, info = infer_object_track(
-            to_canonical(ee[h.arm], conv[h.arm]), opening[h.arm], h.depth, h.orientation
+            to_canonical(ee[h.arm], conv[h.arm]),
+            opening[h.arm],
+            h.depth,
+            h.orientation,
+            yaw_offset=h.yaw_offset,
         )
         objects[h.name] = track
         ev = grasp_events(opening[h.arm])
@@ -471,7 +503,10 @@ def ingest_joint_episode(
         ev = events[s.held]
         if ev.release >= len(t_new):
             raise SchemaError(f"{src}: {s.held!r} is never released: no place for {s.name!r}")
-        frame = np.r_[objects[s.held][ev.release - 1, :3] - [0.0, 0.0, s.below], 1.0, 0, 0, 0]
+        at = objects[s.held][ev.release - 1]
+        x = quat_to_mat(objects[s.held][ev.close, 3:])[:, 0]  # the held frame's yaw at grasp
+        yaw = float(np.arctan2(x[1], x[0])) if np.linalg.norm(x[:2]) > 1e-6 else 0.0
+        frame = np.r_[at[:3] - [0.0, 0.0, s.below], np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
         objects[s.name] = np.tile(frame, (len(t_new), 1))
         inferred[s.name] = {
             "method": "held_object_at_release",
