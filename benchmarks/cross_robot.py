@@ -123,6 +123,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--episodes", type=int, default=50)
     ap.add_argument("--levels", nargs="+", default=["D0"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--contrast",
+        type=int,
+        default=10,
+        help="D0 attempts with the Panda orientation copied as-is (no mapping)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="write the JSON report here")
     args = ap.parse_args(argv)
 
@@ -138,6 +144,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     for level in args.levels:
         report["levels"][level] = augment_dgr(demos, level, args.episodes, args.seed)
+        print(json.dumps({level: report["levels"][level]}), flush=True)
+    if args.contrast:  # what the issue saw: the Panda grip-site orientation copied as-is
+        same = {a: {"approach": [0, 0, -1], "closing": [0, 1, 0]} for a in demos[0].ee}
+        report["D0_orientation_copied_as_is"] = augment_dgr(
+            demos, "D0", args.contrast, args.seed, tool_frame=same
+        )
     print(json.dumps(report, indent=2))
     if args.out:
         args.out.write_text(json.dumps(report, indent=2))
