@@ -332,6 +332,18 @@ def _read_demo(
     poses = frame_poses(model, qpos_full, frames)
 
     time, rate, time_note = _time(states[:, 0], fps, meta["control_freq"])
+    if len(time) > 1 and np.any(np.diff(time) <= 0):
+        row = int(np.argmax(np.diff(time) <= 0)) + 1
+        raise SanityError(
+            str(path),
+            name,
+            row,
+            "'time'",
+            "monotonic",
+            f"{float(states[row, 0])!r} [s] after {float(states[row - 1, 0])!r} in "
+            f"'data/{name}/states[:, 0]'; expected strictly increasing time (or a constant "
+            "column when time was not recorded)",
+        )
     joints = _qpos_joints(model, joint_prefixes, chains)
     jnames = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in joints]
     qadr = [int(model.jnt_qposadr[j]) for j in joints]
@@ -421,7 +433,7 @@ def _read_demo(
         target=target,
         gripper_cmd=gripper_cmd,
         arm_joints=arm_joints,
-    )
+    ).validate()
 
 
 def _time(col: np.ndarray, fps: float | None, control_freq: float | None) -> tuple:
