@@ -27,12 +27,21 @@ from sim.cost import (
 
 
 def _plt():
-    import matplotlib
+    """A pyplot-free figure factory: ``Figure`` objects need no backend and touch no global
+    state (a notebook's inline backend stays as it is); ``savefig`` renders with Agg."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    class _Figures:
+        @staticmethod
+        def subplots(nrows: int = 1, ncols: int = 1, figsize=None):
+            fig = Figure(figsize=figsize)
+            return fig, fig.subplots(nrows, ncols)
 
-    return plt
+        @staticmethod
+        def close(fig) -> None:
+            fig.clear()
+
+    return _Figures
 
 
 def money(x: float, currency: str = "USD") -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -74,6 +75,7 @@ class JobStatusCallback(Callback):
 
     def __init__(self) -> None:
         self._t0 = 0.0
+        self._started = 0.0
         self._saved: tuple | None = None
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -114,9 +116,19 @@ class JobStatusCallback(Callback):
 
         out = Path(HydraConfig.get().runtime.output_dir)
         out.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        if status == "running":
+            self._started = now
         atomic_write_json(
             out / JOB_STATUS_NAME,
-            {"status": status, "reason": reason, "seconds": time.perf_counter() - self._t0},
+            {
+                "status": status,
+                "reason": reason,
+                "seconds": time.perf_counter() - self._t0,
+                "started": self._started,
+                "ended": None if status == "running" else now,
+                "pid": os.getpid(),
+            },
         )
 
 
