@@ -150,6 +150,7 @@ def test_states_only_two_arm_baxter_03(tmp_path):
     assert list(ep.ee) == ["right", "left"]
     assert_pose(ep.ee["right"], rec.ee[right.site])
     assert_pose(ep.ee["left"], rec.ee[left.site])
+    assert_pose(ep.objects["cube"], rec.cube)
     assert ep.action is None and ep.meta.provenance["action_space"] == "none (states only)"
     assert set(ep.gripper) == {"right", "left"} and not ep.gripper_cmd
     assert ep.arm_joints["left"] == [*left.joints, *left.fingers]
