@@ -61,7 +61,6 @@ import numpy as np
 
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import FormatError, SimError
-from sim.io.deltas import CONTROL_DIMS, OSC_TYPES, osc_scaling, osc_targets
 from sim.io.fk import (
     arm_chain,
     default_ee_sites,
@@ -73,88 +72,21 @@ from sim.io.fk import (
 )
 from sim.io.hdf5 import attr_str, demo_names, hdf5_errors, open_hdf5, read_dataset
 from sim.io.model_file import resolve_model_xml
+from sim.io.robosuite_actions import (
+    DEVICE_DATASETS,
+    arm_controller,
+    env_metadata,
+    legacy_commands,
+    robot_side,
+    split_actions,
+)
 from sim.io.sanity import SanityError
 
 log = logging.getLogger(__name__)
 
 _DEMO = re.compile(r"^demo_?(\d+)$")  # robosuite: demo_1, demo_2, ... (older: demo1)
 _HINGE_SLIDE = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
-_ARM_NAMES = {
-    "OSC_POSE": ["dx", "dy", "dz", "dax", "day", "daz"],
-    "OSC_POSITION": ["dx", "dy", "dz"],
-    "IK_POSE": ["dx", "dy", "dz", "dax", "day", "daz"],
-}
-_ARM_INDEX = re.compile(r"^robot(\d+)(?:_(left|right))?$")
 _VELOCITY_DATASETS = ("joint_velocities", "gripper_actuations")
-_DEVICE_DATASETS = ("right_dpos", "right_dquat", "left_dpos", "left_dquat")
-
-
-# ----------------------------------------------------------------------------- env metadata
-
-
-def _json_attr(path: Path, attrs: dict, key: str) -> dict:
-    if key not in attrs:
-        return {}
-    try:
-        value = json.loads(attr_str(attrs[key]) or "{}")
-    except json.JSONDecodeError as e:
-        raise FormatError(f"{path}: attribute 'data/@{key}' is not JSON ({e})") from e
-    if not isinstance(value, dict):
-        raise FormatError(
-            f"{path}: attribute 'data/@{key}' is {type(value).__name__}; expected {{}}"
-        )
-    return value
-
-
-def env_metadata(path: Path, attrs: dict) -> dict[str, Any]:
-    """Env name, robots, per-robot controller configs and control rate from the file's metadata.
-
-    Reads ``@env_info`` (robosuite) and ``@env_args`` (robomimic: ``env_kwargs``), ``@env``.
-
-    Returns:
-        {"env": str, "robots": [str], "controllers": [dict per robot], "control_freq": float |
-        None, "version": str}
-    """
-    info = _json_attr(path, attrs, "env_info")
-    args = _json_attr(path, attrs, "env_args")
-    kwargs = args.get("env_kwargs", {}) if isinstance(args.get("env_kwargs"), dict) else {}
-    merged = {**kwargs, **info}
-    env = attr_str(attrs.get("env", merged.get("env_name", args.get("env_name", "unknown"))))
-    robots = merged.get("robots", [])
-    robots = [str(r) for r in robots] if isinstance(robots, list) else [str(robots)]
-    ctrl = merged.get("controller_configs", {})
-    if isinstance(ctrl, list):
-        controllers = [c if isinstance(c, dict) else {} for c in ctrl]
-    else:
-        controllers = [ctrl if isinstance(ctrl, dict) else {}] * max(len(robots), 1)
-    freq = merged.get("control_freq")
-    return {
-        "env": env,
-        "robots": robots,
-        "controllers": controllers,
-        "control_freq": float(freq) if freq else None,
-        "version": attr_str(attrs.get("repository_version", "")),
-    }
-
-
-def _arm_controller(controllers: list[dict], robot: int, side: str) -> dict:
-    """One arm's controller config; robosuite 1.5 composite configs hold ``body_parts``."""
-    if not controllers:
-        return {}
-    cfg = controllers[min(robot, len(controllers) - 1)]
-    parts = cfg.get("body_parts")
-    if isinstance(parts, dict):
-        part = parts.get(side) or parts.get("right") or next(iter(parts.values()), {})
-        return part if isinstance(part, dict) else {}
-    return cfg
-
-
-def _robot_side(arm: str, order: int) -> tuple[int, str]:
-    if m := _ARM_INDEX.match(arm):
-        return int(m.group(1)), m.group(2) or "right"
-    if arm in ("left", "right"):
-        return 0, arm
-    return (0 if arm == "main" else order), "right"
 
 
 # ----------------------------------------------------------------------------- reader
@@ -261,7 +193,7 @@ def _commands(
     if "actions" in grp:
         return read_dataset(path, grp, "actions", ndim=2, rows=T, rows_from=rows_from), {}
     found = {}
-    for key in (*_VELOCITY_DATASETS, *_DEVICE_DATASETS):
+    for key in (*_VELOCITY_DATASETS, *DEVICE_DATASETS):
         if key in grp:
             arr = read_dataset(path, grp, key, ndim=(1, 2), rows=T, rows_from=rows_from)
             found[key] = arr.reshape(T, -1).astype(np.float64)
@@ -322,7 +254,7 @@ def _read_demo(
         **{f"obj/{k}": v for k, v in obj_map.items()},
     }
     chains = {arm: arm_chain(model, site) for arm, site in ee_map.items()}
-    arm_sides = {arm: _robot_side(arm, i) for i, arm in enumerate(ee_map)}
+    arm_sides = {arm: robot_side(arm, i) for i, arm in enumerate(ee_map)}
     bases = {}
     for arm, (robot, _) in arm_sides.items():
         b = f"robot{robot}_base"
@@ -367,12 +299,12 @@ def _read_demo(
         )
     ee = {k: poses[f"ee/{k}"] for k in ee_map}
     if actions is not None:
-        action, action_names, gripper_cmd, target, layout = _split_actions(
+        action, action_names, gripper_cmd, target, layout = split_actions(
             path, name, actions, ee, chains, arm_sides, meta, poses, bases
         )
         action_space = "robosuite controller commands, per arm (see action_layout)"
     else:
-        action, action_names, gripper_cmd, layout = _legacy_commands(legacy, chains, jname)
+        action, action_names, gripper_cmd, layout = legacy_commands(legacy, chains, jname)
         target = {}
         action_space = (
             "0.3-era commands: " + ", ".join(sorted(legacy)) if legacy else "none (states only)"
@@ -388,7 +320,7 @@ def _read_demo(
         except (json.JSONDecodeError, AttributeError):
             instruction = ""
     controllers = {
-        arm: str(_arm_controller(meta["controllers"], *arm_sides[arm]).get("type", ""))
+        arm: str(arm_controller(meta["controllers"], *arm_sides[arm]).get("type", ""))
         for arm in ee_map
     }
     prov: dict[str, Any] = {
@@ -488,106 +420,3 @@ def _measured_opening(
     if not cols:
         return None
     return np.clip(np.mean(cols, axis=0), 0.0, 1.0)
-
-
-def _split_actions(
-    path: Path,
-    name: str,
-    actions: np.ndarray,
-    ee: dict[str, np.ndarray],
-    chains: dict[str, tuple[list, list]],
-    arm_sides: dict[str, tuple[int, str]],
-    meta: dict[str, Any],
-    poses: dict[str, np.ndarray],
-    bases: dict[str, str],
-) -> tuple:
-    """Per-arm action columns -> names, gripper commands, OSC targets and the layout."""
-    A = actions.shape[1]
-    arms = list(ee)
-    chunks: dict[str, tuple[int, int, str]] = {}  # arm -> (arm dims, gripper dims, controller)
-    for arm in arms:
-        cfg = _arm_controller(meta["controllers"], *arm_sides[arm])
-        ctype = str(cfg.get("type", ""))
-        dim = CONTROL_DIMS.get(ctype, -1)
-        if dim is None:
-            dim = len(chains[arm][0])
-        chunks[arm] = (dim, 1 if chains[arm][1] else 0, ctype)
-    total = sum(d + g for d, g, _ in chunks.values())
-    if any(d < 0 for d, _, _ in chunks.values()) or total != A:
-        if arms and A % len(arms) == 0 and A // len(arms) >= 1:
-            per = A // len(arms)
-            chunks = {
-                arm: (per - 1, 1, chunks[arm][2] if chunks[arm][0] == per - 1 else "")
-                for arm in arms
-            }
-        else:
-            chunks = {}
-    actions = actions.astype(np.float64)
-    names, gripper_cmd, target, layout = [], {}, {}, {}
-    start = 0
-    single = len(arms) == 1
-    if not chunks:
-        names = [f"a{i}" for i in range(A)]
-        layout = {
-            "columns": f"{A} columns; per-arm split unknown (controllers {meta['controllers']})"
-        }
-        return actions, names, gripper_cmd, target, layout
-    for arm, (dim, gdim, ctype) in chunks.items():
-        base = _ARM_NAMES.get(ctype, [f"a{i}" for i in range(start, start + dim)])
-        arm_names = base if len(base) == dim else [f"a{i}" for i in range(start, start + dim)]
-        arm_names = arm_names + ["gripper"] * gdim
-        names += arm_names if single else [f"{arm}_{n}" for n in arm_names]
-        layout[arm] = {"arm": [start, start + dim], "controller": ctype or "(unknown)"}
-        if gdim:
-            g = actions[:, start + dim]
-            gripper_cmd[arm] = np.clip((1.0 - g) / 2.0, 0.0, 1.0)
-            layout[arm]["gripper"] = start + dim
-        if ctype in OSC_TYPES:
-            where = f"{path}: controller of arm {arm!r}"
-            scaling = osc_scaling(_arm_controller(meta["controllers"], *arm_sides[arm]), where)
-            ref = poses.get(f"base/{arm}") if arm in bases else None
-            target[arm] = osc_targets(scaling, actions[:, start : start + dim], ee[arm], ref)
-            layout[arm]["scaling"] = {
-                "input": [scaling.input_min.tolist(), scaling.input_max.tolist()],
-                "output": [scaling.output_min.tolist(), scaling.output_max.tolist()],
-                "delta": scaling.delta,
-                "ref_frame": scaling.ref_frame,
-            }
-        start += dim + gdim
-    return actions, names, gripper_cmd, target, layout
-
-
-def _legacy_commands(
-    legacy: dict[str, np.ndarray], chains: dict[str, tuple[list, list]], jname: dict[int, str]
-) -> tuple:
-    """0.3-era joint velocities + gripper actuations (+ device deltas) as the action."""
-    if not legacy:
-        return None, [], {}, {"columns": "none (states only)"}
-    cols, names, gripper_cmd, layout = [], [], {}, {}
-    arms = list(chains)
-    arm_joint_names = [jname[j] for a, _ in chains.values() for j in a]
-    if "joint_velocities" in legacy:
-        jv = legacy["joint_velocities"]
-        cols.append(jv)
-        if jv.shape[1] == len(arm_joint_names):
-            names += [f"{j}_vel" for j in arm_joint_names]
-        else:
-            names += [f"joint_vel{i}" for i in range(jv.shape[1])]
-        layout["joint_velocities"] = [0, jv.shape[1]]
-    if "gripper_actuations" in legacy:
-        ga = legacy["gripper_actuations"]
-        start = sum(c.shape[1] for c in cols)
-        cols.append(ga)
-        owners = arms if ga.shape[1] == len(arms) else [f"g{i}" for i in range(ga.shape[1])]
-        names += ["gripper" if owner == "main" else f"{owner}_gripper" for owner in owners]
-        for i, owner in enumerate(owners):
-            if owner in chains:
-                gripper_cmd[owner] = np.clip((1.0 - ga[:, i]) / 2.0, 0.0, 1.0)
-        layout["gripper_actuations"] = [start, start + ga.shape[1]]
-    for key in _DEVICE_DATASETS:
-        if key in legacy:
-            start = sum(c.shape[1] for c in cols)
-            cols.append(legacy[key])
-            names += [f"{key}{i}" for i in range(legacy[key].shape[1])]
-            layout[key] = [start, start + legacy[key].shape[1]]
-    return np.concatenate(cols, axis=1), names, gripper_cmd, layout
