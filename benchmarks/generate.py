@@ -1,11 +1,15 @@
 """Generation throughput vs raw MuJoCo on the same model, in the same run.
 
-Usage: python benchmarks/generate.py [--episodes 10] [--size 84] [--workers 1]
+Usage: python benchmarks/generate.py [--episodes 10] [--size 84] [--workers 1 2]
+                                     [--source scripted|demos]
 
-Runs the full pipeline (reset -> scripted plan -> IK -> physics -> 2 cameras -> LeRobot v3
+Runs the full pipeline (reset -> plan source -> IK -> physics -> 2 cameras -> LeRobot v3
 dataset with mp4s) for stack_blocks at 20 Hz and prints episodes/min (also normalised to
 100-control-step episodes, the MimicGen-style reference), physics steps/s, frames/s, and the
-ratios to raw ``mj_step`` and raw ``mujoco.Renderer`` (default model visuals) on this model.
+ratios to raw ``mj_step`` and to a raw ``mujoco.Renderer`` on the same model **with the same
+visual flags** as the pipeline's ``fast`` preset (no shadows/reflections/skybox, no MSAA).
+``--source demos`` first records 10 scripted source demos, then times augmentation from them
+(the task's planner is not called while timing).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from sim.generate import GenerateConfig, generate  # noqa: E402
 from sim.model.scene import build_scene  # noqa: E402
-from sim.render import CameraConfig  # noqa: E402
+from sim.render import QUALITY, CameraConfig  # noqa: E402
 
 CAMS = ("head", "right_wrist")
 
@@ -38,9 +42,19 @@ def raw_mj_step(model: mujoco.MjModel, data: mujoco.MjData, n: int = 20000) -> f
     return n / (time.perf_counter() - t)
 
 
-def raw_renderer(model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n: int = 200):
-    """Frames/s of a plain mujoco.Renderer (model's own visual settings) over the cameras."""
+def raw_renderer(model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n: int = 300,
+                 quality: str = "fast"):
+    """Frames/s of a plain mujoco.Renderer with the visual flags of ``quality`` over the cameras."""
+    shadows, reflect, sky, samples = QUALITY[quality]
+    model.vis.quality.offsamples = samples
     r = mujoco.Renderer(model, size, size)
+    f = r.scene.flags
+    f[mujoco.mjtRndFlag.mjRND_SHADOW] = shadows
+    f[mujoco.mjtRndFlag.mjRND_REFLECTION] = reflect
+    f[mujoco.mjtRndFlag.mjRND_SKYBOX] = sky
+    for i in range(10):  # warm-up (shader compilation)
+        r.update_scene(data, camera=cams[i % len(cams)])
+        r.render()
     t = time.perf_counter()
     for i in range(n):
         r.update_scene(data, camera=cams[i % len(cams)])
@@ -50,11 +64,31 @@ def raw_renderer(model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n:
     return fps
 
 
+def record_sources(tmp: Path, n: int = 10) -> str:
+    """n scripted stack_blocks demos (no cameras) as the source dataset for ``--source demos``."""
+    cfg = GenerateConfig(episodes=n, output=str(tmp / "sources"), cameras=CameraConfig(names=()))
+    return generate(cfg, progress=False).path
+
+
+def run(tmp: Path, label: str, episodes: int, workers: int, cams, size: int, source: str,
+        params: dict) -> tuple:
+    cfg = GenerateConfig(
+        episodes=episodes, workers=workers, output=str(tmp / label), source=source,
+        source_params=params, cameras=CameraConfig(names=cams, height=size, width=size),
+    )
+    t = time.perf_counter()
+    res = generate(cfg, progress=False)
+    wall = time.perf_counter() - t
+    info = json.loads((Path(res.path) / "meta" / "info.json").read_text())
+    return res, wall, info["total_frames"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--size", type=int, default=84)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1])
+    ap.add_argument("--source", default="scripted", choices=("scripted", "demos"))
     args = ap.parse_args()
 
     scene = build_scene("demoforge_humanoid", "stack_blocks")
@@ -62,36 +96,34 @@ def main() -> None:
     mj_cams = [scene.robot.cameras[c] for c in CAMS]
     step_rate = raw_mj_step(scene.model, scene.data)
     render_fps = raw_renderer(scene.model, scene.data, args.size, mj_cams)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = {}
-        for label, cams in (("with 2 cameras", CAMS), ("no cameras", ())):
-            cfg = GenerateConfig(
-                episodes=args.episodes, workers=args.workers, output=str(Path(tmp) / label),
-                cameras=CameraConfig(names=cams, height=args.size, width=args.size),
-            )
-            t = time.perf_counter()
-            res = generate(cfg, progress=False)
-            wall = time.perf_counter() - t
-            info = json.loads((Path(res.path) / "meta" / "info.json").read_text())
-            runs[label] = (res, wall, info["total_frames"])
-
-    res, wall, frames = runs["with 2 cameras"]
-    steps = frames * scene.n_substeps  # control steps x physics substeps
     print(f"model: nq={scene.model.nq} nbody={scene.model.nbody} ngeom={scene.model.ngeom}; "
-          f"{args.episodes} episodes, {frames / res.episodes:.0f} control steps each at 20 Hz, "
-          f"{len(CAMS)} cameras {args.size}x{args.size}, workers={args.workers}")
-    print(f"raw mj_step:            {step_rate:,.0f} steps/s")
-    print(f"raw mujoco.Renderer:    {render_fps:,.0f} frames/s ({args.size}x{args.size})")
-    for label, (r, w, f) in runs.items():
-        st = f * scene.n_substeps
-        print(f"pipeline {label:15s} {60 * r.episodes / w:6.1f} episodes/min  "
-              f"({60 * r.episodes / w * f / r.episodes / 100:.1f} per 100-step episode), "
-              f"{st / w:,.0f} physics steps/s, attempts {r.attempts}")
-    print(f"frames/s (2 cameras):   {frames * len(CAMS) / wall:,.0f}")
-    print(f"ratio physics steps/s vs raw mj_step (full pipeline): {steps / wall / step_rate:.3f}")
-    print(f"ratio frames/s vs raw mujoco.Renderer (full pipeline): "
-          f"{frames * len(CAMS) / wall / render_fps:.3f}")
+          f"source={args.source}, {args.episodes} episodes, {len(CAMS)} cameras "
+          f"{args.size}x{args.size} (fast preset)")
+    print(f"raw mj_step:                     {step_rate:,.0f} steps/s")
+    print(f"raw mujoco.Renderer (fast flags): {render_fps:,.0f} frames/s")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        params = {"path": record_sources(tmp)} if args.source == "demos" else {}
+        base = None
+        for w in args.workers:
+            for label, cams in (("2 cameras", CAMS), ("no cameras", ())):
+                r, wall, frames = run(tmp, f"{label}_w{w}", args.episodes, w, cams, args.size,
+                                      args.source, params)
+                steps = frames * scene.n_substeps
+                epm = 60 * r.episodes / wall
+                per100 = epm * (frames / r.episodes) / 100
+                line = (f"workers={w} {label:10s} {epm:6.1f} episodes/min ({per100:6.1f} per "
+                        f"100-step episode), {steps / wall:8,.0f} physics steps/s "
+                        f"(x{steps / wall / step_rate:.2f} raw mj_step), DGR "
+                        f"{r.episodes}/{r.attempts}")
+                if cams:
+                    fps = frames * len(CAMS) / wall
+                    line += f", {fps:,.0f} frames/s (x{fps / render_fps:.2f} raw renderer)"
+                    if base is None:
+                        base = per100
+                    else:
+                        line += f", x{per100 / base:.2f} vs workers={args.workers[0]}"
+                print(line, flush=True)
     print("reference: MimicGen on robosuite 1.5.2 here: 5.3 episodes/min (100 steps, 2 cams 84x84)")
 
 

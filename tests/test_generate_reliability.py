@@ -181,3 +181,19 @@ def test_robomimic_output_reads_back_with_report(tmp_path):
     assert eps[0].state is not None and eps[0].target, "schema 1.1 fields travel"
     rep = json.loads((root / "meta" / "demoforge_report.json").read_text())
     assert rep["report_version"] == 2 and rep["cpu_seconds"] > 0 and rep["episodes"] == 2
+
+
+def test_mujoco_warnings_are_logged_not_written_to_the_cwd(tmp_path, monkeypatch, caplog):
+    import mujoco
+
+    import sim.model.scene  # noqa: F401  (installs the handler)
+
+    monkeypatch.chdir(tmp_path)
+    m = mujoco.MjModel.from_xml_string(
+        '<mujoco><worldbody><body><freejoint/><geom size=".1"/></body></worldbody></mujoco>')
+    d = mujoco.MjData(m)
+    d.qpos[:] = np.nan
+    with caplog.at_level("WARNING", logger="sim.model.scene"):
+        mujoco.mj_step(m, d)
+    assert any("unstable" in r.getMessage() for r in caplog.records)
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

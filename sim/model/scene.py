@@ -49,6 +49,15 @@ def _room_path(room: str) -> Path:
 _EXPECTED = ("empty prefix", "Attach conflict")
 
 
+def _log_mujoco_warning(msg: str) -> None:
+    """MuJoCo warnings (unstable physics, ...) go to logging, not to MUJOCO_LOG.TXT in the cwd."""
+    log.warning("MuJoCo: %s", msg.strip())
+
+
+if mujoco.get_mju_user_warning() is None:  # leave a handler the application installed alone
+    mujoco.set_mju_user_warning(_log_mujoco_warning)
+
+
 @contextmanager
 def _quiet_attach():
     """Drop MuJoCo's notice that an empty name prefix may hamper saving (names are kept as
@@ -58,7 +67,7 @@ def _quiet_attach():
 
     def handler(msg: str) -> None:
         if not any(e in msg for e in _EXPECTED):
-            log.warning("MuJoCo: %s", msg)
+            _log_mujoco_warning(msg)
 
     mujoco.set_mju_user_warning(handler)
     try:
