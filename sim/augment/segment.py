@@ -10,6 +10,7 @@ segment happens in free space, not while the fingers close.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -171,7 +172,6 @@ def segment_episode(
     per_arm: dict[str, list[Subtask]] = {}
     for st in spec:
         per_arm.setdefault(st.arm, []).append(st)
-    bounds: dict[tuple[str, int], tuple[int, str]] = {}
     for tarm, subs in per_arm.items():
         sarm = arms[tarm]
         if sarm not in ep.ee:
@@ -208,7 +208,6 @@ def segment_episode(
                 g = heuristic_grasp(ep, sarm, ref, start, src)
                 stop, how = lift_end(pose, g, ep.meta.fps), "heuristic"
             stop = int(np.clip(stop, start + 1, T))
-            bounds[(tarm, k)] = (stop, how)
             out.append(
                 Segment(index, sarm, tarm, st.label, st.ref, src_ref, start, stop, st.sync, how)
             )
@@ -231,15 +230,9 @@ def _sync_bounds(segs: list[Segment], T: int) -> list[Segment]:
         start = prev.get(s.target_arm, 0)
         end = stop[s.sync] if s.sync is not None else s.stop
         end = int(np.clip(end, start + 1, T))
-        fixed.append(_replace(s, start=start, stop=end))
+        fixed.append(dataclasses.replace(s, start=start, stop=end))
         prev[s.target_arm] = end
     return fixed
-
-
-def _replace(s: Segment, **kw) -> Segment:
-    import dataclasses
-
-    return dataclasses.replace(s, **kw)
 
 
 def active_arms(ep: Episode, min_path: float = 0.05) -> list[str]:

@@ -332,10 +332,9 @@ class DemosSource:
     def _seg(self, i: int, spec: list[Subtask], arm: str, k: int) -> Segment:
         return [s for s in self.segments(i, spec) if s.target_arm == arm][k]
 
-    def _predict(
-        self, ref: str | None, now: dict, vel: dict, step: int, frame_objs: dict | None = None
-    ) -> np.ndarray | None:
-        """Reference frame pose in the new scene predicted at control step ``step``."""
+    def _predict(self, ref: str | None, now: dict, vel: dict, step: float) -> np.ndarray | None:
+        """Reference frame pose in the new scene at control step ``step`` (objects moving at
+        reset, like parts on a belt, extrapolated at constant velocity)."""
         if ref is None:
             return None
         objs = {o: p.copy() for o, p in now.items()}
