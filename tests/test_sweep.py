@@ -192,3 +192,48 @@ def test_ray_launcher_runs_the_jobs(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     s = summary(tmp_path, str(tmp_path / "mr"))
     assert s.returncode == 0 and "2 jobs, 2 ok, 0 failed" in s.stdout, s.stdout + s.stderr
+
+
+def test_job_row_reasons(tmp_path):
+    """Each way a job can lack a usable report gives a failed row with a reason naming it."""
+    from sim.sweep import JobInfo, job_row, summarize_sweep
+
+    old = tmp_path / "old" / "meta"
+    old.mkdir(parents=True)
+    (old / "demoforge_report.json").write_text(json.dumps({"report_version": 1}))
+    cases = {
+        "status": (
+            JobInfo(
+                0,
+                "j0",
+                ("level=D9",),
+                dataset=str(tmp_path / "x"),
+                status={"status": "failed", "reason": "demoforge: error: bad"},
+            ),
+            "bad",
+        ),
+        "version": (
+            JobInfo(1, "j1", ("level=D1",), dataset=str(tmp_path / "old")),
+            f"{old / 'demoforge_report.json'}: report_version is 1",
+        ),
+        "missing": (
+            JobInfo(
+                2, "j2", ("level=D2",), dataset=str(tmp_path / "none"), status={"status": "running"}
+            ),
+            f"no generation report at {tmp_path / 'none'}",
+        ),
+        "log": (
+            JobInfo(
+                3, "j3", ("level=D0",), dataset=str(tmp_path / "none"), log_error="[ERROR] - boom"
+            ),
+            "[ERROR] - boom",
+        ),
+        "unknown": (JobInfo(4, "j4", ("level=D0",)), "output.dir is unknown"),
+    }
+    for name, (info, reason) in cases.items():
+        row = job_row(info)
+        assert row.status == "failed", name
+        assert row.reason.startswith(reason) or reason in row.reason, (name, row.reason)
+    rows = summarize_sweep([c[0] for c in cases.values()])
+    assert [r.num for r in rows] == [0, 1, 2, 3, 4]
+    assert rows[0].label == "level=D9"  # only the swept key is kept in labels
