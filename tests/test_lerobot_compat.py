@@ -104,6 +104,9 @@ SCRIPT = textwrap.dedent(
             "task": it["task"],
             "images": {k[len("observation.images."):]: (it[k].numpy() * 255).round().tolist()
                        for k in it if k.startswith("observation.images.")},
+            "schema_1_1": {k: it[k].numpy().tolist() for k in it
+                           if k.startswith(("target.", "observation.segment",
+                                            "observation.mujoco_state"))},
         }
     out["stats_action_mean"] = ds.meta.stats["action"]["mean"].tolist()
     # frames across an episode boundary, with padding, through delta_timestamps
@@ -125,9 +128,23 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def with_schema_1_1(ep, k_state: int = 9):
+    """Add the schema 1.1 fields (targets, gripper commands, segment labels, MuJoCo state)."""
+    T = len(ep)
+    rng = np.random.default_rng(T)
+    ep.target = {a: ep.ee[a].copy() for a in ep.ee}
+    ep.gripper_cmd = {a: ep.gripper[a].copy() for a in ep.gripper}
+    ep.segment = {a: np.where(np.arange(T) < T // 2, "reach", "grasp") for a in ep.ee}
+    ep.segment_ref = {a: np.where(np.arange(T) < T // 2, "", "cube") for a in ep.ee}
+    ep.state = rng.normal(size=(T, k_state))
+    ep.state_spec = 8191
+    ep.arm_joints = {"left": ep.joint_names[:4], "right": ep.joint_names[4:]}
+    return ep.validate()
+
+
 def test_lerobot_061_loads_our_dataset(tmp_path):
     py = _venv_python()
-    episodes = [make_episode(0), make_episode(1, T=25)]
+    episodes = [with_schema_1_1(make_episode(0)), with_schema_1_1(make_episode(1, T=25))]
     root = write_lerobot(episodes, tmp_path / "ds", config={"seed": 0})
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
     proc = subprocess.run(
@@ -152,6 +169,14 @@ def test_lerobot_061_loads_our_dataset(tmp_path):
         assert item["task"] == ep.meta.instruction
         np.testing.assert_array_equal(np.float32(item["action"]), ep.action[k])
         np.testing.assert_array_equal(np.float32(item["state"][:7]), np.float32(ep.qpos[k]))
+        extra = item["schema_1_1"]
+        target = np.float32(extra["target.ee_pose.left"])
+        np.testing.assert_array_equal(target, np.float32(ep.target["left"][k]))
+        assert extra["observation.segment.left"] == int(k >= len(ep) // 2)  # ids: reach 0, grasp 1
+        # float64 on disk (our reader is exact); lerobot's loader hands out float32 tensors
+        np.testing.assert_array_equal(
+            np.float32(extra["observation.mujoco_state"]), np.float32(ep.state[k])
+        )
         for cam in CAMS:
             got = np.transpose(np.asarray(item["images"][cam]), (1, 2, 0))  # CHW -> HWC
             assert np.abs(got - ep.images[cam][k].astype(float)).mean() < 6, (i, cam)
