@@ -1,0 +1,93 @@
+"""Control and scene basics: IK converges and respects joint limits, two-arm plans time each arm
+on its own, nominal model values come back at reset, thumbnails render."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sim.control.plan import Plan, Waypoint, plan_targets
+from sim.transforms import quat_angle
+
+
+def test_ik_converges_to_a_reachable_pose(scene_ik):
+    scene, ik = scene_ik()
+    scene.reset(np.random.default_rng(0), "D0")
+    start = scene.ee_pose("right")
+    goal = start.copy()
+    goal[:3] += [0.05, -0.04, 0.06]
+    ik.reset(scene.joint_qpos())
+    for _ in range(60):
+        q = ik.solve({"right": goal, "left": scene.ee_pose("left")})
+    reached = ik.ee_pose("right")
+    assert np.linalg.norm(reached[:3] - goal[:3]) < 2e-3
+    assert float(quat_angle(reached[3:], goal[3:])) < np.deg2rad(1.0)
+    assert q.shape == (len(scene.joint_names),)
+
+
+def test_ik_keeps_joint_limits_for_an_unreachable_target(scene_ik):
+    scene, ik = scene_ik()
+    scene.reset(np.random.default_rng(0), "D0")
+    far = scene.ee_pose("right")
+    far[:3] += [1.5, -1.5, 1.0]  # far beyond reach
+    ik.reset(scene.joint_qpos())
+    for _ in range(80):
+        q = ik.solve({"right": far})
+    lo = scene.model.jnt_range[[scene.model.joint(j).id for j in scene.joint_names], 0]
+    hi = scene.model.jnt_range[[scene.model.joint(j).id for j in scene.joint_names], 1]
+    assert np.all(q >= lo - 1e-6) and np.all(q <= hi + 1e-6)
+    from sim.errors import ReachError
+
+    with pytest.raises(ReachError, match="arm 'right' cannot reach"):
+        ik.check_reach("right", far, "the far target")
+
+
+def test_two_arm_plan_targets_time_each_arm_on_its_own():
+    dt = 0.05
+    start = {a: np.array([0.0, y, 0.0, 1.0, 0.0, 0.0, 0.0]) for a, y in (("left", 0.2),
+                                                                          ("right", -0.2))}
+    left_goal = np.array([0.1, 0.2, 0.0, 1.0, 0, 0, 0])
+    right_goal = np.array([0.0, -0.2, 0.2, 1.0, 0, 0, 0])
+    plan = Plan(settle=0.2).add("left", Waypoint(left_goal, 1.0, 0.0, "reach", "obj_l"))
+    plan.add("right", Waypoint(right_goal, 2.0, 1.0, "lift", "obj_r"))
+    t = plan_targets(plan, start, {"left": 1.0, "right": 1.0}, dt)
+    assert len(t) == int(np.ceil((2.0 + 0.2) / dt)) + 1
+    i1, i2 = int(round(1.0 / dt)), int(round(2.0 / dt))
+    np.testing.assert_allclose(t.pose["left"][i1:, :3], np.tile(left_goal[:3], (len(t) - i1, 1)))
+    assert not np.allclose(t.pose["right"][i1, :3], right_goal[:3])  # still moving at 1 s
+    np.testing.assert_allclose(t.pose["right"][i2, :3], right_goal[:3], atol=1e-9)
+    assert t.gripper["left"][i1] == 0.0 and t.gripper["left"][i1 - 1] == 1.0
+    assert t.label["left"][1] == "reach" and t.ref["right"][1] == "obj_r"
+    assert t.label["left"][-1] == "" and t.ref["left"][-1] == ""
+
+
+def test_reset_restores_nominal_model_values(scene_ik):
+    scene, _ = scene_ik("insert_peg")
+    rng = np.random.default_rng(1)
+    scene.reset(rng, "D2")
+    nominal = {k: v.copy() for k, v in scene._nominal.items()}
+    assert nominal, "insert_peg randomizes body poses through remember_nominal"
+    for name in nominal:
+        getattr(scene.model, name)[:] += 0.123  # what a randomizer would do
+    scene.reset(rng, "D0")
+    for name, arr in nominal.items():
+        # reset writes the nominal values back before the task samples new ones: any array the
+        # task leaves alone equals nominal exactly, the rest differ only where the task moved it
+        changed = getattr(scene.model, name) != arr
+        assert changed.mean() < 0.1, f"{name}: nominal values not restored"
+
+
+@pytest.mark.slow
+def test_thumbnails_command_writes_pngs(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "sim.cli.thumbnails", "--out", str(tmp_path),
+                        "--size", "48x64", "--tasks", "stack_blocks"], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    import imageio.v3 as iio
+
+    img = iio.imread(tmp_path / "stack_blocks.png")
+    assert img.shape == (48, 64, 3) and img.std() > 5
+    assert (tmp_path / "room_home.png").exists()
