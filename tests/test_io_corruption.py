@@ -446,6 +446,27 @@ def build_corpus(d: Path) -> tuple[list[Case], dict[str, Path]]:
             bad, bad / data3, "timestamp", lambda ts: np.where(np.arange(len(ts)) == 6, -1.0, ts)
         ),
     )
+    foreign = copy(v3, out / "v3_foreign_clean")  # re-saved by a tool: no checksums left
+    info = json.loads((foreign / "meta/info.json").read_text())
+    info.pop(INTEGRITY_KEY, None)
+    (foreign / "meta/info.json").write_text(json.dumps(info))
+    clean["lerobot_v3_no_checksum"] = foreign
+    for rel, nm, how in (
+        (data3, "no checksum: data 32 bytes mid-file", "flip"),
+        (
+            Path("meta/episodes/chunk-000/file-000.parquet"),
+            "no checksum: episode table cut",
+            "trunc",
+        ),
+        (Path("meta/tasks.parquet"), "no checksum: task table bytes", "flip"),
+        (Path("meta/demoforge/episodes.jsonl"), "no checksum: metadata line bytes", "flip"),
+    ):
+        bad = copy(foreign, out / f"v3_{nm.split(': ')[1].replace(' ', '_')}")
+        if how == "flip":
+            flip(foreign / rel, bad / rel, (foreign / rel).stat().st_size // 2, 32)
+        else:
+            truncate(foreign / rel, bad / rel, 0.5)
+        add("lerobot_v3", nm, bad)
     bad = copy(v3, out / "v3_info")
     truncate(v3 / "meta/info.json", bad / "meta/info.json", 0.5)
     add("lerobot_v3", "truncated info.json", bad)
@@ -628,5 +649,6 @@ def test_no_damaged_file_loads_silently(corpus):
         print(f"  {fmt:12s} " + ", ".join(f"{k}={v}" for k, v in c.items()))
     print(f"  total: {len(cases)} files, {outcome['error']} clear errors, {len(silent)} silent")
     assert not silent, silent
-    assert len(cases) >= 30
+    assert len(cases) >= 30 and outcome["error"] == len(cases)
+    assert all(c["files"] >= 5 for c in per_format.values()), per_format
     assert {c.fmt for c in cases} >= {"robosuite", "robomimic", "lerobot_v3", "rlds", "teleop"}

@@ -31,6 +31,7 @@ from sim.io.sanity import (
     check_episode,
     check_finite,
     check_unit_quat,
+    split_source,
 )
 
 log = logging.getLogger(__name__)
@@ -229,9 +230,12 @@ def read_episodes(
             f"{name} file (corrupt or truncated?)"
         ) from e
     out = []
-    for ep in episodes:
+    for k, ep in enumerate(episodes):
+        file, epi = split_source(ep.meta.source)
+        if str(path) not in file:  # e.g. our own datasets keep the original source string
+            file, epi = str(path), f"{k} (source {ep.meta.source!r})"
         try:
-            out.append(check_episode(ep, limits))
+            out.append(check_episode(ep, limits, where=(file, epi)))
         except SimError as e:
             if not skip:
                 raise

@@ -177,6 +177,7 @@ def check_episode(
     ep: Episode,
     limits: SanityLimits | None = None,
     joint_limits: Mapping[str, tuple[float, float]] | None = None,
+    where: tuple[str, str] | None = None,
 ) -> Episode:
     """Run every check of the module docstring on ``ep``; return it unchanged or raise.
 
@@ -185,12 +186,13 @@ def check_episode(
         limits: plausibility limits (default :class:`SanityLimits`).
         joint_limits: joint name -> (lo, hi) model limits [rad or m]; default
             ``ep.meta.provenance["joint_limits"]`` when present.
+        where: (file, episode) for messages; default from ``ep.meta.source``.
 
     Raises:
         SanityError: the first violation (file, episode, row, field, what was expected).
     """
     lim = limits or SanityLimits()
-    file, epi = split_source(ep.meta.source)
+    file, epi = where if where is not None else split_source(ep.meta.source)
 
     def fail(row: int, fld: str, check: str, what: str) -> None:
         raise SanityError(file, epi, row, fld, check, what)
