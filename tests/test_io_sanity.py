@@ -86,3 +86,21 @@ def test_clean_episode_passes_unchanged_and_limits_are_configurable():
     over = damage(lambda e: e.qpos.__setitem__((6, 0), 1.2))
     check_episode(over, joint_limits={})  # no model known: joint limits not checked
     check_episode(over, SanityLimits(joint_margin=0.5))
+
+
+def test_read_options_are_checked_before_reading(tmp_path):
+    from sim.errors import ConfigError
+    from sim.io import read_episodes
+    from sim.io.teleop_log import write_teleop_log
+
+    ep = episode()
+    log = write_teleop_log(Episode(meta=ep.meta, time=ep.time, ee=ep.ee), tmp_path / "t.csv")
+    with pytest.raises(
+        ConfigError,
+        match=r"read option\(s\) \['epsiodes'\] not understood by "
+        r"the teleop reader",
+    ):
+        read_episodes(log, epsiodes=[0])
+    with pytest.raises(ConfigError, match="on_bad_episode='ignore'"):
+        read_episodes(log, on_bad_episode="ignore")
+    assert len(read_episodes(log, fps=20.0)) == 1
