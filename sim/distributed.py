@@ -36,13 +36,13 @@ KILL_ONCE_ENV = "DEMOFORGE_RAY_KILL_ONCE"
 
 def _run_shard(cfg: GenerateConfig, indices: list[int]) -> list[AttemptResult]:
     """Body of one Ray task: build the context once, run the attempts in order."""
-    from sim.workers import _local_context, run_attempt
+    from sim.workers import local_context, run_attempt
 
     marker = os.environ.get(KILL_ONCE_ENV)
     if marker and not Path(marker).exists():
         Path(marker).write_text(f"killed worker pid {os.getpid()} at shard {indices[0]}\n")
         os.kill(os.getpid(), signal.SIGKILL)
-    ctx = _local_context(cfg)
+    ctx = local_context(cfg)
     return [run_attempt(ctx, i) for i in indices]
 
 

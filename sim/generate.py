@@ -241,9 +241,9 @@ def validate(cfg: GenerateConfig) -> None:
         )
     if cfg.output.resume and partial.exists():
         _check_resume(cfg, partial)
-    from sim.workers import build_context
+    from sim.workers import local_context
 
-    build_context(cfg)  # scene, cameras, source, randomizer: raises naming the key
+    local_context(cfg)  # scene, cameras, source, randomizer: raises naming the key (cached)
 
 
 def _check_int(key: str, v: Any, lo: int, hi: int) -> None:
@@ -419,11 +419,14 @@ def _report(cfg: GenerateConfig, out: Path, written: int, attempts: int, failure
         "cpu_seconds_per_success": cpu / max(written, 1),
         "config_hash": config_hash(cfg),
     }
+    from sim.workers import local_context
+
     params = cfg.resolved_source_params
+    source = local_context(cfg).source
     rep = GenerationReport(
         path=str(out), task=cfg.task.name, robot=str(robot), level=cfg.level,
         source=cfg.source_name, source_dataset=str(params.get("path", "")),
-        source_episodes=int(params.get("num_source_episodes", 0) or 0),
+        source_episodes=len(getattr(source, "episodes", None) or ()),
         episodes=written, attempts=attempts, failures=dict(failures), wall_seconds=wall,
         cpu_seconds=cpu, gpu_seconds=0.0, workers=cfg.workers, episodes_per_min=epm,
         success_rate=written / max(attempts, 1), quality=quality,

@@ -170,7 +170,8 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
 _CTX: dict[str, Context] = {}
 
 
-def _local_context(cfg: GenerateConfig) -> Context:
+def local_context(cfg: GenerateConfig) -> Context:
+    """This process's context for ``cfg`` (built once, reused while the config is the same)."""
     ctx = _CTX.get("ctx")
     if ctx is None or ctx.cfg != cfg:
         ctx = build_context(cfg)
@@ -208,7 +209,7 @@ def attempt_results(cfg: GenerateConfig, start: int, stop: int) -> Iterator[Atte
         yield from ray_attempt_results(cfg, start, stop)
         return
     if cfg.workers == 1:
-        ctx = _local_context(cfg)
+        ctx = local_context(cfg)
         for i in range(start, stop):
             yield run_attempt(ctx, i)
         return
