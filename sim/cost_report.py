@@ -128,14 +128,18 @@ def plot_volume(s: CostSummary, path: Path) -> Path:
 
 # ------------------------------------------------------------------ table and notes
 def table_rows(s: CostSummary) -> list[tuple[str, str, str]]:
-    """(item, human, sim) rows, per successful episode at the summary's volume."""
+    """(item, human, sim) rows, per successful episode; sim at the summary's volume."""
     cur = s.params.currency
     h, m = s.human, s.sim
     return [
-        ("operator labour / compute (CPU)", money(h.labour, cur), money(m.cpu, cur)),
-        ("QA / compute (GPU)", money(h.qa, cur), money(m.gpu, cur)),
-        ("robot amortization / source demos", money(h.robot, cur), money(m.source_demos, cur)),
-        ("facility / engineering", money(h.facility, cur), money(m.engineering, cur)),
+        ("operator labour", money(h.labour, cur), ""),
+        ("QA / review", money(h.qa, cur), ""),
+        ("robot + rig amortization", money(h.robot, cur), ""),
+        ("facility", money(h.facility, cur), ""),
+        ("compute: CPU (measured)", "", money(m.cpu, cur)),
+        ("compute: GPU (measured)", "", money(m.gpu, cur)),
+        ("human source demos, amortized", "", money(m.source_demos, cur)),
+        ("engineering, amortized", "", money(m.engineering, cur)),
         (
             "**per successful episode**",
             f"**{money(h.per_demo, cur)}**",
@@ -145,11 +149,18 @@ def table_rows(s: CostSummary) -> list[tuple[str, str, str]]:
 
 
 def closing_note(s: CostSummary) -> str:
+    """The one-paragraph answer; says whether the shipped default parameters were used."""
+    from sim.cost import ConfigError, load_params
+
+    try:
+        which = "the default parameters" if s.params == load_params() else "these parameters"
+    except ConfigError:
+        which = "these parameters"
     cur = s.params.currency
     me = s.measure
     n_src = source_demos(s.params, me)
     return (
-        f"With the default parameters, one accepted human demo costs "
+        f"With {which}, one accepted human demo costs "
         f"{money(s.human.per_demo, cur)} ({s.human.accepted_per_shift:.0f} accepted per "
         f"{s.params.human.hours_per_shift:g}-h shift); one generated episode costs "
         f"{money(s.sim.compute, cur)} of compute (measured: "
