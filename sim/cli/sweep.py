@@ -153,9 +153,11 @@ def _dataset_of(cfg: DictConfig) -> str | None:
     if d is None:
         return None
     p = Path(str(d))
-    if not p.is_absolute():
-        cwd = OmegaConf.select(cfg, "hydra.runtime.cwd", default=None)
-        p = Path(str(cwd)) / p if cwd else p
+    if not p.is_absolute():  # relative to where the job ran
+        chdir = OmegaConf.select(cfg, "hydra.job.chdir", default=False)
+        key = "hydra.runtime.output_dir" if chdir else "hydra.runtime.cwd"
+        base = OmegaConf.select(cfg, key, default=None)
+        p = Path(str(base)) / p if base else p
     return str(p)
 
 
