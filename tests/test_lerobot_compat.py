@@ -188,3 +188,54 @@ def test_lerobot_061_loads_our_dataset(tmp_path):
         "action_is_pad": [False, False],
     }
     print("lerobot 0.6.1 default video backend:", out["default_backend"])
+
+
+DOCTOR = "lerobot-doctor==0.2.0"
+DOCTOR_VENV = Path.home() / ".cache" / "demoforge" / "lerobot-doctor-0.2.0-venv"
+DOCTOR_OPT_IN = "DEMOFORGE_LEROBOT_DOCTOR"
+
+
+def _doctor() -> list[str]:
+    """Command running lerobot-doctor's CLI with the venv's python (survives a venv rename)."""
+    py = DOCTOR_VENV / "bin" / "python"
+    cmd = [str(py), "-c", "import sys; from lerobot_doctor.cli import main; sys.exit(main())"]
+    if py.exists() and subprocess.run([*cmd, "--version"], capture_output=True).returncode == 0:
+        return cmd
+    if os.environ.get(DOCTOR_OPT_IN) != "1":
+        pytest.skip(f"no {DOCTOR} venv at {DOCTOR_VENV}; set {DOCTOR_OPT_IN}=1 to create it")
+    tmp = DOCTOR_VENV.with_name(DOCTOR_VENV.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True)
+    pip = subprocess.run(
+        [str(tmp / "bin" / "python"), "-m", "pip", "install", DOCTOR],
+        capture_output=True,
+        text=True,
+    )
+    if pip.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        pytest.skip(f"pip install {DOCTOR} failed (no network?): {pip.stderr[-800:]}")
+    tmp.rename(DOCTOR_VENV)
+    return cmd
+
+
+def test_lerobot_doctor_finds_no_problem(tmp_path):
+    """``lerobot-doctor check`` on a dataset with every schema 1.1 feature: nothing fails; the
+    only warning allowed is that these short test episodes are shorter than ACT's chunk size."""
+    cmd = _doctor()
+    episodes = [with_schema_1_1(make_episode(i, T=60)) for i in range(3)]
+    root = write_lerobot(episodes, tmp_path / "ds", config={"seed": 0})
+    proc = subprocess.run(
+        [*cmd, "check", str(root), "--json"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    problems = [
+        (c["name"], m["severity"], m["message"])
+        for c in report["checks"]
+        for m in c["messages"]
+        if m["severity"] != "PASS"
+    ]
+    print("lerobot-doctor:", report["overall_severity"], problems)
+    assert all(sev == "WARN" and "shorter than chunk_size" in msg for _, sev, msg in problems), (
+        problems
+    )
