@@ -90,7 +90,14 @@ def write_sources(episodes: list, path: Path) -> Path:
 
 
 def run_robot(
-    robot: str, srcs: list, out: Path, episodes: int, level: str, seed: int, workers: int
+    robot: str,
+    srcs: list,
+    out: Path,
+    episodes: int,
+    level: str,
+    seed: int,
+    workers: int,
+    max_attempts: int | None = None,
 ) -> dict[str, Any]:
     """Map ``srcs`` onto ``robot``, write them, generate ``episodes`` pick_bottle episodes."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -112,6 +119,7 @@ def run_robot(
         seed=seed,
         level=level,
         workers=workers,
+        max_attempts=max_attempts,
         source=str(src_path),
         cameras=CameraConfig(names=()),
         output=OutputConfig(dir=str(out / f"pick_bottle_{robot}_{level}"), overwrite=True),
@@ -142,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--level", default="D0")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--max-attempts", type=int, default=None, help="per robot (default: run's)")
     ap.add_argument("--robots", nargs="+", default=list(TARGETS))
     ap.add_argument("--humanoid-heading", type=float, default=90.0, help="deg")
     ap.add_argument("--out", type=Path, default=Path("/tmp/demoforge_g1_real"))
@@ -163,7 +172,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             s.meta.source: s.meta.provenance["inferred_objects"] for s in srcs[:2]
         }
         report["results"].append(
-            run_robot(robot, srcs, args.out, args.episodes, args.level, args.seed, args.workers)
+            run_robot(
+                robot,
+                srcs,
+                args.out,
+                args.episodes,
+                args.level,
+                args.seed,
+                args.workers,
+                args.max_attempts,
+            )
         )
         print(json.dumps(report["results"][-1]), flush=True)
     (args.out / "g1_real_report.json").write_text(json.dumps(report, indent=2))
