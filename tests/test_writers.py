@@ -471,3 +471,53 @@ def test_video_bytes_do_not_depend_on_cpu_count(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         digests.add(proc.stdout.strip())
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_writer_keeps_no_episode_in_memory(tmp_path, fmt):
+    """add() stages to disk: the writer holds no reference to the episodes it was given."""
+    import gc
+    import weakref
+
+    w = open_format(fmt, tmp_path / "ds")
+    refs = []
+    for i in range(3):
+        ep = simulate(8, i)
+        w.add(ep)
+        refs.append(weakref.ref(ep))
+        del ep
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert w.num_staged == 3 and len(read_back(fmt, w.finalize())) == 3
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_resume_with_a_large_config_names_the_keys(tmp_path, fmt):
+    big = {f"key{i}": i for i in range(60)}
+    w = open_writer(fmt, tmp_path / "ds", fps=FPS, config={**big, "nested": {"noise": 0.1}})
+    w.add(simulate(6, 0))
+    with pytest.raises(ConfigError) as e:
+        open_writer(
+            fmt, tmp_path / "ds", fps=FPS, config={**big, "nested": {"noise": 0.2}}, resume=True
+        )
+    msg = str(e.value)
+    assert "['nested.noise']" in msg and "staged 0.1 vs now 0.2" in msg and "key59" not in msg
+
+
+def test_open_writer_and_stage_file_refusals(tmp_path):
+    from sim.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown output format 'zarr'"):
+        open_writer("zarr", tmp_path / "x")
+    w = open_format("lerobot", tmp_path / "ds")
+    for bad in ("../escape.json", "/abs.json", ""):
+        with pytest.raises(ConfigError, match="must be relative inside the dataset"):
+            w.stage_file(bad, b"x")
+    for reserved in ("meta/info.json", "data/chunk-000/file-000.parquet"):
+        with pytest.raises(ConfigError, match="would replace a LeRobot dataset file"):
+            w.stage_file(reserved, b"x")
+    from sim.io.robomimic import write_robomimic
+
+    path = write_robomimic([simulate(6, 0)], tmp_path / "one.hdf5", {"env_name": "lift"})
+    assert path.is_file() and read_robomimic(path)[0].state is not None
+    assert not (tmp_path / "one.hdf5.partial").exists()

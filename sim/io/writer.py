@@ -127,6 +127,32 @@ def config_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [prefix or "<root>"]
 
 
+def resume_mismatch(partial: Path, key: str, old: Any, new: Any, where: Path) -> ConfigError:
+    """ConfigError for a resume with other settings; large configs name only the keys."""
+    if isinstance(old, dict) and isinstance(new, dict) and len(repr(old)) + len(repr(new)) > 300:
+        keys = config_diff(old, new)
+        pairs = "; ".join(
+            f"{k}: staged {lookup_dotted(old, k)!r} vs now {lookup_dotted(new, k)!r}"
+            for k in keys[:10]
+        )
+        return ConfigError(
+            f"resuming {partial}: {key} differs from the staged episodes in keys {keys} "
+            f"({pairs}) ({where}); resume with the same values or overwrite=True"
+        )
+    return ConfigError(
+        f"resuming {partial}: {key} is {new!r} but the staged episodes were written with "
+        f"{old!r} ({where})"
+    )
+
+
+def lookup_dotted(d: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return "<absent>"
+        d = d[part]
+    return d
+
+
 def check_relpath(relpath: str) -> PurePosixPath:
     """A staged file's path: relative, POSIX, no ``..``; raise ConfigError otherwise."""
     p = PurePosixPath(relpath)

@@ -55,7 +55,7 @@ from sim.io.lerobot.features import (
 )
 from sim.io.lerobot.stats import _aggregate_stats, _image_stats, _numeric_stats
 from sim.io.lerobot.video import VideoOptions, _concat_mp4, _encode_mp4
-from sim.io.writer import Staging, config_diff
+from sim.io.writer import Staging, resume_mismatch
 
 log = logging.getLogger(__package__)  # "sim.io.lerobot", as before the split
 
@@ -284,12 +284,7 @@ class LeRobotWriter:
                 )
             for key, value in requested.items():
                 if value is not None and key in state and state[key] != value:
-                    keys = config_diff(state[key], value) if isinstance(value, dict) else []
-                    raise ConfigError(
-                        f"resuming {self.partial}: {key} is {value!r} but the staged episodes "
-                        f"were written with {state[key]!r} ({self._state_path})"
-                        + (f"; differing keys: {keys}" if keys else "")
-                    )
+                    raise resume_mismatch(self.partial, key, state[key], value, self._state_path)
             self._state = state
         i = 0
         while (marker := self._episodes_dir / f"{_EP_STEM.format(i)}.json").exists():

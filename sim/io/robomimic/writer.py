@@ -33,7 +33,7 @@ from sim.io.atomic import (
     to_jsonable,
 )
 from sim.io.hdf5 import dataset
-from sim.io.writer import Staging, config_diff
+from sim.io.writer import Staging, resume_mismatch
 from sim.transforms import pose_to_mat, wxyz_to_xyzw
 
 log = logging.getLogger(__name__)
@@ -297,19 +297,6 @@ def _episode_bytes(ep: Episode) -> int:
     return n
 
 
-def _config_mismatch(key: str, old: Any, new: Any, where: Path) -> ConfigError:
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = config_diff(old, new)
-        return ConfigError(
-            f"resuming {where.parent}: {key} differs from the staged run in keys {keys} "
-            f"({where}); resume with the same settings or overwrite=True"
-        )
-    return ConfigError(
-        f"resuming {where.parent}: {key} is {new!r} but the staged episodes were written with "
-        f"{old!r} ({where})"
-    )
-
-
 class RobomimicWriter:
     """Stream Episodes into a robomimic/MimicGen dataset, resumably; publish with one rename.
 
@@ -425,7 +412,7 @@ class RobomimicWriter:
                 )
             for key, value in self._requested.items():
                 if value is not None and key in state and state[key] != value:
-                    raise _config_mismatch(key, state[key], value, self._state_path)
+                    raise resume_mismatch(self.partial, key, state[key], value, self._state_path)
             self._state = state
         i = 0
         while (marker := self._episodes_dir / f"{_EP_STEM.format(i)}.json").exists():
