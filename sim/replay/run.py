@@ -44,8 +44,7 @@ def run_replay(cfg: ReplayConfig | Mapping[str, Any]) -> ReplayReport:
         if isinstance(task, Mapping):
             task, params = task.get("name"), dict(task.get("params") or {})
         scene = build_scene(c.robot, task, control_hz=float(c.control_hz), task_cfg=params)
-        seed = c.seed if c.seed is not None else (ep.meta.seed if ep.meta.seed is not None else 0)
-        scene.reset(np.random.default_rng(int(seed)))
+        note = reset_like_source(scene, ep, c.seed)
         rig = scene_rig(scene, c.camera, size)
         try:
             if c.mode == "joint":
@@ -67,9 +66,28 @@ def run_replay(cfg: ReplayConfig | Mapping[str, Any]) -> ReplayReport:
                 )
         finally:
             rig.close()
-        report.notes.append(f"scene reset with seed {seed}")
+        report.notes.append(note)
     report.to_json(out / "report.json")
     return report
+
+
+def reset_like_source(scene: Any, ep: Any, seed: int | None = None) -> str:
+    """Reset the scene as the source episode's was; return a note saying how.
+
+    An explicit ``seed`` wins. Generated episodes record their reset stream's seed
+    (``provenance["streams"]["reset"]``, with ``level``): the same objects poses come back.
+    Otherwise the episode's ``meta.seed``, else 0.
+    """
+    prov = ep.meta.provenance or {}
+    streams = prov.get("streams") if isinstance(prov.get("streams"), dict) else {}
+    if seed is None and "reset" in streams:
+        level = prov.get("level")
+        scene.reset(np.random.default_rng(int(streams["reset"])), level)
+        return f"scene reset with the source's reset stream {streams['reset']} (level {level})"
+    if seed is None:
+        seed = ep.meta.seed if ep.meta.seed is not None else 0
+    scene.reset(np.random.default_rng(int(seed)))
+    return f"scene reset with seed {seed}"
 
 
 def summary(r: ReplayReport) -> str:
