@@ -354,3 +354,26 @@ def test_cli_map_overrides_as_typed(two_arm_file, tmp_path):
     assert p.returncode == 2 and "target arm 'middle'" in p.stderr
     p = _run_cli(f"source={two_arm_file}", "arm_mapp.robot0=right", f"output={out}")
     assert p.returncode != 0 and "arm_mapp" in p.stderr
+
+
+def test_reset_like_source_uses_the_recorded_reset_stream(stack_scene):
+    from sim.replay.run import reset_like_source
+
+    scene, _ = stack_scene
+    meta = EpisodeMeta(
+        task="stack_blocks",
+        robot="demoforge_humanoid",
+        fps=20.0,
+        seed=99,
+        provenance={"streams": {"reset": "123456789"}, "level": "D0"},
+    )
+    ep = Episode(meta=meta, time=np.arange(2) / 20.0)
+    note = reset_like_source(scene, ep)
+    assert "reset stream 123456789" in note
+    got = {o: scene.body_pose(o) for o in ("block_a", "block_b")}
+    scene.reset(np.random.default_rng(123456789), "D0")
+    for o, pose in got.items():
+        np.testing.assert_array_equal(scene.body_pose(o), pose)
+    assert reset_like_source(scene, ep, seed=5) == "scene reset with seed 5"
+    ep.meta.provenance = {}
+    assert reset_like_source(scene, ep) == "scene reset with seed 99"
