@@ -243,3 +243,35 @@ def test_backwards_time_is_an_error_not_a_grid(tmp_path, one_arm):
     eps = read_episodes(path, on_bad_episode="skip", report=report)
     assert len(eps) == 1 and report.read == 1 and report.n_skipped == 1
     assert report.skipped[0]["episode"].endswith("#demo_2")
+
+
+def test_robosuite_15_composite_controller_in_the_base_frame(tmp_path):
+    """robosuite 1.5: grip site gripper0_right_grip_site, composite controller config
+    (BASIC with body_parts), OSC deltas in the robot base frame (base turned 90 deg)."""
+    arm = ArmNames(
+        base="robot0_base",
+        joints=ARM0.joints,
+        fingers=ARM0.fingers,
+        site="gripper0_right_grip_site",
+        bodies="robot0_",
+    )
+    xml = scene_xml([(arm, "0 0 0.3", "0.7071068 0 0 0.7071068")])
+    rec = record(xml, [arm], T, seed=5, base_frame=True)
+    part = {**OSC, "input_ref_frame": "base", "gripper": {"type": "GRIP"}}
+    composite = {"type": "BASIC", "body_parts": {"right": part}}
+    attrs = {
+        "env": "Lift",
+        "repository_version": "1.5.1",
+        "env_info": env_info(["Panda"], composite),
+    }
+    path = write_demo(tmp_path / "demo.hdf5", [rec], xml, attrs)
+    (ep,) = read_episodes(path)
+    assert list(ep.ee) == ["main"] and ep.meta.provenance["controller"] == "OSC_POSE"
+    assert ep.meta.provenance["action_layout"]["main"]["scaling"]["ref_frame"] == "base"
+    assert_pose(ep.ee["main"], rec.ee[arm.site])
+    out = replay_absolute(xml, [arm], rec.states[0], [ep.target["main"]], rec.grip)
+    err = np.linalg.norm(out[arm.site][:, :3] - rec.ee[arm.site][:, :3], axis=1)
+    assert err.max() < 0.01 and np.ptp(rec.ee[arm.site][:, :3], axis=0).max() > 0.05
+    world = osc_targets(osc_scaling(OSC), ep.action[:, :6], ep.ee["main"])  # frame ignored
+    miss = replay_absolute(xml, [arm], rec.states[0], [world], rec.grip)
+    assert np.linalg.norm(miss[arm.site][:, :3] - rec.ee[arm.site][:, :3], axis=1).max() > 0.03

@@ -132,8 +132,17 @@ class OscLike:
     to the EE pose measured at the step, rotations applied in the world frame on the left.
     """
 
-    def __init__(self, model: mujoco.MjModel, arm: ArmNames, out_pos: float, out_rot: float):
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        arm: ArmNames,
+        out_pos: float,
+        out_rot: float,
+        base_frame: bool = False,
+    ):
         self.m, self.arm = model, arm
+        q = model.body(arm.base).quat if base_frame else np.array([1.0, 0, 0, 0])
+        self.r_ref = Rotation.from_quat([q[1], q[2], q[3], q[0]]).as_matrix()
         self.out = np.array([out_pos] * 3 + [out_rot] * 3)
         self.qadr = [int(model.joint(j).qposadr[0]) for j in arm.joints]
         self.dadr = [int(model.joint(j).dofadr[0]) for j in arm.joints]
@@ -146,6 +155,7 @@ class OscLike:
     def goal_from_delta(self, data: mujoco.MjData, a: np.ndarray) -> np.ndarray:
         ee = site_pose(self.m, data, self.arm.site)
         d = np.clip(a[:6], -1, 1) * self.out
+        d = np.concatenate([self.r_ref @ d[:3], self.r_ref @ d[3:]])  # input frame -> world
         rot = Rotation.from_rotvec(d[3:]) * Rotation.from_quat(np.r_[ee[4:], ee[3]])
         q = rot.as_quat()
         return np.concatenate([ee[:3] + d[:3], [q[3], *q[:3]]])
@@ -186,12 +196,13 @@ def record(
     seed: int,
     out_pos: float = 0.03,
     out_rot: float = 0.1,
+    base_frame: bool = False,
 ) -> Recording:
     """Run OSC_POSE delta actions on every arm; states recorded before each action (robosuite)."""
     model = mujoco.MjModel.from_xml_string(xml)
     data = mujoco.MjData(model)
     rng = np.random.default_rng(seed)
-    ctrls = [OscLike(model, a, out_pos, out_rot) for a in arms]
+    ctrls = [OscLike(model, a, out_pos, out_rot, base_frame) for a in arms]
     for c in ctrls:
         data.qpos[c.qadr] = [0.0, -0.8, 1.8, 0.0, 0.5, 0.0]
         data.ctrl[c.act] = data.qpos[c.qadr]
