@@ -224,9 +224,10 @@ class DemosSource:
                     groups.append([])
                 groups[seen[key]].append((arm, k))
         prov: list[dict] = []
+        last: dict[str, tuple] = {}  # arm -> (ref, source episode, transform) of its last segment
         for members in groups:
             prov.extend(
-                self._add_group(scene, rng, spec, per_arm, members, cands, now, vel, tracks)
+                self._add_group(scene, rng, spec, per_arm, members, cands, now, vel, tracks, last)
             )
         T = max(len(t) for t in tracks.values()) + int(round(SETTLE_S / self.dt))
         pose, grip, label, ref = {}, {}, {}, {}
@@ -267,10 +268,23 @@ class DemosSource:
         now: dict[str, np.ndarray],
         vel: dict[str, np.ndarray],
         tracks: dict[str, Track],
+        last: dict[str, tuple],
     ) -> list[dict]:
-        """Append one subtask group (one arm, or a sync group of arms) to the tracks."""
+        """Append one subtask group (one arm, or a sync group of arms) to the tracks.
+
+        A subtask on the same reference as the arm's previous one (grasp the handle, then pull
+        the drawer) continues it: same source episode, same transform, no transit, since the
+        robot has moved that object since reset and its reset pose no longer anchors it.
+        """
         arm0, k0 = members[0]
         st0 = per_arm[arm0][k0]
+        cont = all(
+            k > 0
+            and a in last
+            and per_arm[a][k].ref is not None
+            and last[a][0] == per_arm[a][k].ref
+            for a, k in members
+        )
         seg_of = {i: self._seg(i, spec, arm0, k0) for i in cands}
         new_ref = self._predict(st0.ref, now, vel, max(len(tracks[a]) for a, _ in members))
         src_refs = None
@@ -280,13 +294,19 @@ class DemosSource:
         e = select(self.select, rng, cands, src_refs, new_ref)
         warp = float(rng.uniform(*self.time_warp))
         t0 = max(len(tracks[a]) for a, _ in members)
-        pieces, prov = self._pieces(e, spec, per_arm, members, now, vel, tracks, t0, warp, rng)
+        keep = None
+        if cont:
+            e = last[arm0][1]
+            keep = {a: last[a][2] for a, _ in members}
+        pieces, prov = self._pieces(
+            e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, keep=keep
+        )
         refs = [per_arm[a][k].ref for a, k in members]
         if any(r is not None and np.any(vel[r]) for r in refs if r in vel):
             # a moving reference (belt): predict it where the segment really starts
             n_transit = max(p[3] for p in pieces.values())
             pieces, prov = self._pieces(
-                e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=t0 + n_transit
+                e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t0 + n_transit, keep
             )
         for arm, (p, g, labels, _n) in pieces.items():
             tr = tracks[arm]
@@ -295,6 +315,8 @@ class DemosSource:
             for lab in dict.fromkeys(labels):
                 sel = [i for i, x in enumerate(labels) if x == lab]
                 tr.add(p[sel], g[sel], lab, st.ref)
+        for d in prov:
+            last[d["target_arm"]] = (d["ref"], e, np.asarray(d["transform"]))
         return prov
 
     def _follow(self, e, seg, ref, p, g, now, vel, step, warp):
@@ -342,8 +364,13 @@ class DemosSource:
             objs[o][:3] += vel[o] * step * self.dt
         return ref_pose(self.task, ref, objs)
 
-    def _pieces(self, e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=None):
-        """Transit + transformed segment per member arm, retimed together (sync kept)."""
+    def _pieces(
+        self, e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=None, keep=None
+    ):
+        """Transit + transformed segment per member arm, retimed together (sync kept).
+
+        ``keep`` (arm -> transform) continues the arms' previous segments: that transform and
+        no transit."""
         raw: dict[str, tuple] = {}
         prov = []
         shared: np.ndarray | None = None
@@ -355,7 +382,10 @@ class DemosSource:
             if self._mirrored(seg):
                 p = mirror(p, self.base)
             step = t0 + self.transit_steps if t_pred is None else t_pred
-            if st.ref is None:
+            if keep is not None:
+                M = keep[arm]
+                q = apply_transform(M, p)
+            elif st.ref is None:
                 M = np.eye(4)
                 q = p
             elif shared is not None and st.sync is not None:
@@ -375,7 +405,7 @@ class DemosSource:
             q = position_noise(q, rng, self.noise)
             raw[arm] = (q, g, st, seg, M)
         n = self.transit_steps
-        need = any(len(transit(tracks[a].last_pose, raw[a][0][0], n)) for a in raw)
+        need = keep is None and any(len(transit(tracks[a].last_pose, raw[a][0][0], n)) for a in raw)
         pieces = {}
         for arm, (q, g, st, seg, M) in raw.items():
             tr = tracks[arm]
