@@ -142,14 +142,18 @@ class Evaluator:
         h = getattr(policy, "history", 1)
         plan: list[np.ndarray] = []
         execute = policy.cfg.execute
+        ens = float(getattr(policy.cfg, "ensemble", 0.0))
+        pending: list[tuple[int, np.ndarray]] = []  # (query step, chunk) still covering steps
         for t in range(self.max_steps):
             if video is not None:
                 video.append(self._video_frame(video_size, video_camera))
-            if not plan:
+            query = ens > 0 or not plan
+            if query or h > 1:  # the rnn's history runs at the control rate
                 hist.append(self.observer())
                 if self.rig is not None:
                     imgs_hist.append(self.rig.render(scene.data))
                 hist, imgs_hist = hist[-h:], imgs_hist[-h:]
+            if query:
                 obs = np.stack([hist[0]] * (h - len(hist)) + hist) if h > 1 else hist[-1]
                 images = None
                 if self.rig is not None:
@@ -159,12 +163,14 @@ class Evaluator:
                         if h > 1
                         else seq[-1]
                     )
-                plan = list(policy.act(obs, images)[:execute])
-            elif h > 1:  # keep the history at the control rate even between queries
-                hist.append(self.observer())
-                if self.rig is not None:
-                    imgs_hist.append(self.rig.render(scene.data))
-                hist, imgs_hist = hist[-h:], imgs_hist[-h:]
+                chunk = policy.act(obs, images)
+                if ens > 0:
+                    pending = [(q, c) for q, c in pending if t - q < len(c)] + [(t, chunk)]
+                    preds = np.stack([c[t - q] for q, c in pending])  # oldest first
+                    w = np.exp(-ens * np.arange(len(preds)))
+                    plan = [(w[:, None] * preds).sum(0) / w.sum()]
+                else:
+                    plan = list(chunk[:execute])
             try:
                 scene.set_action(plan.pop(0))
                 scene.step()

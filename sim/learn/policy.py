@@ -34,6 +34,10 @@ class PolicyConfig:
         relative: predict joint targets relative to the joint positions observed at query
             time (action[t+k] - qpos[t]; grippers stay absolute). Finer than absolute targets
             normalized by their whole-dataset spread.
+        ensemble: temporal ensembling (ACT): > 0 queries every control step and averages all
+            chunks' predictions for the step with weights exp(-ensemble * i), i = 0 the oldest
+            (smooth joint targets; ``execute`` is then ignored). 0 = off: run ``execute``
+            actions of each chunk open-loop.
     """
 
     kind: str = "mlp"
@@ -45,6 +49,7 @@ class PolicyConfig:
     dropout: float = 0.0
     image_features: int = 64
     relative: bool = True
+    ensemble: float = 0.0
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -56,6 +61,8 @@ class PolicyConfig:
             raise ConfigError(
                 f"learn.policy.execute ({self.execute}) must be <= chunk ({self.chunk})"
             )
+        if self.ensemble < 0:
+            raise ConfigError(f"learn.policy.ensemble must be >= 0, got {self.ensemble}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"learn.policy.dropout must be in [0, 1), got {self.dropout}")
 
