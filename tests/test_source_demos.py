@@ -159,3 +159,17 @@ def test_sources_read_from_a_dataset_path(stack, tmp_path):
     ep = run_attempt(scene, ik, demos, 5100, "D0")
     assert ep.meta.success
     assert ep.meta.provenance["dataset"] == str(root)
+
+
+def test_same_reference_subtasks_continue_one_segment():
+    scene = build_scene("demoforge_humanoid", "open_drawer", control_hz=20)
+    ik = ArmIK(scene)
+    scripted = make_source("scripted", scene)
+    src = [run_attempt(scene, ik, scripted, 1000 + i, "D0") for i in range(2)]
+    demos = make_source("demos", scene, episodes=src, select="random")
+    for seed in range(4):  # whatever episode the grasp comes from, the pull continues it
+        scene.reset(np.random.default_rng(seed), "D0")
+        grasp, pull = demos.plan(scene, np.random.default_rng(seed)).provenance["segments"]
+        assert (grasp["label"], pull["label"]) == ("grasp", "pull")
+        assert pull["episode"] == grasp["episode"] and pull["transform"] == grasp["transform"]
+        assert pull["transit_steps"] == 0 and pull["start"] == grasp["stop"]
