@@ -226,3 +226,37 @@ def test_panda_demo_is_recorded_in_the_panda_convention(panda_demo):
     assert axes(can)[:, 2] @ [0, 0, 1] > 0.99  # canonical z up: fingers (-z) down
     np.testing.assert_allclose(ep.ee["right"][t, :2], ep.objects["block_a"][t, :2], atol=0.01)
     ep.validate()
+
+
+def test_jaw_twin_is_the_same_grasp_turned_half_about_the_approach():
+    from sim.augment.infer import episode_jaw_twins, jaw_twin, prefer_jaw_twin
+
+    rng = np.random.default_rng(3)
+    poses = to_canonical(random_poses(rng, 8), None)
+    twin = jaw_twin(poses)
+    np.testing.assert_allclose(axes(twin)[:, :, 2], axes(poses)[:, :, 2], atol=1e-9)  # approach
+    np.testing.assert_allclose(axes(twin)[:, :, 1], -axes(poses)[:, :, 1], atol=1e-9)  # closing
+    np.testing.assert_allclose(axes(jaw_twin(twin)), axes(poses), atol=1e-9)
+    top = np.r_[0, 0, 0, yaw_quat(np.pi)]  # a top-down grasp at yaw pi: its twin is yaw 0
+    assert prefer_jaw_twin(top, yaw_quat(0.1)) and not prefer_jaw_twin(top, yaw_quat(3.0))
+    ep = _episode({"right": np.tile(top, (4, 1))})
+    out = episode_jaw_twins(ep, {"right": yaw_quat(0.0)})
+    assert out.meta.provenance["jaw_twin"] == ["right"]
+    np.testing.assert_allclose(axes(out.ee["right"][0]), quat_to_mat(yaw_quat(0.0)), atol=1e-9)
+
+
+def test_trim_approach_cuts_the_source_robots_free_space_start():
+    from sim.augment.infer import trim_approach
+
+    ee, opening = grasp_track()
+    track, _ = infer_object_track(ee, opening)
+    ee[:10, :3] += [0.3, 0.2, 0.0]  # the source robot's own home, far from the object
+    ep = _episode({"right": ee}, objects={"cube": track})
+    out = trim_approach(ep, "right", "cube", radius=0.15)
+    assert len(out) == len(ep) - 10 and out.meta.provenance["trimmed_start"]["steps"] == 10
+    np.testing.assert_allclose(out.ee["right"][0], ee[10])
+    far = _episode({"right": ee}, objects={"cube": track + [1.0, 0, 0, 0, 0, 0, 0]})
+    with pytest.raises(SchemaError, match="never comes within 0.15 m of 'cube'"):
+        trim_approach(far, "right", "cube", radius=0.15)
+    with pytest.raises(SchemaError, match="objects\\['mug'\\]"):
+        trim_approach(ep, "right", "mug")
