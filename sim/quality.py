@@ -132,12 +132,10 @@ def coverage(
 def plot_quality(report: Mapping[str, Any], sampled: np.ndarray, success: np.ndarray,
                  path: str | Path) -> Path:
     """Failure causes, reset-pose coverage and smoothness in one PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig = Figure(figsize=(13, 3.8))
+    ax = fig.subplots(1, 3)
     fails = dict(report.get("failures", {}))
     ax[0].barh(list(fails) or ["none"], list(fails.values()) or [0], color="tab:red")
     ax[0].set_title(f"failures ({report.get('attempts', 0)} attempts, "
@@ -157,5 +155,4 @@ def plot_quality(report: Mapping[str, Any], sampled: np.ndarray, success: np.nda
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path

@@ -32,10 +32,10 @@ def test_compose_defaults_and_overrides():
         cfg = compose("config", overrides=["episodes=3", "seed=7", "level=D1",
                                            "cameras.height=32"])
         g = to_generate_config(cfg)
-        assert (g.task, g.robot["name"], g.episodes, g.seed, g.level) == (
+        assert (g.task.name, g.robot["name"], g.episodes, g.seed, g.level) == (
             "stack_blocks", "demoforge_humanoid", 3, 7, "D1")
         assert g.cameras.height == 32
-        assert g.output.endswith("stack_blocks_demoforge_humanoid_D1_seed7")
+        assert g.output.dir.endswith("stack_blocks_demoforge_humanoid_D1_seed7")
         with pytest.raises(ConfigCompositionException, match="epsiodes"):
             compose("config", overrides=["epsiodes=3"])  # typo: not in the schema
         with pytest.raises(ConfigCompositionException, match="episodes"):

@@ -43,6 +43,9 @@ def summary(result, task: str) -> str:
 @hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")
 def generate_main(cfg: DictConfig) -> None:
     """`demoforge-generate`: plan source -> physics-verified dataset."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     from sim.generate import generate
 
     quiet_logs()
@@ -50,6 +53,9 @@ def generate_main(cfg: DictConfig) -> None:
         gcfg = to_generate_config(cfg)
         result = generate(gcfg)
     except SimError as e:
+        log.error("%s", e)  # also lands in the job's log under a sweep
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # Hydra records this job as failed and runs the others
         fail(e)
         return
     print(summary(result, gcfg.task.name))
