@@ -293,6 +293,7 @@ def _digest_tree(root: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("kill_at", ["before_publish", "after_publish"])
 def test_sigkill_around_publish_resumes_to_identical_dataset(tmp_path, fmt, kill_at):
@@ -310,6 +311,43 @@ def test_sigkill_around_publish_resumes_to_identical_dataset(tmp_path, fmt, kill
     assert _run(fmt, out, None).returncode == 0
     assert not partial.exists()
     assert _digest_tree(out) == _digest_tree(ref)
+
+
+class _Killed(BaseException):
+    """Stands in for SIGKILL in-process: nothing after the raise point runs."""
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("point", ["before_rename", "after_rename"])
+def test_crash_around_publish_in_process(tmp_path, fmt, point, monkeypatch):
+    """Fast variant of the SIGKILL test: the staged report is published with the data, and a
+    resumed writer completes or recognizes the publish."""
+    import sim.io.writer as wmod
+
+    out = tmp_path / "ds"
+    w = open_format(fmt, out)
+    for i in range(2):
+        w.add(simulate(8, i))
+    w.stage_file("meta/demoforge_report.json", b"report")
+    if point == "before_rename":
+
+        def boom(self, publish, episodes):
+            raise _Killed
+
+        monkeypatch.setattr(wmod.Staging, "publish", boom)
+    else:
+        monkeypatch.setattr(wmod.Staging, "_cleanup", lambda self: (_ for _ in ()).throw(_Killed))
+    with pytest.raises(_Killed):
+        w.finalize()
+    monkeypatch.undo()
+    assert (tmp_path / "ds.partial").is_dir()
+    assert out.exists() == (point == "after_rename")
+    w2 = open_format(fmt, out, resume=True)
+    assert w2.num_staged == 2 and w2.published == (point == "after_rename")
+    w2.stage_file("meta/demoforge_report.json", b"report")
+    assert w2.finalize() == out and not (tmp_path / "ds.partial").exists()
+    assert (out / "meta/demoforge_report.json").read_bytes() == b"report"
+    assert [e.meta.seed for e in read_back(fmt, out)] == [0, 1]
 
 
 def _enospc(*args, **kwargs):

@@ -25,15 +25,36 @@ Feature mapping (Episode -> LeRobot feature, all float32 unless noted):
 * ``next.done`` bool (True on the last frame), ``next.success`` bool (True on the last frame of
   an episode whose ``meta.success`` is True).
 * ``observation.images.<cam>`` video: H.264 mp4, yuv420p, constant frame rate, frame k of an
-  episode at pts ``from_timestamp + k / fps`` exactly.
+  episode at pts ``from_timestamp + k / fps`` exactly; a fixed encoder thread count, so the bytes
+  do not depend on the machine's CPU count.
+
+Schema 1.1 (present when the episodes have them):
+
+* ``target.ee_pose.<arm>`` (7,): commanded EE target, x, y, z, qw, qx, qy, qz, world frame.
+* ``target.gripper.<arm>`` (1,): commanded gripper opening [0, 1].
+* ``observation.segment.<arm>`` / ``observation.segment_ref.<arm>`` int64: ids into the label
+  tables ``info.json["demoforge"]["labels"]["segment" | "segment_ref"]`` (first-seen order).
+* ``observation.mujoco_state`` (k,) **float64**: full MuJoCo state per step (``mj_getState`` with
+  ``layout.state_spec``); our reader returns it exactly (lerobot's loader casts to float32).
+* ``layout.arm_joints`` (arm -> joint names) and ``layout.state_spec`` in the demoforge block.
+* Provenance (source episode, segments, transforms, randomization, seeds, software version,
+  config hash) is ``EpisodeMeta.provenance`` in ``meta/demoforge/episodes.jsonl``.
+
+Integrity: ``info.json["demoforge_integrity"]`` holds the SHA-256 of every file and of info.json
+itself; the reader checks metadata files on open, a data parquet before reading it and an mp4
+before decoding it, so a truncated or bit-flipped file raises a FormatError naming it. Tools
+that rewrite info.json (lerobot drops unknown keys) remove the block and with it the check.
 
 ``timestamp`` is ``frame_index / fps``: the writer requires ``Episode.time`` to be that (within
 1e-4 s) and the reader returns exactly ``arange(T) / fps``.
 
-Writing is atomic and resumable: :class:`LeRobotWriter` stages each added episode (a parquet, one
-mp4 per camera and a JSON commit marker) in ``<root>.partial/episodes/``; :meth:`finalize`
-builds the v3.0 layout in ``<root>.partial/dataset/``, writes ``meta/info.json`` last and renames
-the directory to ``<root>``. A crash leaves ``<root>`` absent and the staged episodes resumable.
+Writing is atomic and resumable (the :class:`~sim.io.writer.Writer` protocol):
+:class:`LeRobotWriter` stages each added episode (a parquet, one mp4 per camera and a JSON commit
+marker) in ``<root>.partial/episodes/`` and extra files (``stage_file``: report, plots) in
+``<root>.partial/files/``; :meth:`finalize` builds the v3.0 layout with those files in
+``<root>.partial/dataset/`` (about the dataset size again in free space, checked first), writes
+``meta/info.json`` last and renames the directory to ``<root>``. A crash before the rename leaves
+``<root>`` absent and everything resumable; a crash after it is recognized on resume.
 
 Reading: :func:`read_lerobot` / :func:`iter_lerobot` (v2.0, v2.1 and v3.0, detected from
 ``codebase_version``) give Episodes with lazy images; :func:`read_lerobot_info` and
