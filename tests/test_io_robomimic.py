@@ -229,3 +229,27 @@ def test_foreign_quaternion_in_wrong_order_is_flagged(tmp_path):
     write_mimicgen_file(path, names=("demo_0",), quat_order="wxyz")
     with pytest.raises(SchemaError, match=r"robot0_eef_quat' matches .* only when read as w,x,y,z"):
         read_robomimic(path)
+
+
+def test_reads_bimanual_eef_pose_stack(tmp_path):
+    """DexMimicGen-style ``datagen_info/eef_pose`` (T, 2, 4, 4): one EE track per robot."""
+    path = tmp_path / "dex.hdf5"
+    rng = np.random.default_rng(9)
+    T = 5
+    left, right = random_poses(rng, T), random_poses(rng, T)
+    with h5py.File(path, "w") as f:
+        data = f.create_group("data")
+        data.attrs["env_args"] = json.dumps(ENV_ARGS)
+        g = data.create_group("demo_0")
+        g.create_dataset("actions", data=rng.uniform(-1, 1, (T, 14)))
+        obs = g.create_group("obs")
+        for k, pose in enumerate((left, right)):
+            obs.create_dataset(f"robot{k}_eef_pos", data=pose[:, :3])
+            obs.create_dataset(f"robot{k}_eef_quat", data=wxyz_to_xyzw(pose[:, 3:]))
+        dg = g.create_group("datagen_info")
+        dg.create_dataset("eef_pose", data=np.stack([pose_to_mat(left), pose_to_mat(right)], 1))
+    ep = read_robomimic(path)[0]
+    assert list(ep.ee) == ["robot0", "robot1"]
+    np.testing.assert_allclose(ep.ee["robot1"][:, :3], right[:, :3])
+    dots = np.abs(np.sum(ep.ee["robot0"][:, 3:] * left[:, 3:], axis=1))
+    np.testing.assert_allclose(dots, 1.0, atol=1e-9)

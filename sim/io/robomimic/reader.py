@@ -282,12 +282,15 @@ def _read_foreign(
         if f"{p}_eef_quat" in obs:
             ee[arm_of[p]] = _pose(path, obs, f"{p}_eef_pos", f"{p}_eef_quat", T)
     if dg is not None and "eef_pose" in dg:
-        mats = read_dataset(path, dg, "eef_pose", ndim=3, rows=T, rows_from=src)
-        pose = mat_to_pose(mats)
-        arm = arm_of.get("robot0", "main")
-        if arm in ee:
-            _check_convention(path, f"data/{name}/obs/robot0_eef_quat", ee[arm], pose)
-        ee[arm] = pose
+        mats = read_dataset(path, dg, "eef_pose", ndim=(3, 4), rows=T, rows_from=src)
+        # (T, 4, 4) MimicGen; (T, A, 4, 4) one per arm (DexMimicGen's bimanual layout)
+        stacks = [mats] if mats.ndim == 3 else [mats[:, j] for j in range(mats.shape[1])]
+        for j, m in enumerate(stacks):
+            pose = mat_to_pose(m)
+            arm = arm_of.get(f"robot{j}", "main" if len(stacks) == 1 else f"robot{j}")
+            if arm in ee:
+                _check_convention(path, f"data/{name}/obs/robot{j}_eef_quat", ee[arm], pose)
+            ee[arm] = pose
         prov["ee"] = "datagen_info/eef_pose"
     objects: dict[str, np.ndarray] = {}
     if dg is not None and "object_poses" in dg:
