@@ -229,3 +229,50 @@ def test_cli_smoke_and_bad_input(tiny, tmp_path):
     assert bad.returncode == 2
     assert "demoforge: error:" in bad.stderr and "'observation.not_there'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_temporal_ensemble_and_open_loop_chunks(tiny):
+    """execute=k queries every k steps; ensemble>0 queries every step and applies the
+    exp-weighted mean (oldest first) of every chunk's prediction for the step."""
+    from types import SimpleNamespace
+
+    from sim.learn.evaluate import Evaluator
+
+    d = load_bc_data(tiny)
+    ev = Evaluator(
+        "stack_blocks", "demoforge_humanoid", "D0", 20.0, d.obs_keys, d.obs_names, max_steps=6
+    )
+    home = ev.scene.home_ctrl[ev.scene.joint_act]
+    base = np.concatenate([home, [1.0, 1.0]])
+
+    class Fake:
+        history = 1
+
+        def __init__(self, **cfg):
+            self.cfg = SimpleNamespace(chunk=4, **cfg)
+            self.calls = 0
+
+        def act(self, obs, images=None):
+            assert obs.shape == (d.obs.shape[1],)
+            q = self.calls
+            self.calls += 1
+            return np.stack([base + 0.01 * q] * 4)
+
+    applied = []
+    set_action = ev.scene.set_action
+    ev.scene.set_action = lambda a: (applied.append(np.array(a)), set_action(a))[1]
+    open_loop = Fake(execute=4, ensemble=0.0)
+    ev.rollout(open_loop, seed=1)
+    assert open_loop.calls == 2  # steps 0 and 4 of 6
+    np.testing.assert_allclose([a[0] - base[0] for a in applied], [0] * 4 + [0.01] * 2, atol=1e-12)
+    applied.clear()
+    m = 0.5
+    ens = Fake(execute=1, ensemble=m)
+    ev.rollout(ens, seed=1)
+    assert ens.calls == 6
+    w = np.exp(-m * np.arange(4))
+    for t, a in enumerate(applied):
+        qs = np.arange(max(0, t - 3), t + 1)  # chunks still covering step t, oldest first
+        expect = (w[: len(qs)] * qs).sum() / w[: len(qs)].sum()
+        assert a[0] - base[0] == pytest.approx(0.01 * expect, abs=1e-12), t
+    ev.close()
