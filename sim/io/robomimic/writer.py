@@ -195,7 +195,21 @@ def write_demo(
         kw = {"compression": "gzip", "compression_opts": 4} if compress_images else {}
         dataset(obs, f"{cam}_image", data=ep.image(cam), **kw)
     if next_obs:
-        _next_obs(g)
+        # obs one step later (last repeated), as robomimic's dataset_states_to_obs.py writes it
+        # and its SequenceDataset(load_next_obs=True) reads it; real datasets from the arrays in
+        # memory (an HDF5 virtual dataset would avoid the copy, but a damaged virtual mapping
+        # can crash the HDF5 library on read)
+        nxt = g.create_group("next_obs")
+        for key, ds in obs.items():
+            cam = key[: -len("_image")]
+            a = ep.image(cam) if key.endswith("_image") and cam in ep.images else ds[()]
+            kw = {"compression": ds.compression, "compression_opts": ds.compression_opts}
+            dataset(
+                nxt,
+                key,
+                data=np.concatenate([a[1:], a[-1:]]) if T else a,
+                **(kw if ds.compression else {}),
+            )
 
     df = g.create_group("demoforge")  # schema 1.1 fields, exactly as in the Episode
     for group in ("target", "gripper_cmd"):
@@ -269,21 +283,6 @@ def _write_datagen_info(
         opening = None
     if opening is not None:
         dataset(dg, "gripper_action", data=1.0 - 2.0 * opening)
-
-
-def _next_obs(g: h5py.Group) -> None:
-    """``next_obs/<k>`` = ``obs/<k>`` one step later (last step repeated), as robomimic's
-    ``dataset_states_to_obs.py`` writes them and its ``SequenceDataset(load_next_obs=True)``
-    (the training default) reads them. Real copies (same filters): HDF5 virtual datasets would
-    avoid the copy, but a damaged virtual mapping can crash the HDF5 library on read."""
-    nxt = g.create_group("next_obs")
-    for key, ds in g["obs"].items():
-        a = ds[()]
-        shifted = np.concatenate([a[1:], a[-1:]]) if len(a) else a
-        kw = {}
-        if ds.compression:
-            kw = {"compression": ds.compression, "compression_opts": ds.compression_opts}
-        dataset(nxt, key, data=shifted, **kw)
 
 
 def _episode_bytes(ep: Episode) -> int:
