@@ -71,6 +71,9 @@ def datasets(cfg: dict[str, Any], task: str, timings: dict[str, float]) -> dict[
     src = data / f"{task}_source{s['episodes']}_{s['level']}_seed{s['seed']}"
     gen = data / f"{task}_generated{g['episodes']}_{g['level']}_seed{g['seed']}"
     none = CameraConfig(names=())
+    cache = data / f"{task}_timings.json"  # generation times survive cached re-runs
+    if cache.exists():
+        timings.update(json.loads(cache.read_text()))
     if not src.exists():
         _timed(
             timings,
@@ -111,6 +114,7 @@ def datasets(cfg: dict[str, Any], task: str, timings: dict[str, float]) -> dict[
         )
         timings["generate_success_rate"] = round(res.success_rate, 3)
         timings["generated_episodes"] = res.episodes
+    cache.write_text(json.dumps(timings))
     return {"source": src, "generated": gen}
 
 
@@ -200,7 +204,8 @@ def write_outputs(cfg: dict[str, Any], summary: dict[str, Any], timings: dict) -
             lines.append(f"| {task} | {k} | {v} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    _plot(summary["table"], out / "data_scaling.png")
+    if summary["table"]:
+        _plot(summary["table"], out / "data_scaling.png")
 
 
 def _plot(table: list[dict[str, Any]], path: Path) -> None:
