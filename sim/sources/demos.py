@@ -32,7 +32,13 @@ from sim.augment.retime import (
     resample,
     warp_times,
 )
-from sim.augment.segment import Segment, active_arms, segment_episode, source_track
+from sim.augment.segment import (
+    Segment,
+    active_arms,
+    close_events,
+    segment_episode,
+    source_track,
+)
 from sim.augment.select import MODES, select
 from sim.augment.stitch import Track, transit
 from sim.augment.transform import (
@@ -119,14 +125,20 @@ class DemosSource:
         return spec
 
     def _arms_for(self, i: int, spec: Sequence[Subtask]) -> dict[str, str]:
-        """Target arm -> source arm for episode ``i``: the explicit/default map, switched to the
-        source's active arm when the mapped one is idle (mirrored layouts)."""
+        """Target arm -> source arm for episode ``i``: the explicit map, else by name (a one-arm
+        source drives every arm), then matched by role: a target arm whose subtasks grasp takes
+        a source arm that closes its gripper, and the reverse (mirrored layouts, where the other
+        hand did the work in the source)."""
         ep = self.episodes[i]
         inv = {t: s for s, t in self.arm_map.items()}
         src_arms = list(ep.ee)
-        active = active_arms(ep)
+        grasps = {a: bool(close_events(source_track(ep, a)[1])) for a in src_arms}
+        active = set(active_arms(ep))
+        needs = {
+            t: any(s.signal is not None for s in spec if s.arm == t) for s in spec for t in [s.arm]
+        }
         out: dict[str, str] = {}
-        for tarm in dict.fromkeys(s.arm for s in spec):
+        for tarm in needs:
             if tarm in inv:
                 out[tarm] = inv[tarm]
             elif tarm in src_arms:
@@ -139,11 +151,24 @@ class DemosSource:
                     f"{src_arms}); give source.arm_map",
                     cause="arm_mismatch",
                 )
-        if tarm_idle := [t for t, s in out.items() if s not in active]:
-            free = [a for a in active if a not in out.values()]
-            for t, a in zip(tarm_idle, free, strict=False):
-                if t not in inv:  # an explicit map is kept as given
-                    out[t] = a
+        if len(src_arms) == 1:
+            return out
+
+        def fits(t: str, a: str) -> bool:
+            return grasps[a] == needs[t] and (a in active or not needs[t])
+
+        for t in [t for t in out if t not in inv and not fits(t, out[t])]:
+            if fits(t, out[t]):  # fixed by an earlier swap
+                continue
+            for a in src_arms:
+                if fits(t, a):
+                    other = next((u for u, b in out.items() if b == a and u != t), None)
+                    if other is None:
+                        out[t] = a
+                        break
+                    if other not in inv and fits(other, out[t]):
+                        out[t], out[other] = a, out[t]
+                        break
         return out
 
     def segments(self, i: int, spec: Sequence[Subtask]) -> list[Segment]:
