@@ -135,7 +135,8 @@ class DemosSource:
         grasps = {a: bool(close_events(source_track(ep, a)[1])) for a in src_arms}
         active = set(active_arms(ep))
         needs = {
-            t: any(s.signal is not None for s in spec if s.arm == t) for s in spec for t in [s.arm]
+            t: any(s.signal is not None for s in spec if s.arm == t)
+            for t in dict.fromkeys(s.arm for s in spec)
         }
         out: dict[str, str] = {}
         for tarm in needs:
