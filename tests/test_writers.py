@@ -559,3 +559,36 @@ def test_open_writer_and_stage_file_refusals(tmp_path):
     path = write_robomimic([simulate(6, 0)], tmp_path / "one.hdf5", {"env_name": "lift"})
     assert path.is_file() and read_robomimic(path)[0].state is not None
     assert not (tmp_path / "one.hdf5.partial").exists()
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 1 MiB tmpfs (needs root and mount permission; skipped otherwise), unmounted after."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if shutil.which("mount") is None or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root and the mount command")
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode()[-200:]}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_real_disk_full_and_read_only_filesystem(tiny_fs, fmt):
+    """On a real full filesystem and a real read-only one: one OutputWriteError naming the path."""
+    rng = np.random.default_rng(0)
+    ep = simulate(40, 0, cams=False)
+    ep.images = {"front": rng.integers(0, 256, (40, 96, 128, 3), dtype=np.uint8)}  # ~1.5 MB
+    w = open_format(fmt, tiny_fs / "ds")
+    with pytest.raises(OutputWriteError, match=rf"{tiny_fs}.*disk full while writing episode \d"):
+        for _ in range(20):
+            w.add(ep)
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
+    with pytest.raises(OutputWriteError, match=r"read-only or not writable"):
+        open_format(fmt, tiny_fs / "other")

@@ -24,7 +24,7 @@ import numpy as np
 from sim.episode import FEATURES, SCHEMA_VERSION, Episode
 from sim.errors import ConfigError, FormatError, SchemaError
 from sim.io.atomic import (
-    atomic_path,
+    atomic_write_bytes,
     atomic_write_json,
     check_free_space,
     json_digest,
@@ -471,17 +471,23 @@ class RobomimicWriter:
         stem = self._episodes_dir / _EP_STEM.format(index)
         try:
             with output_errors(self.partial, _episode_bytes(episode), f"episode {index}"):
-                with atomic_path(stem.with_suffix(".hdf5")) as tmp:
-                    with h5py.File(tmp, "w", libver=LIBVER) as f:
-                        write_demo(
-                            f.create_group("data").create_group("demo_0"),
-                            episode,
-                            xml,
-                            st["env_interface_name"],
-                            st["env_interface_type"],
-                            st["compress_images"],
-                            st.get("next_obs", True),
-                        )
+                # built in memory, written by Python: a full disk gives an OSError here, not a
+                # crash inside the HDF5 library (which does not survive ENOSPC while writing)
+                with h5py.File(
+                    f"demo_{index}.hdf5", "w", libver=LIBVER, driver="core", backing_store=False
+                ) as f:
+                    write_demo(
+                        f.create_group("data").create_group("demo_0"),
+                        episode,
+                        xml,
+                        st["env_interface_name"],
+                        st["env_interface_type"],
+                        st["compress_images"],
+                        st.get("next_obs", True),
+                    )
+                    f.flush()
+                    image = f.id.get_file_image()
+                atomic_write_bytes(stem.with_suffix(".hdf5"), image)
                 marker = {
                     "index": index,
                     "length": len(episode),
