@@ -135,8 +135,9 @@ def simulate(T: int = 16, seed: int = 0, cams: bool = True) -> Episode:
 
 
 def open_format(fmt: str, out: Path, **kw) -> Writer:
-    opts = {"model_xml": XML} if fmt == "robomimic" else {}
-    return open_writer(fmt, out, fps=FPS, config={"seed": 0, "task": "lift_box"}, **opts, **kw)
+    return open_writer(
+        fmt, out, fps=FPS, config={"seed": 0, "task": "lift_box"}, model_xml=XML, **kw
+    )
 
 
 def read_back(fmt: str, out: Path) -> list[Episode]:
@@ -186,11 +187,13 @@ def test_reset_to_any_step_from_stored_state(tmp_path, fmt):
     w.add(ep)
     root = w.finalize()
     back = read_back(fmt, root)[0]
-    xml = XML
     if fmt == "robomimic":
         with h5py.File(root / "demo.hdf5", "r") as f:
             xml = f["data/demo_0"].attrs["model_file"]
             assert f["data/demo_0/states"].attrs["mujoco_state_spec"] == SPEC
+    else:
+        xml = (root / "meta/demoforge/model.xml").read_text()
+    assert xml == XML
     m = mujoco.MjModel.from_xml_string(xml)
     d = mujoco.MjData(m)
     substeps = int(round(1 / FPS / m.opt.timestep))

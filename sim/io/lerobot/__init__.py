@@ -8,6 +8,8 @@ Layout written (LeRobot ``codebase_version`` "v3.0", see ../shared/FORMATS.md §
     <root>/meta/episodes/chunk-000/file-000.parquet   one row per episode (+ videos/*, stats/*)
     <root>/meta/demoforge/episodes.jsonl        full EpisodeMeta per episode (provenance, seed, ...)
     <root>/meta/demoforge/dataset.json          copy of info.json["demoforge"]
+    <root>/meta/demoforge/model.xml             scene MJCF (when given): reset to any step
+    <root>/meta/<files>                         files staged with stage_file (report, plots)
     <root>/data/chunk-000/file-000.parquet      one row per frame, one row group per episode
     <root>/videos/observation.images.<cam>/chunk-000/file-000.mp4   all episodes, concatenated
 

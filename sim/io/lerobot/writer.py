@@ -62,6 +62,7 @@ log = logging.getLogger(__package__)  # "sim.io.lerobot", as before the split
 _STAGE_FORMAT = "demoforge-lerobot-staging/1"
 _EP_STEM = "episode_{:06d}"
 _MB = 1024**2
+MODEL_PATH = "meta/demoforge/model.xml"
 _LABEL_FIELDS = {"segment": "segments", "segment_ref": "segment_refs"}
 _RESERVED = (
     "meta/info.json",
@@ -69,6 +70,7 @@ _RESERVED = (
     "meta/tasks.parquet",
     DEMOFORGE_DATASET_PATH,
     DEMOFORGE_EPISODES_PATH,
+    MODEL_PATH,
 )
 
 
@@ -175,6 +177,9 @@ class LeRobotWriter:
         chunks_size: max files per ``chunk-XXX`` directory.
         data_files_size_in_mb: start a new data parquet past this size [MiB].
         video_files_size_in_mb: start a new mp4 past this size [MiB].
+        model_xml: MJCF XML of the scene, saved as ``meta/demoforge/model.xml`` so any step can
+            be restored from ``observation.mujoco_state`` (``MjModel.from_xml_string`` +
+            ``mj_setState``).
 
     Raises:
         OutputExistsError: ``<root>`` exists (without ``overwrite``), or ``<root>.partial`` exists
@@ -195,6 +200,7 @@ class LeRobotWriter:
         chunks_size: int = 1000,
         data_files_size_in_mb: float = 100,
         video_files_size_in_mb: float = 200,
+        model_xml: str | None = None,
     ) -> None:
         self.root = Path(root)
         self.overwrite = overwrite
@@ -216,6 +222,12 @@ class LeRobotWriter:
             "data_files_size_in_mb": data_files_size_in_mb,
             "video_files_size_in_mb": video_files_size_in_mb,
         }
+        if model_xml is not None and not isinstance(model_xml, str):
+            raise ConfigError(
+                "LeRobotWriter: model_xml must be an MJCF XML string, got "
+                f"{type(model_xml).__name__}"
+            )
+        self._model_xml = model_xml
         self._stage = Staging(
             self.root,
             overwrite=overwrite,
@@ -540,6 +552,9 @@ class LeRobotWriter:
             "config": st["config"],
             "episodes_metadata": DEMOFORGE_EPISODES_PATH,
         }
+        if self._model_xml is not None:
+            demo["model_file"] = MODEL_PATH
+            atomic_write_text(build / MODEL_PATH, self._model_xml)
         atomic_write_json(build / DEMOFORGE_DATASET_PATH, demo)
         atomic_write_text(
             build / DEMOFORGE_EPISODES_PATH,
