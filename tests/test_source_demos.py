@@ -173,3 +173,29 @@ def test_same_reference_subtasks_continue_one_segment():
         assert (grasp["label"], pull["label"]) == ("grasp", "pull")
         assert pull["episode"] == grasp["episode"] and pull["transform"] == grasp["transform"]
         assert pull["transit_steps"] == 0 and pull["start"] == grasp["stop"]
+
+
+def test_time_warp_noise_and_retime_caps_act(stack):
+    scene, _, sources = stack
+
+    def plan(**kw):
+        demos = make_source("demos", scene, episodes=sources, select="random", **kw)
+        scene.reset(np.random.default_rng(11), "D0")
+        return demos.plan(scene, np.random.default_rng(11))
+
+    base = plan()
+    slow = plan(time_warp=(1.3, 1.3))
+    assert len(slow) > 1.2 * len(base)
+    noisy, clean = plan(noise=0.003, retime=False), plan(retime=False)
+    d = noisy.pose["right"][:, :3] - clean.pose["right"][:, :3]
+    assert 0.001 < np.std(d) < 0.006
+    capped = plan(max_speed=0.15)
+    v = np.linalg.norm(np.diff(capped.pose["right"][:, :3], axis=0), axis=1) / scene.control_dt
+    assert (
+        v.max()
+        <= 0.15 + 1e-6
+        < np.max(
+            np.linalg.norm(np.diff(base.pose["right"][:, :3], axis=0), axis=1) / scene.control_dt
+        )
+    )
+    assert len(capped) > len(base)
