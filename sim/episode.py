@@ -105,7 +105,7 @@ class Episode:
     segment: dict[str, np.ndarray] = field(default_factory=dict)
     segment_ref: dict[str, np.ndarray] = field(default_factory=dict)
     state: np.ndarray | None = None
-    state_spec: int | None = None  # mujoco.mjtState bits of `state` (mjSTATE_FULLPHYSICS)
+    state_spec: int | None = None  # mujoco.mjtState bits of `state` (mjSTATE_INTEGRATION)
     arm_joints: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:

@@ -61,3 +61,7 @@ class PlanError(SimError):
     def __init__(self, message: str, cause: str = "plan_failed"):
         super().__init__(message)
         self.cause = cause
+
+
+class OutputWriteError(SimError):
+    """The output location cannot be written: disk full, quota, read-only or no permission."""

@@ -374,8 +374,11 @@ def _open_writer(cfg: GenerateConfig, out: Path):
     except ImportError:
         open_writer = None
     if open_writer is not None:
+        from sim.workers import local_context
+
+        xml = local_context(cfg).scene.mjcf_xml()  # reset-to-state needs the model
         return open_writer(o.format, out, fps=int(round(cfg.control_hz)), config=config,
-                           overwrite=o.overwrite, resume=o.resume)
+                           overwrite=o.overwrite, resume=o.resume, model_xml=xml)
     from sim.io.lerobot import LeRobotWriter
 
     if o.format != "lerobot":

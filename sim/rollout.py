@@ -17,8 +17,9 @@ from sim.episode import Episode, EpisodeMeta
 from sim.model.scene import Scene
 from sim.render import CameraRig
 
-#: MuJoCo state recorded per step (schema 1.1 ``Episode.state``): enough to restore any step.
-STATE_SPEC = int(mujoco.mjtState.mjSTATE_FULLPHYSICS)
+#: MuJoCo state recorded per step (schema 1.1 ``Episode.state``): the integration state (physics,
+#: controls, warmstart), so restoring step t and stepping reproduces step t+1 bit for bit.
+STATE_SPEC = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 
 
 @dataclass

@@ -197,3 +197,25 @@ def test_mujoco_warnings_are_logged_not_written_to_the_cwd(tmp_path, monkeypatch
         mujoco.mj_step(m, d)
     assert any("unstable" in r.getMessage() for r in caplog.records)
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+
+
+def test_generated_robomimic_episode_restores_any_step_bit_for_bit(tmp_path):
+    """model_file + states: set step t, apply step t+1's controls, 25 substeps == step t+1."""
+    import h5py
+    import mujoco
+
+    res = generate(_cfg(tmp_path, "rs", "robomimic", episodes=1), progress=False)
+    with h5py.File(Path(res.path) / "demo.hdf5") as f:
+        xml = f["data/demo_0"].attrs["model_file"]
+    m = mujoco.MjModel.from_xml_string(xml)
+    d, nxt = mujoco.MjData(m), mujoco.MjData(m)
+    ep = _read(res.path)[0]
+    for t in (5, len(ep) // 2, len(ep) - 2):
+        mujoco.mj_setState(m, nxt, ep.state[t + 1], ep.state_spec)
+        mujoco.mj_setState(m, d, ep.state[t], ep.state_spec)
+        d.ctrl[:] = nxt.ctrl
+        d.eq_active[:] = nxt.eq_active
+        mujoco.mj_step(m, d, 25)
+        st = np.empty(mujoco.mj_stateSize(m, ep.state_spec))
+        mujoco.mj_getState(m, d, st, ep.state_spec)
+        np.testing.assert_array_equal(st, ep.state[t + 1])

@@ -11,11 +11,17 @@ Example::
 
 from __future__ import annotations
 
+from sim.errors import OutputWriteError
 from sim.io.formats import FORMATS, detect_format, read_episodes
 from sim.io.sanity import ReadReport, SanityError, SanityLimits, check_episode
+from sim.io.writer import WRITER_FORMATS, Writer, open_writer
 
 __all__ = [
     "FORMATS",
+    "WRITER_FORMATS",
+    "OutputWriteError",
+    "Writer",
+    "open_writer",
     "ReadReport",
     "SanityError",
     "SanityLimits",

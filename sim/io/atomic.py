@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from sim.errors import OutputExistsError, SimError
+from sim.errors import OutputExistsError, OutputWriteError
 
 PARTIAL_SUFFIX = ".partial"
 #: Test hook: ``DEMOFORGE_KILL_AT=before_publish|after_publish`` SIGKILLs the process right before
@@ -32,10 +32,6 @@ KILL_ENV = "DEMOFORGE_KILL_AT"
 #: errno values that mean "the output location cannot take the data".
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
-
-
-class OutputWriteError(SimError):
-    """The output location cannot be written: disk full, quota, read-only or no permission."""
 
 
 def _mb(n: float) -> str:

@@ -87,6 +87,8 @@ def detect_format(path: str | Path) -> str:
             return "lerobot"
         if any(".tfrecord" in p.name for p in path.iterdir() if p.is_file()):
             return "rlds"
+        if (path / "demo.hdf5").is_file():  # demoforge's robomimic output directory
+            return _hdf5_kind(path / "demo.hdf5")
     else:
         name = path.name.lower()
         if name.endswith(_HDF5_SUFFIXES):
@@ -97,6 +99,7 @@ def detect_format(path: str | Path) -> str:
             return "teleop"
     raise FormatError(
         f"{path}: cannot detect the demo format; expected a LeRobot directory (meta/info.json), "
+        "a directory with demo.hdf5, "
         "a robomimic/robosuite .hdf5, an RLDS *.tfrecord* file or directory, or a teleop "
         ".csv/.jsonl log"
     )

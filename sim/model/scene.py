@@ -7,6 +7,7 @@ recompiled between episodes and ``MjData`` is reused.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -160,6 +161,7 @@ class Scene:
     level: str = "D0"
     info: dict[str, Any] = field(default_factory=dict)
     weld: WeldGrasp | None = None  # grippers of hands without fingers (gripper.weld)
+    spec: mujoco.MjSpec | None = None  # the composed spec the model was compiled from
     _nominal: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -181,6 +183,14 @@ class Scene:
         if self.task is not None:
             self.task.reset(self, rng, self.level)
         mujoco.mj_forward(self.model, self.data)
+
+    def mjcf_xml(self) -> str:
+        """The compiled scene as one MJCF document (stored with datasets for reset-to-state)."""
+        if self.spec is None:
+            raise ConfigError("this scene was not built from a spec; no MJCF to export")
+        with _quiet_attach():
+            xml = self.spec.to_xml()
+        return _dedupe_defaults(xml)
 
     def remember_nominal(self, *names: str) -> None:
         """Snapshot model arrays (e.g. 'geom_friction') so reset() restores them."""
@@ -294,6 +304,27 @@ class Scene:
         return self.model.site_pos[self.model.site("workspace").id].copy()
 
 
+_LEAF_DEFAULT = re.compile(r'[ \t]*<default class="([^"]+)">(?:(?!<default).)*?</default>\n?', re.S)
+
+
+def _dedupe_defaults(xml: str) -> str:
+    """Drop repeated identical ``<default class>`` blocks (one per attached props body).
+
+    Attaching each top-level body of a props file copies its default classes once per body; the
+    compiled model is unaffected, but MJCF text with a class defined twice does not load.
+    """
+    seen: set[str] = set()
+
+    def keep_first(m: re.Match) -> str:
+        block = m.group(0).strip()
+        if block in seen:
+            return ""
+        seen.add(block)
+        return m.group(0)
+
+    return _LEAF_DEFAULT.sub(keep_first, xml)
+
+
 def build_scene(
     robot: str | RobotSpec = "demoforge_humanoid",
     task: str | Task | None = "stack_blocks",
@@ -389,6 +420,7 @@ def build_scene(
             WeldGrasp.build(model, robot_spec, graspable_objects(task_obj))
             if weld_arms(robot_spec) else None
         ),
+        spec=spec,
     )
     if task_obj is not None:
         task_obj.bind(scene)
