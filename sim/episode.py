@@ -212,7 +212,9 @@ class Episode:
 
 def _check_array(src: str, name: str, arr: Any, shape: tuple, finite: bool = True) -> None:
     a = np.asarray(arr)
-    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+    if a.ndim != len(shape) or any(
+        s is not None and s != d for s, d in zip(shape, a.shape, strict=True)
+    ):
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise SchemaError(f"{src}: {name!r} must have shape {want}, got {a.shape}")
     if finite and a.dtype.kind == "f" and not np.all(np.isfinite(a)):

@@ -131,7 +131,7 @@ def dataclasses_equal_meta(a: EpisodeMeta, b: EpisodeMeta) -> bool:
 def test_round_trip_is_exact(written, episodes):
     back = read_lerobot(written)
     assert len(back) == len(episodes)
-    for a, b in zip(episodes, back):
+    for a, b in zip(episodes, back, strict=True):
         assert_same(a, b)
         assert all(isinstance(v, VideoClip) for v in b.images.values())  # lazy until asked
         b.validate()
@@ -255,7 +255,7 @@ def test_parquet_columns_match_features(written, episodes):
             f"videos/observation.images.{cam}/{k}"
             for k in ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
         ]
-    for row, ep in zip(eps, episodes):
+    for row, ep in zip(eps, episodes, strict=True):
         assert all(k in row for k in required)
         assert row["tasks"] == [ep.meta.instruction] and row["length"] == len(ep)
         assert row["dataset_to_index"] - row["dataset_from_index"] == len(ep)
@@ -308,7 +308,7 @@ def test_video_pts_exact_and_frames_close(written, episodes):
         expected = np.concatenate([e.images[cam] for e in episodes])
         assert _psnr(frames, expected) > 30
     back = read_lerobot(written)
-    for a, b in zip(episodes, back):
+    for a, b in zip(episodes, back, strict=True):
         for cam in CAMS:
             clip = b.images[cam]
             assert clip.from_timestamp == (0.0 if a is episodes[0] else len(episodes[0]) / FPS)
@@ -339,7 +339,7 @@ def test_rollover_to_new_files(tmp_path, episodes):
     rows = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
     assert [r["data/file_index"] for r in rows] == [0, 1]
     assert [r["videos/observation.images.front/from_timestamp"] for r in rows] == [0.0, 0.0]
-    for a, b in zip(episodes, read_lerobot(root)):
+    for a, b in zip(episodes, read_lerobot(root), strict=True):
         assert_same(a, b)
         assert _psnr(b.image("front"), a.images["front"]) > 30
 
@@ -395,7 +395,7 @@ def test_crash_before_finalize_is_resumable(tmp_path, episodes):
     assert w.add(episodes[1]) == 1
     w.finalize()
     assert not partial.exists()
-    for a, b in zip(episodes, read_lerobot(root)):
+    for a, b in zip(episodes, read_lerobot(root), strict=True):
         assert_same(a, b)
 
 
@@ -703,7 +703,7 @@ def test_foreign_v3_dataset_mapping(copy_of, episodes):
     assert read_lerobot_info(copy_of).demoforge is None
     back = read_lerobot(copy_of)
     state_names = [f"joint{k}" for k in range(7)] + ["left_gripper", "right_gripper"]
-    for i, (a, b) in enumerate(zip(episodes, back)):
+    for i, (a, b) in enumerate(zip(episodes, back, strict=True)):
         assert b.joint_names == state_names
         expected_state = np.c_[f32(a.qpos), f32(a.gripper["left"]), f32(a.gripper["right"])]
         assert b.qpos.tobytes() == expected_state.tobytes()
@@ -793,7 +793,7 @@ def test_foreign_image_dtype_feature_is_lazy_png(copy_of, episodes):
     pngs = [{"bytes": iio.imwrite("<bytes>", f, extension=".png"), "path": None} for f in frames]
     _edit_data(copy_of, lambda t: t.append_column("observation.images.top", pa.array(pngs)))
     back = read_lerobot(copy_of)
-    for a, b in zip(episodes, back):
+    for a, b in zip(episodes, back, strict=True):
         assert callable(b.images["top"])
         np.testing.assert_array_equal(b.image("top"), a.images["front"])  # lossless
 
@@ -828,13 +828,13 @@ def test_resume_after_crash_in_first_episode_forgets_its_schema(tmp_path, episod
 def test_demoforge_metadata_survives_info_rewrite(copy_of, episodes):
     """lerobot drops unknown info.json keys when it rewrites the file; meta/demoforge/ remains."""
     _edit_info(copy_of, lambda i: i.pop("demoforge"))
-    for a, b in zip(episodes, read_lerobot(copy_of)):
+    for a, b in zip(episodes, read_lerobot(copy_of), strict=True):
         assert_same(a, b)
 
 
 def test_rewrite_from_lazy_images(written, tmp_path, episodes):
     """Episodes read back (lazy VideoClip images) can be written again, e.g. to convert."""
     again = write_lerobot(read_lerobot(written), tmp_path / "again")
-    for a, b in zip(episodes, read_lerobot(again)):
+    for a, b in zip(episodes, read_lerobot(again), strict=True):
         assert_same(a, b)
         assert _psnr(b.image("wrist"), a.images["wrist"]) > 30

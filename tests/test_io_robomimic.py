@@ -97,7 +97,7 @@ def test_round_trip_is_exact(tmp_path):
     back = read_robomimic(path)
     assert len(back) == 3
     assert callable(back[0].images["agentview"])  # lazy until first use
-    for a, b in zip(episodes, back):
+    for a, b in zip(episodes, back, strict=True):
         assert_episodes_equal(a, b)
     assert back[1].qvel is None and back[1].action is None and back[1].images == {}
     eager = read_episodes(path, lazy_images=False, demos=[2])

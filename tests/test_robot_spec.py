@@ -273,7 +273,7 @@ def test_spec_edits_servos_sites_cameras_geoms_mount():
     np.testing.assert_allclose(m.body("base").pos, [0.1, 0.0, -0.05])
     pairs = {
         (m.body(b1).name, m.body(b2).name)
-        for b1, b2 in zip(m.exclude_signature >> 16, m.exclude_signature & 0xFFFF)
+        for b1, b2 in zip(m.exclude_signature >> 16, m.exclude_signature & 0xFFFF, strict=True)
     }
     want = {frozenset(("torso", f"{side}_hand")) for side in ("left", "right")}
     assert want <= set(map(frozenset, pairs))

@@ -295,7 +295,7 @@ def _index_v30(
     if "task_index" not in df.columns:
         raise FormatError(f"{tasks_path}: column 'task_index' missing; columns {list(df.columns)}")
     names = df["task"] if "task" in df.columns else df.index
-    tasks_by_index = {int(i): str(t) for t, i in zip(names, df["task_index"])}
+    tasks_by_index = {int(i): str(t) for t, i in zip(names, df["task_index"], strict=True)}
     tasks = [tasks_by_index.get(i, "") for i in range(max(tasks_by_index, default=-1) + 1)]
     ep_files = sorted((root / "meta" / "episodes").glob("*/*.parquet"))
     if not ep_files:

@@ -23,7 +23,7 @@ def _numeric_stats(x: np.ndarray) -> dict[str, np.ndarray]:
         "std": x.std(0),
         "count": np.array([len(x)]),
     }
-    for qi, v in zip(QUANTILES, q):
+    for qi, v in zip(QUANTILES, q, strict=True):
         out[f"q{round(qi * 100):02d}"] = v
     return out
 
@@ -58,7 +58,7 @@ def _image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
         out["mean"].append(mean)
         out["std"].append(np.sqrt((hist * (levels - mean) ** 2).sum() / N))
         cum = np.cumsum(hist)
-        for k, q in zip(qkeys, QUANTILES):
+        for k, q in zip(qkeys, QUANTILES, strict=True):
             pos = q * (N - 1)
             lo, hi = np.floor(pos), np.ceil(pos)
             v_lo = np.searchsorted(cum, lo, side="right")

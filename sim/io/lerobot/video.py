@@ -77,7 +77,7 @@ def _concat_mp4(inputs: list[Path], lengths: list[int], out_path: Path, fps: int
         tb0 = None
         offset = 0  # in ticks of tb0
         done = 0  # frames
-        for path, T in zip(inputs, lengths):
+        for path, T in zip(inputs, lengths, strict=True):
             with av.open(str(path)) as inp:
                 istream = inp.streams.video[0]
                 tb = istream.time_base
