@@ -23,8 +23,10 @@ from sim.render import CameraConfig
 
 
 def digest(root: Path, pattern: str) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob(pattern))}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob(pattern))
+    }
 
 
 def arrays(root: Path) -> bytes:
@@ -52,23 +54,31 @@ def main() -> None:
         for r in range(a.runs):
             out = {}
             for w in (1, 2):
-                cfg = GenerateConfig(task=a.task, episodes=a.episodes, workers=w, cameras=cams,
-                                     output=str(tmp / f"r{r}_w{w}"))
+                cfg = GenerateConfig(
+                    task=a.task,
+                    episodes=a.episodes,
+                    workers=w,
+                    cameras=cams,
+                    output=str(tmp / f"r{r}_w{w}"),
+                )
                 out[w] = Path(generate(cfg, progress=False).path)
             one, two = out[1], out[2]
             if ref is None:
                 ref = one
             f1, f2 = frames(one), frames(two)
-            rows.append({
-                "state/action w1==w2": arrays(one) == arrays(two),
-                "parquet w1==w2": digest(one, "data/**/*.parquet") == digest(two,
-                                                                             "data/**/*.parquet"),
-                "mp4 bytes w1==w2": digest(one, "*.mp4") == digest(two, "*.mp4"),
-                "frames w1==w2": all(np.array_equal(x, y) for x, y in zip(f1, f2, strict=True)),
-                "max |frame diff|": max(int(np.abs(x.astype(int) - y).max())
-                                        for x, y in zip(f1, f2, strict=True)),
-                "mp4 bytes == run 0": digest(two, "*.mp4") == digest(ref, "*.mp4"),
-            })
+            rows.append(
+                {
+                    "state/action w1==w2": arrays(one) == arrays(two),
+                    "parquet w1==w2": digest(one, "data/**/*.parquet")
+                    == digest(two, "data/**/*.parquet"),
+                    "mp4 bytes w1==w2": digest(one, "*.mp4") == digest(two, "*.mp4"),
+                    "frames w1==w2": all(np.array_equal(x, y) for x, y in zip(f1, f2, strict=True)),
+                    "max |frame diff|": max(
+                        int(np.abs(x.astype(int) - y).max()) for x, y in zip(f1, f2, strict=True)
+                    ),
+                    "mp4 bytes == run 0": digest(two, "*.mp4") == digest(ref, "*.mp4"),
+                }
+            )
             for w in (1, 2):
                 if r > 0:
                     shutil.rmtree(out[w])

@@ -42,8 +42,9 @@ def raw_mj_step(model: mujoco.MjModel, data: mujoco.MjData, n: int = 20000) -> f
     return n / (time.perf_counter() - t)
 
 
-def raw_renderer(model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n: int = 300,
-                 quality: str = "fast"):
+def raw_renderer(
+    model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n: int = 300, quality: str = "fast"
+):
     """Frames/s of a plain mujoco.Renderer with the visual flags of ``quality`` over the cameras."""
     shadows, reflect, sky, samples = QUALITY[quality]
     model.vis.quality.offsamples = samples
@@ -70,11 +71,16 @@ def record_sources(tmp: Path, n: int = 10) -> str:
     return generate(cfg, progress=False).path
 
 
-def run(tmp: Path, label: str, episodes: int, workers: int, cams, size: int, source: str,
-        params: dict) -> tuple:
+def run(
+    tmp: Path, label: str, episodes: int, workers: int, cams, size: int, source: str, params: dict
+) -> tuple:
     cfg = GenerateConfig(
-        episodes=episodes, workers=workers, output=str(tmp / label), source=source,
-        source_params=params, cameras=CameraConfig(names=cams, height=size, width=size),
+        episodes=episodes,
+        workers=workers,
+        output=str(tmp / label),
+        source=source,
+        source_params=params,
+        cameras=CameraConfig(names=cams, height=size, width=size),
     )
     t = time.perf_counter()
     res = generate(cfg, progress=False)
@@ -96,9 +102,11 @@ def main() -> None:
     mj_cams = [scene.robot.cameras[c] for c in CAMS]
     step_rate = raw_mj_step(scene.model, scene.data)
     render_fps = raw_renderer(scene.model, scene.data, args.size, mj_cams)
-    print(f"model: nq={scene.model.nq} nbody={scene.model.nbody} ngeom={scene.model.ngeom}; "
-          f"source={args.source}, {args.episodes} episodes, {len(CAMS)} cameras "
-          f"{args.size}x{args.size} (fast preset)")
+    print(
+        f"model: nq={scene.model.nq} nbody={scene.model.nbody} ngeom={scene.model.ngeom}; "
+        f"source={args.source}, {args.episodes} episodes, {len(CAMS)} cameras "
+        f"{args.size}x{args.size} (fast preset)"
+    )
     print(f"raw mj_step:                     {step_rate:,.0f} steps/s")
     print(f"raw mujoco.Renderer (fast flags): {render_fps:,.0f} frames/s")
     with tempfile.TemporaryDirectory() as d:
@@ -107,15 +115,18 @@ def main() -> None:
         base = None
         for w in args.workers:
             for label, cams in (("2 cameras", CAMS), ("no cameras", ())):
-                r, wall, frames = run(tmp, f"{label}_w{w}", args.episodes, w, cams, args.size,
-                                      args.source, params)
+                r, wall, frames = run(
+                    tmp, f"{label}_w{w}", args.episodes, w, cams, args.size, args.source, params
+                )
                 steps = frames * scene.n_substeps
                 epm = 60 * r.episodes / wall
                 per100 = epm * (frames / r.episodes) / 100
-                line = (f"workers={w} {label:10s} {epm:6.1f} episodes/min ({per100:6.1f} per "
-                        f"100-step episode), {steps / wall:8,.0f} physics steps/s "
-                        f"(x{steps / wall / step_rate:.2f} raw mj_step), DGR "
-                        f"{r.episodes}/{r.attempts}")
+                line = (
+                    f"workers={w} {label:10s} {epm:6.1f} episodes/min ({per100:6.1f} per "
+                    f"100-step episode), {steps / wall:8,.0f} physics steps/s "
+                    f"(x{steps / wall / step_rate:.2f} raw mj_step), DGR "
+                    f"{r.episodes}/{r.attempts}"
+                )
                 if cams:
                     fps = frames * len(CAMS) / wall
                     line += f", {fps:,.0f} frames/s (x{fps / render_fps:.2f} raw renderer)"

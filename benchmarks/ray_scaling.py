@@ -20,8 +20,11 @@ from sim.render import CameraConfig
 
 
 def arrays(path: str) -> bytes:
-    return b"".join(np.ascontiguousarray(a, np.float32).tobytes()
-                    for e in read_lerobot(path) for a in (e.qpos, e.action))
+    return b"".join(
+        np.ascontiguousarray(a, np.float32).tobytes()
+        for e in read_lerobot(path)
+        for a in (e.qpos, e.action)
+    )
 
 
 def main() -> None:
@@ -33,23 +36,35 @@ def main() -> None:
     a = ap.parse_args()
     cams = CameraConfig(("head", "right_wrist"), a.size, a.size)
     with tempfile.TemporaryDirectory() as d:
-        ref = generate(GenerateConfig(episodes=a.episodes, output=f"{d}/local", cameras=cams),
-                       progress=False)
+        ref = generate(
+            GenerateConfig(episodes=a.episodes, output=f"{d}/local", cameras=cams), progress=False
+        )
         rows = {}
         for w in (1, 2):
             t = time.perf_counter()
-            res = generate(GenerateConfig(episodes=a.episodes, output=f"{d}/ray{w}",
-                                          cameras=cams, executor="ray", workers=w),
-                           progress=False)
+            res = generate(
+                GenerateConfig(
+                    episodes=a.episodes,
+                    output=f"{d}/ray{w}",
+                    cameras=cams,
+                    executor="ray",
+                    workers=w,
+                ),
+                progress=False,
+            )
             rows[w] = (time.perf_counter() - t, res)
             ray.shutdown()  # the next run starts a cluster of its own size
         same = all(arrays(r.path) == arrays(ref.path) for _, r in rows.values())
-        print(f"{a.episodes} episodes, 2 cameras {a.size}x{a.size}, local Ray cluster "
-              f"(start-up included); identical to single-process: {same}")
+        print(
+            f"{a.episodes} episodes, 2 cameras {a.size}x{a.size}, local Ray cluster "
+            f"(start-up included); identical to single-process: {same}"
+        )
         base = rows[1][0]
         for w, (wall, r) in rows.items():
-            print(f"  ray workers={w}: {wall:6.1f} s, {60 * r.episodes / wall:5.1f} episodes/min, "
-                  f"speed-up x{base / wall:.2f}, efficiency {base / wall / w:.0%}")
+            print(
+                f"  ray workers={w}: {wall:6.1f} s, {60 * r.episodes / wall:5.1f} episodes/min, "
+                f"speed-up x{base / wall:.2f}, efficiency {base / wall / w:.0%}"
+            )
 
 
 if __name__ == "__main__":

@@ -35,8 +35,11 @@ def main() -> None:
                     fails.append(seed)
             n_ok = args.seeds - len(fails)
             dt = (time.perf_counter() - t0) / args.seeds
-            print(f"| {task} | {level} | {n_ok}/{args.seeds} | {n_ok / args.seeds:.0%} | "
-                  f"{dt:.2f} | {fails[:10]} |", flush=True)
+            print(
+                f"| {task} | {level} | {n_ok}/{args.seeds} | {n_ok / args.seeds:.0%} | "
+                f"{dt:.2f} | {fails[:10]} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -54,10 +54,17 @@ def _init(cfg: GenerateConfig):
             "executor=ray needs Ray: pip install 'demoforge[ray]' (or set executor=local)"
         ) from e
     if not ray.is_initialized():
-        env = {k: v for k, v in os.environ.items()
-               if k in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "LP_NUM_THREADS", KILL_ONCE_ENV)}
-        kw = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
-              "include_dashboard": False, "logging_level": logging.WARNING}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "LP_NUM_THREADS", KILL_ONCE_ENV)
+        }
+        kw = {
+            "runtime_env": {"env_vars": env},
+            "log_to_driver": False,
+            "include_dashboard": False,
+            "logging_level": logging.WARNING,
+        }
         if cfg.ray_address:
             ray.init(address=cfg.ray_address, **kw)
         else:

@@ -49,24 +49,28 @@ class DemoforgeEnv(gym.Env):
         self.action_names = list(s.action_names)
         lo = np.concatenate([m.actuator_ctrlrange[s.joint_act, 0], np.zeros(len(s.gripper_arms))])
         hi = np.concatenate([m.actuator_ctrlrange[s.joint_act, 1], np.ones(len(s.gripper_arms))])
-        self.action_space = spaces.Box(lo.astype(np.float32), hi.astype(np.float32),
-                                       dtype=np.float32)
+        self.action_space = spaces.Box(
+            lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32
+        )
         n = len(s.joint_names)
         obs: dict[str, spaces.Space] = {
             "qpos": spaces.Box(-np.inf, np.inf, (n,), np.float64),
             "qvel": spaces.Box(-np.inf, np.inf, (n,), np.float64),
             "ee": spaces.Dict({a: spaces.Box(-np.inf, np.inf, (7,), np.float64) for a in s.arms}),
-            "gripper": spaces.Dict({a: spaces.Box(0.0, 1.0, (1,), np.float64)
-                                    for a in s.gripper_arms}),
-            "objects": spaces.Dict({o: spaces.Box(-np.inf, np.inf, (7,), np.float64)
-                                    for o in s.object_names()}),
+            "gripper": spaces.Dict(
+                {a: spaces.Box(0.0, 1.0, (1,), np.float64) for a in s.gripper_arms}
+            ),
+            "objects": spaces.Dict(
+                {o: spaces.Box(-np.inf, np.inf, (7,), np.float64) for o in s.object_names()}
+            ),
         }
         h, w = image_size
         self.rig = None
         if cameras:
             self.rig = CameraRig(m, resolve_cameras(s.robot.cameras, cameras), h, w)
-            obs["images"] = spaces.Dict({c: spaces.Box(0, 255, (h, w, 3), np.uint8)
-                                         for c in cameras})
+            obs["images"] = spaces.Dict(
+                {c: spaces.Box(0, 255, (h, w, 3), np.uint8) for c in cameras}
+            )
         self.observation_space = spaces.Dict(obs)
         self._render_rig = None
         self._render_camera = s.robot.cameras.get(render_camera, render_camera)
@@ -96,8 +100,9 @@ class DemoforgeEnv(gym.Env):
         if self.render_mode != "rgb_array":
             return None
         if self._render_rig is None:
-            self._render_rig = CameraRig(self.scene.model, {"view": self._render_camera}, 240,
-                                         320, "high")
+            self._render_rig = CameraRig(
+                self.scene.model, {"view": self._render_camera}, 240, 320, "high"
+            )
         return self._render_rig.render(self.scene.data)["view"]
 
     def close(self):
@@ -113,8 +118,12 @@ def register_all() -> list[str]:
     for task in known_tasks():
         eid = env_id(task)
         if eid not in gym.registry:
-            gym.register(id=eid, entry_point="sim.env:DemoforgeEnv", kwargs={"task": task},
-                         max_episode_steps=400)
+            gym.register(
+                id=eid,
+                entry_point="sim.env:DemoforgeEnv",
+                kwargs={"task": task},
+                max_episode_steps=400,
+            )
         ids.append(eid)
     return ids
 

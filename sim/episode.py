@@ -151,14 +151,25 @@ class Episode:
             raise SchemaError(f"{src}: 'time' has NaN/inf")
         if T > 1 and np.any(np.diff(t) <= 0):
             raise SchemaError(f"{src}: 'time' must be strictly increasing")
-        for name, names in (("qpos", self.joint_names), ("qvel", self.joint_names),
-                            ("action", self.action_names)):
+        for name, names in (
+            ("qpos", self.joint_names),
+            ("qvel", self.joint_names),
+            ("action", self.action_names),
+        ):
             arr = getattr(self, name)
             if arr is None:
                 continue
             _check_array(src, name, arr, (T, len(names)) if names else (T, None))
-        groups = (("ee", 7), ("gripper", None), ("objects", 7), ("subtasks", None),
-                  ("target", 7), ("gripper_cmd", None), ("segment", None), ("segment_ref", None))
+        groups = (
+            ("ee", 7),
+            ("gripper", None),
+            ("objects", 7),
+            ("subtasks", None),
+            ("target", 7),
+            ("gripper_cmd", None),
+            ("segment", None),
+            ("segment_ref", None),
+        )
         for group, width in groups:
             for key, arr in getattr(self, group).items():
                 shape = (T, width) if width else (T,)
@@ -190,13 +201,16 @@ class Episode:
 
     def slice(self, start: int, stop: int) -> Episode:
         """Steps [start, stop) as a new Episode (time re-based to 0)."""
+
         def cut(x):
             return None if x is None else np.asarray(x)[start:stop]
 
         return dataclasses.replace(
             self,
             time=np.asarray(self.time)[start:stop] - np.asarray(self.time)[start],
-            qpos=cut(self.qpos), qvel=cut(self.qvel), action=cut(self.action),
+            qpos=cut(self.qpos),
+            qvel=cut(self.qvel),
+            action=cut(self.action),
             ee={k: cut(v) for k, v in self.ee.items()},
             gripper={k: cut(v) for k, v in self.gripper.items()},
             objects={k: cut(v) for k, v in self.objects.items()},

@@ -120,8 +120,9 @@ class GenerateConfig:
         if isinstance(self.task, str):
             object.__setattr__(self, "task", TaskConfig(self.task, dict(self.task_params)))
         elif self.task_params:
-            object.__setattr__(self, "task", replace(
-                self.task, params={**self.task.params, **self.task_params}))
+            object.__setattr__(
+                self, "task", replace(self.task, params={**self.task.params, **self.task_params})
+            )
         object.__setattr__(self, "task_params", {})
         c = self.cameras
         if not isinstance(c.names, tuple):
@@ -142,8 +143,20 @@ class GenerateConfig:
 
 
 #: Config keys that determine the data (resuming with other values is refused).
-DATA_KEYS = ("task", "robot", "seed", "level", "control_hz", "cameras", "task_params", "source",
-             "source_params", "augment", "stability", "format")
+DATA_KEYS = (
+    "task",
+    "robot",
+    "seed",
+    "level",
+    "control_hz",
+    "cameras",
+    "task_params",
+    "source",
+    "source_params",
+    "augment",
+    "stability",
+    "format",
+)
 
 
 @dataclass
@@ -211,8 +224,11 @@ def validate(cfg: GenerateConfig) -> None:
     _check_int("workers", cfg.workers, 1, MAX_WORKERS)
     if cfg.max_attempts is not None:
         _check_int("max_attempts", cfg.max_attempts, 1, 10**10)
-    if not (isinstance(cfg.control_hz, (int, float)) and np.isfinite(cfg.control_hz)
-            and cfg.control_hz > 0):
+    if not (
+        isinstance(cfg.control_hz, (int, float))
+        and np.isfinite(cfg.control_hz)
+        and cfg.control_hz > 0
+    ):
         raise ConfigError(f"control_hz must be a number > 0 [Hz], got {cfg.control_hz!r}")
     c = cfg.cameras
     if c.names and (c.height <= 0 or c.width <= 0):
@@ -290,8 +306,13 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
         return _published_result(Path(writer.finalize()))
     state_file = writer.partial / PROGRESS_FILE
     state = _load_progress(state_file, writer.num_staged) if cfg.output.resume else None
-    state = state or {"written": 0, "next_attempt": 0, "failures": {}, "cpu_seconds": 0.0,
-                      "stats": _new_stats()}
+    state = state or {
+        "written": 0,
+        "next_attempt": 0,
+        "failures": {},
+        "cpu_seconds": 0.0,
+        "stats": _new_stats(),
+    }
     failures: Counter[str] = Counter(state["failures"])
     stats = state["stats"]
     written, next_attempt = writer.num_staged, state["next_attempt"]
@@ -307,18 +328,36 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
                 if res.cause:
                     failures[res.cause] += 1
                 else:
-                    _save_progress(state_file, cfg, written, res.index, failures, stats,
-                                   state["cpu_seconds"] + cpu_attempts, pending=res.index)
+                    _save_progress(
+                        state_file,
+                        cfg,
+                        written,
+                        res.index,
+                        failures,
+                        stats,
+                        state["cpu_seconds"] + cpu_attempts,
+                        pending=res.index,
+                    )
                     writer.add(res.episode)
                     written += 1
                     if bar:
                         bar.update(1)
                 next_attempt = res.index + 1
-                _save_progress(state_file, cfg, written, next_attempt, failures, stats,
-                               state["cpu_seconds"] + cpu_attempts)
+                _save_progress(
+                    state_file,
+                    cfg,
+                    written,
+                    next_attempt,
+                    failures,
+                    stats,
+                    state["cpu_seconds"] + cpu_attempts,
+                )
                 if bar:
-                    bar.set_postfix(attempts=next_attempt, dgr=f"{written / next_attempt:.0%}",
-                                    failed=sum(failures.values()))
+                    bar.set_postfix(
+                        attempts=next_attempt,
+                        dgr=f"{written / next_attempt:.0%}",
+                        failed=sum(failures.values()),
+                    )
                 _kill_point(f"attempt:{res.index}")
                 if written >= cfg.episodes:
                     break
@@ -332,8 +371,17 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
         )
     wall = time.perf_counter() - t0
     cpu = state["cpu_seconds"] + cpu_attempts + (time.process_time() - cpu0)
-    report = _report(cfg, out, written, next_attempt, failures, stats, wall, cpu,
-                     60 * (written - written_before) / max(wall, 1e-9))
+    report = _report(
+        cfg,
+        out,
+        written,
+        next_attempt,
+        failures,
+        stats,
+        wall,
+        cpu,
+        60 * (written - written_before) / max(wall, 1e-9),
+    )
     _stage_report(writer, report, stats)
     _kill_point("staged")
     final = Path(writer.finalize())
@@ -342,8 +390,13 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
 
         atomic_write_json(final / "meta" / "demoforge_report.json", report)
     return GenerateResult(
-        path=str(final), episodes=written, attempts=next_attempt, failures=dict(failures),
-        seconds=wall, episodes_per_min=report["episodes_per_min"], cpu_seconds=cpu,
+        path=str(final),
+        episodes=written,
+        attempts=next_attempt,
+        failures=dict(failures),
+        seconds=wall,
+        episodes_per_min=report["episodes_per_min"],
+        cpu_seconds=cpu,
         report=report,
     )
 
@@ -353,9 +406,14 @@ def _published_result(final: Path) -> GenerateResult:
 
     rep = load_report(final)
     return GenerateResult(
-        path=str(final), episodes=rep.episodes, attempts=rep.attempts, failures=rep.failures,
-        seconds=rep.wall_seconds, episodes_per_min=rep.episodes_per_min,
-        cpu_seconds=rep.cpu_seconds, report=rep.to_dict(),
+        path=str(final),
+        episodes=rep.episodes,
+        attempts=rep.attempts,
+        failures=rep.failures,
+        seconds=rep.wall_seconds,
+        episodes_per_min=rep.episodes_per_min,
+        cpu_seconds=rep.cpu_seconds,
+        report=rep.to_dict(),
     )
 
 
@@ -377,20 +435,27 @@ def _open_writer(cfg: GenerateConfig, out: Path):
         from sim.workers import local_context
 
         xml = local_context(cfg).scene.mjcf_xml()  # reset-to-state needs the model
-        return open_writer(o.format, out, fps=int(round(cfg.control_hz)), config=config,
-                           overwrite=o.overwrite, resume=o.resume, model_xml=xml)
+        return open_writer(
+            o.format,
+            out,
+            fps=int(round(cfg.control_hz)),
+            config=config,
+            overwrite=o.overwrite,
+            resume=o.resume,
+            model_xml=xml,
+        )
     from sim.io.lerobot import LeRobotWriter
 
     if o.format != "lerobot":
         raise ConfigError(f"output.format={o.format!r} needs sim.io.writer.open_writer")
-    return LeRobotWriter(out, fps=int(round(cfg.control_hz)), config=config,
-                         overwrite=o.overwrite, resume=o.resume)
+    return LeRobotWriter(
+        out, fps=int(round(cfg.control_hz)), config=config, overwrite=o.overwrite, resume=o.resume
+    )
 
 
 # ------------------------------------------------------------------ report
 def _new_stats() -> dict[str, list]:
-    return {"reset_xy": [], "success": [], "max_joint_speed": [], "max_joint_jerk": [],
-            "jumps": []}
+    return {"reset_xy": [], "success": [], "max_joint_speed": [], "max_joint_jerk": [], "jumps": []}
 
 
 def _add_stats(stats: dict[str, list], res: Any) -> None:
@@ -402,8 +467,17 @@ def _add_stats(stats: dict[str, list], res: Any) -> None:
             stats[k].append(res.smoothness[k])
 
 
-def _report(cfg: GenerateConfig, out: Path, written: int, attempts: int, failures: Counter,
-            stats: dict[str, list], wall: float, cpu: float, epm: float) -> dict[str, Any]:
+def _report(
+    cfg: GenerateConfig,
+    out: Path,
+    written: int,
+    attempts: int,
+    failures: Counter,
+    stats: dict[str, list],
+    wall: float,
+    cpu: float,
+    epm: float,
+) -> dict[str, Any]:
     from sim.quality import coverage
     from sim.report import GenerationReport
 
@@ -427,12 +501,23 @@ def _report(cfg: GenerateConfig, out: Path, written: int, attempts: int, failure
     params = cfg.resolved_source_params
     source = local_context(cfg).source
     rep = GenerationReport(
-        path=str(out), task=cfg.task.name, robot=str(robot), level=cfg.level,
-        source=cfg.source_name, source_dataset=str(params.get("path", "")),
+        path=str(out),
+        task=cfg.task.name,
+        robot=str(robot),
+        level=cfg.level,
+        source=cfg.source_name,
+        source_dataset=str(params.get("path", "")),
         source_episodes=len(getattr(source, "episodes", None) or ()),
-        episodes=written, attempts=attempts, failures=dict(failures), wall_seconds=wall,
-        cpu_seconds=cpu, gpu_seconds=0.0, workers=cfg.workers, episodes_per_min=epm,
-        success_rate=written / max(attempts, 1), quality=quality,
+        episodes=written,
+        attempts=attempts,
+        failures=dict(failures),
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        gpu_seconds=0.0,
+        workers=cfg.workers,
+        episodes_per_min=epm,
+        success_rate=written / max(attempts, 1),
+        quality=quality,
         config=json.loads(json.dumps(asdict(cfg), default=str)),
     )
     return rep.to_dict()
@@ -447,24 +532,43 @@ def _stage_report(writer: Any, report: dict[str, Any], stats: dict[str, list]) -
     from sim.io.atomic import to_jsonable
     from sim.quality import plot_quality
 
-    writer.stage_file("meta/demoforge_report.json",
-                      json.dumps(to_jsonable(report), indent=2).encode())
+    writer.stage_file(
+        "meta/demoforge_report.json", json.dumps(to_jsonable(report), indent=2).encode()
+    )
     with tempfile.TemporaryDirectory() as d:
-        png = plot_quality(report, np.array(stats["reset_xy"]), np.array(stats["success"]),
-                           Path(d) / "quality.png")
+        png = plot_quality(
+            report, np.array(stats["reset_xy"]), np.array(stats["success"]), Path(d) / "quality.png"
+        )
         writer.stage_file("meta/quality.png", png.read_bytes())
 
 
 # ------------------------------------------------------------------ progress
-def _save_progress(path: Path, cfg: GenerateConfig, written: int, next_attempt: int,
-                   failures: Counter, stats: dict, cpu: float, pending: int | None = None) -> None:
+def _save_progress(
+    path: Path,
+    cfg: GenerateConfig,
+    written: int,
+    next_attempt: int,
+    failures: Counter,
+    stats: dict,
+    cpu: float,
+    pending: int | None = None,
+) -> None:
     from sim.io.atomic import atomic_write_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, {"written": written, "next_attempt": next_attempt,
-                             "failures": dict(failures), "pending": pending,
-                             "cpu_seconds": cpu, "stats": stats, "config": data_config(cfg)},
-                      indent=None)
+    atomic_write_json(
+        path,
+        {
+            "written": written,
+            "next_attempt": next_attempt,
+            "failures": dict(failures),
+            "pending": pending,
+            "cpu_seconds": cpu,
+            "stats": stats,
+            "config": data_config(cfg),
+        },
+        indent=None,
+    )
 
 
 def _load_progress(path: Path, staged: int) -> dict | None:

@@ -14,8 +14,16 @@ from typing import Any
 import numpy as np
 
 #: Failure causes the report counts (a source or check may add its own).
-CAUSES = ("grasp_missed", "object_dropped", "collision", "timeout", "physics_unstable",
-          "unreachable", "ik_failed", "task_failed")
+CAUSES = (
+    "grasp_missed",
+    "object_dropped",
+    "collision",
+    "timeout",
+    "physics_unstable",
+    "unreachable",
+    "ik_failed",
+    "task_failed",
+)
 
 #: Subtask signals that mean "an object is held" in the task files.
 _GRASP_SIGNALS = ("grasped", "holding", "lifted", "picked")
@@ -38,7 +46,10 @@ class StabilityLimits:
 
 
 def stability_violation(
-    qvel: np.ndarray, objects: Mapping[str, np.ndarray], dt: float, joint_names: Sequence[str],
+    qvel: np.ndarray,
+    objects: Mapping[str, np.ndarray],
+    dt: float,
+    joint_names: Sequence[str],
     limits: StabilityLimits,
 ) -> str | None:
     """Describe the first violated bound (joint/object named, step, value), or None."""
@@ -47,22 +58,28 @@ def stability_violation(
         speed = np.abs(qvel)
         if speed.max() > limits.max_joint_speed:
             t, j = np.unravel_index(int(speed.argmax()), speed.shape)
-            return (f"joint {joint_names[j]!r} moves at {speed[t, j]:.1f} rad/s at step {t} "
-                    f"(limit {limits.max_joint_speed})")
+            return (
+                f"joint {joint_names[j]!r} moves at {speed[t, j]:.1f} rad/s at step {t} "
+                f"(limit {limits.max_joint_speed})"
+            )
         if len(qvel) > 1:
             acc = np.abs(np.diff(qvel, axis=0)) / dt
             if acc.max() > limits.max_joint_accel:
                 t, j = np.unravel_index(int(acc.argmax()), acc.shape)
-                return (f"joint {joint_names[j]!r} accelerates at {acc[t, j]:.0f} rad/s^2 at "
-                        f"step {t + 1} (limit {limits.max_joint_accel}; chattering?)")
+                return (
+                    f"joint {joint_names[j]!r} accelerates at {acc[t, j]:.0f} rad/s^2 at "
+                    f"step {t + 1} (limit {limits.max_joint_accel}; chattering?)"
+                )
     for name, pose in objects.items():
         pose = np.asarray(pose)
         if len(pose) > 1:
             v = np.linalg.norm(np.diff(pose[:, :3], axis=0), axis=1) / dt
             if v.max() > limits.max_object_speed:
                 t = int(v.argmax())
-                return (f"object {name!r} moves at {v[t]:.1f} m/s at step {t + 1} "
-                        f"(limit {limits.max_object_speed})")
+                return (
+                    f"object {name!r} moves at {v[t]:.1f} m/s at step {t + 1} "
+                    f"(limit {limits.max_object_speed})"
+                )
     return None
 
 
@@ -72,8 +89,11 @@ def classify_failure(subtasks: Mapping[str, np.ndarray]) -> str:
     Never held the object -> ``grasp_missed``; held it but not at the end -> ``object_dropped``;
     otherwise (held to the end, or a task without a grasp signal) -> ``timeout``.
     """
-    held = [np.asarray(v, bool) for k, v in subtasks.items()
-            if any(s in k.lower() for s in _GRASP_SIGNALS)]
+    held = [
+        np.asarray(v, bool)
+        for k, v in subtasks.items()
+        if any(s in k.lower() for s in _GRASP_SIGNALS)
+    ]
     if held:
         ever = any(h.any() for h in held)
         at_end = any(h[-1] for h in held if len(h))
@@ -91,8 +111,11 @@ def smoothness(qvel: np.ndarray, dt: float, jump_accel: float = 50.0) -> dict[st
     """
     qvel = np.asarray(qvel)
     if len(qvel) < 3:
-        return {"max_joint_speed": float(np.abs(qvel).max(initial=0.0)), "max_joint_jerk": 0.0,
-                "jumps": 0}
+        return {
+            "max_joint_speed": float(np.abs(qvel).max(initial=0.0)),
+            "max_joint_jerk": 0.0,
+            "jumps": 0,
+        }
     acc = np.diff(qvel, axis=0) / dt
     jerk = np.diff(acc, axis=0) / dt
     return {
@@ -102,9 +125,7 @@ def smoothness(qvel: np.ndarray, dt: float, jump_accel: float = 50.0) -> dict[st
     }
 
 
-def coverage(
-    sampled: np.ndarray, success: np.ndarray, bins: int = 8
-) -> dict[str, Any]:
+def coverage(sampled: np.ndarray, success: np.ndarray, bins: int = 8) -> dict[str, Any]:
     """Share of object-pose bins reached by successes vs by all sampled resets.
 
     Args:
@@ -124,13 +145,17 @@ def coverage(
     idx = np.minimum(((sampled - lo) / span * bins).astype(int), bins - 1)
     keys = idx[:, 0] * bins + idx[:, 1]
     all_bins, ok_bins = set(keys.tolist()), set(keys[success].tolist())
-    return {"bins_sampled": len(all_bins), "bins_succeeded": len(ok_bins),
-            "share": len(ok_bins) / max(len(all_bins), 1),
-            "range": [lo.tolist(), hi.tolist()]}
+    return {
+        "bins_sampled": len(all_bins),
+        "bins_succeeded": len(ok_bins),
+        "share": len(ok_bins) / max(len(all_bins), 1),
+        "range": [lo.tolist(), hi.tolist()],
+    }
 
 
-def plot_quality(report: Mapping[str, Any], sampled: np.ndarray, success: np.ndarray,
-                 path: str | Path) -> Path:
+def plot_quality(
+    report: Mapping[str, Any], sampled: np.ndarray, success: np.ndarray, path: str | Path
+) -> Path:
     """Failure causes, reset-pose coverage and smoothness in one PNG."""
     from matplotlib.figure import Figure
 
@@ -138,8 +163,9 @@ def plot_quality(report: Mapping[str, Any], sampled: np.ndarray, success: np.nda
     ax = fig.subplots(1, 3)
     fails = dict(report.get("failures", {}))
     ax[0].barh(list(fails) or ["none"], list(fails.values()) or [0], color="tab:red")
-    ax[0].set_title(f"failures ({report.get('attempts', 0)} attempts, "
-                    f"DGR {report.get('success_rate', 0):.0%})")
+    ax[0].set_title(
+        f"failures ({report.get('attempts', 0)} attempts, DGR {report.get('success_rate', 0):.0%})"
+    )
     s = np.asarray(sampled, float).reshape(-1, 2)
     ok = np.asarray(success, bool)
     if len(s):

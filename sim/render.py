@@ -46,8 +46,14 @@ class CameraRig:
         quality: "fast" (no shadows/reflections) or "high".
     """
 
-    def __init__(self, model: mujoco.MjModel, cameras: dict[str, str], height: int, width: int,
-                 quality: str = "fast"):
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        cameras: dict[str, str],
+        height: int,
+        width: int,
+        quality: str = "fast",
+    ):
         if height <= 0 or width <= 0:
             raise ConfigError(f"cameras.height/width must be > 0, got {height}x{width}")
         if quality not in QUALITY:
@@ -111,7 +117,13 @@ def write_video(frames: np.ndarray, path: str | Path, fps: float) -> Path:
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     h, w = frames.shape[1:3]
     pad = ((0, 0), (0, h % 2), (0, w % 2), (0, 0))  # yuv420p needs even sizes
-    iio.imwrite(tmp, np.pad(frames, pad, mode="edge"), fps=fps, codec="libx264",
-                plugin="pyav", out_pixel_format="yuv420p")
+    iio.imwrite(
+        tmp,
+        np.pad(frames, pad, mode="edge"),
+        fps=fps,
+        codec="libx264",
+        plugin="pyav",
+        out_pixel_format="yuv420p",
+    )
     tmp.replace(path)
     return path

@@ -103,9 +103,22 @@ def load_report(path: str | Path) -> GenerationReport:
             "(regenerate the dataset or use the matching demoforge release)"
         )
     known = {f.name for f in fields(GenerationReport)}
-    missing = sorted(k for k in ("path", "task", "robot", "level", "source", "episodes",
-                                 "attempts", "failures", "wall_seconds", "cpu_seconds")
-                     if k not in d)
+    missing = sorted(
+        k
+        for k in (
+            "path",
+            "task",
+            "robot",
+            "level",
+            "source",
+            "episodes",
+            "attempts",
+            "failures",
+            "wall_seconds",
+            "cpu_seconds",
+        )
+        if k not in d
+    )
     if missing:
         raise FormatError(f"{p}: generation report lacks keys {missing}")
     rep = GenerationReport(**{k: v for k, v in d.items() if k in known})

@@ -147,8 +147,12 @@ def execute(
             g = targets.gripper.get(arm)
             grip = float(g[t]) if g is not None else hold_grip.get(arm, 0.0)
             labels, refs = targets.label.get(arm), targets.ref.get(arm)
-            command[arm] = {"target": goal[arm], "gripper": grip,
-                            "label": labels[t] if labels else "", "ref": refs[t] if refs else ""}
+            command[arm] = {
+                "target": goal[arm],
+                "gripper": grip,
+                "label": labels[t] if labels else "",
+                "ref": refs[t] if refs else "",
+            }
         for i, arm in enumerate(scene.gripper_arms):
             action[n_joint + i] = command[arm]["gripper"]
         rec.add(scene, action, rig.render(scene.data) if rig else None, command)
@@ -168,8 +172,9 @@ def track(
     return execute(scene, ik, targets, rig, recorder)
 
 
-def episode_meta(scene: Scene, seed: int | None, source: str,
-                 provenance: dict[str, Any]) -> EpisodeMeta:
+def episode_meta(
+    scene: Scene, seed: int | None, source: str, provenance: dict[str, Any]
+) -> EpisodeMeta:
     """Metadata of a simulated attempt, success judged by the task in physics now."""
     assert scene.task is not None
     return EpisodeMeta(
@@ -206,6 +211,7 @@ def run_scripted(
     grip = {arm: scene.gripper_opening(arm) for arm in scene.gripper_arms}
     targets = plan_targets(plan, start, grip, scene.control_dt)
     rec = execute(scene, ik, targets, rig)
-    meta = episode_meta(scene, seed, "scripted",
-                        {"level": level, "demonstrator": "scripted", **(provenance or {})})
+    meta = episode_meta(
+        scene, seed, "scripted", {"level": level, "demonstrator": "scripted", **(provenance or {})}
+    )
     return rec.episode(scene, meta)

@@ -67,24 +67,34 @@ def build_context(cfg: GenerateConfig) -> Context:
         from sim.augment.randomize import edit_spec
 
         edits.append(functools.partial(edit_spec, cfg=randomize))
-    scene = build_scene(cfg.robot, cfg.task.name, control_hz=cfg.control_hz,
-                        task_cfg=cfg.task.params, spec_edits=edits)
+    scene = build_scene(
+        cfg.robot,
+        cfg.task.name,
+        control_hz=cfg.control_hz,
+        task_cfg=cfg.task.params,
+        spec_edits=edits,
+    )
     rig = None
     if cfg.cameras.names:
-        unknown = [n for n in cfg.cameras.names if n not in scene.robot.cameras
-                   and n not in {scene.model.camera(i).name for i in range(scene.model.ncam)}]
+        unknown = [
+            n
+            for n in cfg.cameras.names
+            if n not in scene.robot.cameras
+            and n not in {scene.model.camera(i).name for i in range(scene.model.ncam)}
+        ]
         if unknown:
             from sim.errors import UnknownNameError
 
-            raise UnknownNameError("cameras.names entry", unknown[0],
-                                   sorted(scene.robot.cameras))
+            raise UnknownNameError("cameras.names entry", unknown[0], sorted(scene.robot.cameras))
         cams = resolve_cameras(scene.robot.cameras, cfg.cameras.names)
-        rig = CameraRig(scene.model, cams, cfg.cameras.height, cfg.cameras.width,
-                        cfg.cameras.quality)
+        rig = CameraRig(
+            scene.model, cams, cfg.cameras.height, cfg.cameras.width, cfg.cameras.quality
+        )
     source = make_source(cfg.source_name, scene, **cfg.resolved_source_params)
     randomizer = _make_randomizer(scene, randomize, rig)
-    return Context(cfg=cfg, scene=scene, ik=ArmIK(scene), rig=rig, source=source,
-                   randomizer=randomizer)
+    return Context(
+        cfg=cfg, scene=scene, ik=ArmIK(scene), rig=rig, source=source, randomizer=randomizer
+    )
 
 
 def _randomize_config(cfg: GenerateConfig) -> Any:
@@ -140,8 +150,12 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
             from sim.augment.noise import position_noise
 
             std = NOISE_RANGE_M * cfg.augment.noise
-            targets = dataclasses.replace(targets, pose={
-                arm: position_noise(p, streams.noise, std) for arm, p in targets.pose.items()})
+            targets = dataclasses.replace(
+                targets,
+                pose={
+                    arm: position_noise(p, streams.noise, std) for arm, p in targets.pose.items()
+                },
+            )
         rec = execute(scene, ctx.ik, targets, ctx.rig)
     except PhysicsError as e:
         return fail("physics_unstable", str(e))
@@ -150,20 +164,30 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
     except PlanError as e:
         return fail(e.cause, str(e))
     provenance = {
-        "attempt": index, "run_seed": cfg.seed, "level": cfg.level, "source": cfg.source_name,
+        "attempt": index,
+        "run_seed": cfg.seed,
+        "level": cfg.level,
+        "source": cfg.source_name,
         "streams": {k: str(v) for k, v in streams.seeds.items()},
-        "plan": targets.provenance, "randomization": randomized,
+        "plan": targets.provenance,
+        "randomization": randomized,
         "augment": {"noise": cfg.augment.noise},
     }
     ep = rec.episode(scene, episode_meta(scene, seed, cfg.source_name, provenance))
-    bad = stability_violation(ep.qvel, ep.objects, scene.control_dt, ep.joint_names,
-                              cfg.stability)
+    bad = stability_violation(ep.qvel, ep.objects, scene.control_dt, ep.joint_names, cfg.stability)
     if bad:
         return fail("physics_unstable", bad)
     if not ep.meta.success:
         return fail(classify_failure(ep.subtasks), "task not solved at the end")
-    return AttemptResult(index, ep, None, "", time.process_time() - cpu0, reset_xy,
-                         smoothness(ep.qvel, scene.control_dt))
+    return AttemptResult(
+        index,
+        ep,
+        None,
+        "",
+        time.process_time() - cpu0,
+        reset_xy,
+        smoothness(ep.qvel, scene.control_dt),
+    )
 
 
 # ------------------------------------------------------------------ executors
@@ -214,8 +238,9 @@ def attempt_results(cfg: GenerateConfig, start: int, stop: int) -> Iterator[Atte
             yield run_attempt(ctx, i)
         return
     ctx_mp = get_context("spawn")  # GL contexts must not cross a fork
-    pool = ProcessPoolExecutor(cfg.workers, mp_context=ctx_mp, initializer=_init_worker,
-                               initargs=(cfg,))
+    pool = ProcessPoolExecutor(
+        cfg.workers, mp_context=ctx_mp, initializer=_init_worker, initargs=(cfg,)
+    )
     window = 2 * cfg.workers
     pending: dict[int, Future] = {}
     nxt = start

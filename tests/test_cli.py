@@ -23,17 +23,20 @@ CLI = [sys.executable, "-c", "from sim.cli import generate_main; generate_main()
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(CLI + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_compose_defaults_and_overrides():
     with initialize_config_dir(version_base=None, config_dir=str(conf_dir())):
-        cfg = compose("config", overrides=["episodes=3", "seed=7", "level=D1",
-                                           "cameras.height=32"])
+        cfg = compose("config", overrides=["episodes=3", "seed=7", "level=D1", "cameras.height=32"])
         g = to_generate_config(cfg)
         assert (g.task.name, g.robot["name"], g.episodes, g.seed, g.level) == (
-            "stack_blocks", "demoforge_humanoid", 3, 7, "D1")
+            "stack_blocks",
+            "demoforge_humanoid",
+            3,
+            7,
+            "D1",
+        )
         assert g.cameras.height == 32
         assert g.output.dir.endswith("stack_blocks_demoforge_humanoid_D1_seed7")
         with pytest.raises(ConfigCompositionException, match="epsiodes"):
@@ -45,8 +48,16 @@ def test_compose_defaults_and_overrides():
 
 def test_cli_subprocess_two_episodes(tmp_path):
     out = tmp_path / "ds"
-    r = _run(["episodes=2", f"output.dir={out}", "cameras.height=32", "cameras.width=32",
-              f"hydra.run.dir={tmp_path / 'hydra'}"], tmp_path)
+    r = _run(
+        [
+            "episodes=2",
+            f"output.dir={out}",
+            "cameras.height=32",
+            "cameras.width=32",
+            f"hydra.run.dir={tmp_path / 'hydra'}",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "wrote 2 successful episodes" in r.stdout and str(out) in r.stdout
     eps = read_lerobot(out)
@@ -55,9 +66,17 @@ def test_cli_subprocess_two_episodes(tmp_path):
 
 
 def test_cli_multirun_two_seeds(tmp_path):
-    r = _run(["-m", "seed=0,1", "episodes=1", "cameras.names=[]",
-              f"output.dir={tmp_path}/ds_${{seed}}", f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-             tmp_path)
+    r = _run(
+        [
+            "-m",
+            "seed=0,1",
+            "episodes=1",
+            "cameras.names=[]",
+            f"output.dir={tmp_path}/ds_${{seed}}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     for seed in (0, 1):
         info = json.loads((tmp_path / f"ds_{seed}" / "meta" / "info.json").read_text())
@@ -133,20 +152,36 @@ BAD_CLI = [
 def test_bad_cli_corpus_one_clear_error_and_nothing_on_disk(tmp_path):
     """>= 35 bad command lines: each exits non-zero with one error naming the key, no
     traceback, and leaves neither the dataset nor its .partial staging folder behind."""
-    runs = [args + [f"output.dir={tmp_path / f'ds{i}'}", f"hydra.run.dir={tmp_path / 'h'}",
-                    "hydra.output_subdir=null"] for i, (args, _) in enumerate(BAD_CLI)]
+    runs = [
+        args
+        + [
+            f"output.dir={tmp_path / f'ds{i}'}",
+            f"hydra.run.dir={tmp_path / 'h'}",
+            "hydra.output_subdir=null",
+        ]
+        for i, (args, _) in enumerate(BAD_CLI)
+    ]
     driver = Path(__file__).with_name("cli_corpus.py")
-    r = subprocess.run([sys.executable, str(driver), json.dumps(runs)], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    r = subprocess.run(
+        [sys.executable, str(driver), json.dumps(runs)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     results = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     assert len(results) == len(BAD_CLI) >= 35, r.stderr[-3000:]
     bad = []
     for i, ((args, want), res) in enumerate(zip(BAD_CLI, results, strict=True)):
         err = res["stderr"]
-        ok = (res["code"] not in (0, -1) and want in err and "Traceback" not in err
-              and not (tmp_path / f"ds{i}").exists()
-              and not (tmp_path / f"ds{i}.partial").exists())
+        ok = (
+            res["code"] not in (0, -1)
+            and want in err
+            and "Traceback" not in err
+            and not (tmp_path / f"ds{i}").exists()
+            and not (tmp_path / f"ds{i}.partial").exists()
+        )
         if not ok:
             bad.append((args, res["code"], err[-400:]))
     assert not bad, "\n".join(map(str, bad))

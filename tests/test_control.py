@@ -47,8 +47,9 @@ def test_ik_keeps_joint_limits_for_an_unreachable_target(scene_ik):
 
 def test_two_arm_plan_targets_time_each_arm_on_its_own():
     dt = 0.05
-    start = {a: np.array([0.0, y, 0.0, 1.0, 0.0, 0.0, 0.0]) for a, y in (("left", 0.2),
-                                                                          ("right", -0.2))}
+    start = {
+        a: np.array([0.0, y, 0.0, 1.0, 0.0, 0.0, 0.0]) for a, y in (("left", 0.2), ("right", -0.2))
+    }
     left_goal = np.array([0.1, 0.2, 0.0, 1.0, 0, 0, 0])
     right_goal = np.array([0.0, -0.2, 0.2, 1.0, 0, 0, 0])
     plan = Plan(settle=0.2).add("left", Waypoint(left_goal, 1.0, 0.0, "reach", "obj_l"))
@@ -82,9 +83,22 @@ def test_reset_restores_nominal_model_values(scene_ik):
 
 @pytest.mark.slow
 def test_thumbnails_command_writes_pngs(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "sim.cli.thumbnails", "--out", str(tmp_path),
-                        "--size", "48x64", "--tasks", "stack_blocks"], capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sim.cli.thumbnails",
+            "--out",
+            str(tmp_path),
+            "--size",
+            "48x64",
+            "--tasks",
+            "stack_blocks",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     import imageio.v3 as iio
 

@@ -16,20 +16,28 @@ ray = pytest.importorskip("ray", reason="Ray not installed (pip install 'demofor
 
 
 def _arrays(path: str | Path) -> list[bytes]:
-    return [np.asarray(a, np.float32).tobytes()
-            for e in read_lerobot(path) for a in (e.qpos, e.action, e.ee["right"])]
+    return [
+        np.asarray(a, np.float32).tobytes()
+        for e in read_lerobot(path)
+        for a in (e.qpos, e.action, e.ee["right"])
+    ]
 
 
 @pytest.mark.slow
 def test_ray_two_workers_equal_single_process_with_a_killed_worker(tmp_path, monkeypatch):
     cams = CameraConfig(("head",), 32, 32)
-    ref = generate(GenerateConfig(episodes=5, output=str(tmp_path / "local"), cameras=cams),
-                   progress=False)
+    ref = generate(
+        GenerateConfig(episodes=5, output=str(tmp_path / "local"), cameras=cams), progress=False
+    )
     marker = tmp_path / "killed_once"
     monkeypatch.setenv("DEMOFORGE_RAY_KILL_ONCE", str(marker))
     try:
-        res = generate(GenerateConfig(episodes=5, output=str(tmp_path / "ray"), cameras=cams,
-                                      executor="ray", workers=2), progress=False)
+        res = generate(
+            GenerateConfig(
+                episodes=5, output=str(tmp_path / "ray"), cameras=cams, executor="ray", workers=2
+            ),
+            progress=False,
+        )
     finally:
         ray.shutdown()
     assert marker.exists(), "the kill hook never fired: no worker was lost"

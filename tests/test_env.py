@@ -21,8 +21,12 @@ def test_env_checker(task):
 def test_ids_and_images():
     assert env_id("stack_blocks") == "demoforge/StackBlocks-v0"
     assert set(register_all()) == {env_id(t) for t in known_tasks()}
-    env = gym.make("demoforge/StackBlocks-v0", cameras=("head", "right_wrist"),
-                   image_size=(32, 40), render_mode="rgb_array")
+    env = gym.make(
+        "demoforge/StackBlocks-v0",
+        cameras=("head", "right_wrist"),
+        image_size=(32, 40),
+        render_mode="rgb_array",
+    )
     obs, info = env.reset(seed=3)
     assert obs["images"]["head"].shape == (32, 40, 3)
     assert info["action_names"][-1] == "right_gripper"

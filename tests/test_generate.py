@@ -30,8 +30,10 @@ def _cfg(tmp_path: Path, name: str, **kw) -> GenerateConfig:
 
 def _state_action(root: Path) -> dict[str, bytes]:
     t = pq.read_table(sorted((root / "data").glob("*/*.parquet"))[0])
-    return {c: np.asarray(t[c].to_pylist(), dtype=np.float32).tobytes()
-            for c in ("observation.state", "action")}
+    return {
+        c: np.asarray(t[c].to_pylist(), dtype=np.float32).tobytes()
+        for c in ("observation.state", "action")
+    }
 
 
 def test_dataset_with_images_reads_back(tmp_path):

@@ -28,8 +28,9 @@ NO_CAM = CameraConfig(names=())
 
 
 def _cfg(tmp_path: Path, name: str, fmt: str = "lerobot", **kw) -> GenerateConfig:
-    return GenerateConfig(output=OutputConfig(dir=str(tmp_path / name), format=fmt),
-                          cameras=NO_CAM, **kw)
+    return GenerateConfig(
+        output=OutputConfig(dir=str(tmp_path / name), format=fmt), cameras=NO_CAM, **kw
+    )
 
 
 def _read(path: str | Path):
@@ -53,17 +54,36 @@ generate(GenerateConfig(output=OutputConfig(**d["output"]), cameras=CameraConfig
 
 
 def _run_child(cfg: GenerateConfig, env: dict[str, str], **kw) -> subprocess.Popen:
-    arg = json.dumps({"output": {"dir": cfg.output.dir, "format": cfg.output.format,
-                                 "resume": cfg.output.resume},
-                      "episodes": cfg.episodes, **kw})
-    return subprocess.Popen([sys.executable, "-c", _CHILD, arg], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    arg = json.dumps(
+        {
+            "output": {
+                "dir": cfg.output.dir,
+                "format": cfg.output.format,
+                "resume": cfg.output.resume,
+            },
+            "episodes": cfg.episodes,
+            **kw,
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, arg],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize(
     "fmt, point",
-    [("lerobot", "attempt:1"), ("lerobot", "staged"), ("lerobot", "before_publish"),
-     ("lerobot", "after_publish"), ("robomimic", "attempt:1"), ("robomimic", "before_publish")],
+    [
+        ("lerobot", "attempt:1"),
+        ("lerobot", "staged"),
+        ("lerobot", "before_publish"),
+        ("lerobot", "after_publish"),
+        ("robomimic", "attempt:1"),
+        ("robomimic", "before_publish"),
+    ],
 )
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path, fmt, point):
     ref = generate(_cfg(tmp_path, "ref", fmt, episodes=3), progress=False)
@@ -154,16 +174,22 @@ def test_chattering_joint_is_dropped_and_counted(tmp_path):
     assert stability_violation(qvel * 0.01, {}, dt, ["a", "b", "c"], StabilityLimits()) is None
     strict = StabilityLimits(max_joint_accel=1.0)  # every real motion counts as chatter here
     with pytest.raises(PhysicsError, match="physics_unstable"):
-        generate(_cfg(tmp_path, "chatter", episodes=1, max_attempts=2, stability=strict),
-                 progress=False)
+        generate(
+            _cfg(tmp_path, "chatter", episodes=1, max_attempts=2, stability=strict), progress=False
+        )
 
 
 @pytest.mark.parametrize(
     "change, match",
-    [({"control_hz": 0}, "control_hz"), ({"seed": -1}, "seed"), ({"workers": 1000}, "workers"),
-     ({"max_attempts": 0}, "max_attempts"), ({"task_params": {"nope": 1}}, "bad config"),
-     ({"cameras": CameraConfig(("nose",))}, "cameras.names"),
-     ({"cameras": CameraConfig(("head",), quality="ultra")}, "cameras.quality")],
+    [
+        ({"control_hz": 0}, "control_hz"),
+        ({"seed": -1}, "seed"),
+        ({"workers": 1000}, "workers"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"task_params": {"nope": 1}}, "bad config"),
+        ({"cameras": CameraConfig(("nose",))}, "cameras.names"),
+        ({"cameras": CameraConfig(("head",), quality="ultra")}, "cameras.quality"),
+    ],
 )
 def test_validation_before_disk_then_corrected_rerun_runs(tmp_path, change, match):
     cfg = _cfg(tmp_path, "v", episodes=1)
@@ -190,7 +216,8 @@ def test_mujoco_warnings_are_logged_not_written_to_the_cwd(tmp_path, monkeypatch
 
     monkeypatch.chdir(tmp_path)
     m = mujoco.MjModel.from_xml_string(
-        '<mujoco><worldbody><body><freejoint/><geom size=".1"/></body></worldbody></mujoco>')
+        '<mujoco><worldbody><body><freejoint/><geom size=".1"/></body></worldbody></mujoco>'
+    )
     d = mujoco.MjData(m)
     d.qpos[:] = np.nan
     with caplog.at_level("WARNING", logger="sim.model.scene"):

@@ -35,9 +35,11 @@ def _shims(tmp_path: Path, uid: int) -> dict[str, str]:
     bin_ = tmp_path / "bin"
     bin_.mkdir()
     log = tmp_path / "calls.log"
-    for name, body in (("apt-get", f'echo "apt-get $*" >> {log}'),
-                       ("sudo", f'echo "sudo $*" >> {log}; "$@"'),
-                       ("id", f'[ "$1" = "-u" ] && echo {uid} || /usr/bin/id "$@"')):
+    for name, body in (
+        ("apt-get", f'echo "apt-get $*" >> {log}'),
+        ("sudo", f'echo "sudo $*" >> {log}; "$@"'),
+        ("id", f'[ "$1" = "-u" ] && echo {uid} || /usr/bin/id "$@"'),
+    ):
         p = bin_ / name
         p.write_text(f"#!/bin/sh\n{body}\n")
         p.chmod(p.stat().st_mode | stat.S_IEXEC)
@@ -50,8 +52,9 @@ def test_system_deps_as_root_without_sudo_and_as_user_with_sudo(tmp_path, uid, v
     if uid == 0:  # root in a container: make sure no sudo exists at all
         (tmp_path / "bin" / "sudo").unlink()
         env["PATH"] = f"{tmp_path / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-    r = subprocess.run(["sh", str(REPO / ".ci" / "system-deps")], env=env, capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        ["sh", str(REPO / ".ci" / "system-deps")], env=env, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     calls = (tmp_path / "calls.log").read_text().splitlines()
     apt = [c for c in calls if c.startswith("apt-get install")]
@@ -63,6 +66,12 @@ def test_python_snippets_run(tmp_path):
     """Every ```python block of the README, in order, in one fresh interpreter (cwd = tmp)."""
     code = "\n".join(_blocks("python"))
     assert "read_episodes" in code and "generate(" in code
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=900, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]

@@ -61,15 +61,24 @@ def test_video_roundtrip(tmp_path):
 def test_mujoco_imported_before_sim_still_renders_headless(tmp_path):
     code = (
         "import mujoco, numpy as np; import sim; from sim.render import CameraRig;"
-        "m = mujoco.MjModel.from_xml_string('<mujoco><worldbody><light pos=\"0 0 1\"/>"
-        "<geom size=\".1\"/><camera name=\"c\" pos=\"0 0 1\"/></worldbody></mujoco>');"
+        'm = mujoco.MjModel.from_xml_string(\'<mujoco><worldbody><light pos="0 0 1"/>'
+        '<geom size=".1"/><camera name="c" pos="0 0 1"/></worldbody></mujoco>\');'
         "d = mujoco.MjData(m); mujoco.mj_forward(m, d);"
         "f = CameraRig(m, {'c': 'c'}, 16, 16).render(d)['c']; print('OK', f.std() > 0)"
     )
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")}
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=60, cwd=tmp_path)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0 and "OK True" in r.stdout, r.stderr[-1500:]
 
 
@@ -79,11 +88,20 @@ def test_missing_gl_backend_names_the_fix(tmp_path):
         "m = mujoco.MjModel.from_xml_string('<mujoco><worldbody/></mujoco>');"
         "make_renderer(m, 32, 32)"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY",
-                                                            "PYOPENGL_PLATFORM")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYOPENGL_PLATFORM")
+    }
     env["MUJOCO_GL"] = "glfw"
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                       timeout=60, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert r.returncode != 0
     assert "RenderError" in r.stderr and "MUJOCO_GL='glfw'" in r.stderr
     assert "set MUJOCO_GL=egl" in r.stderr

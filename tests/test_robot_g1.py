@@ -17,11 +17,26 @@ pytestmark = pytest.mark.skipif(
     reason=f"Unitree G1 MJCF not found at {G1_XML} (../shared is not checked out)",
 )
 
-ARM_JOINTS = [f"{s}_{j}_joint" for s in ("left", "right") for j in (
-    "shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow", "wrist_roll", "wrist_pitch",
-    "wrist_yaw")]
-LOCKED = ["left_hip_pitch_joint", "right_knee_joint", "left_ankle_roll_joint", "waist_yaw_joint",
-          "waist_pitch_joint"]
+ARM_JOINTS = [
+    f"{s}_{j}_joint"
+    for s in ("left", "right")
+    for j in (
+        "shoulder_pitch",
+        "shoulder_roll",
+        "shoulder_yaw",
+        "elbow",
+        "wrist_roll",
+        "wrist_pitch",
+        "wrist_yaw",
+    )
+]
+LOCKED = [
+    "left_hip_pitch_joint",
+    "right_knee_joint",
+    "left_ankle_roll_joint",
+    "waist_yaw_joint",
+    "waist_pitch_joint",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +73,9 @@ def test_structure_after_build_time_edits(g1):
     assert m.body_jntnum[pelvis] == 0  # floating base welded to the mount
     assert m.body_weldid[m.body("left_ankle_roll_link").id] == 0  # legs fixed to the world
     # 14 PD position servos (ctrl = joint angle), torque limits of the motors they replace
-    robot_acts = [a for a in range(m.nu) if m.actuator_trnid[a, 0] in
-                  [m.joint(j).id for j in ARM_JOINTS]]
+    robot_acts = [
+        a for a in range(m.nu) if m.actuator_trnid[a, 0] in [m.joint(j).id for j in ARM_JOINTS]
+    ]
     assert len(robot_acts) == 14
     for a in robot_acts:
         assert m.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_AFFINE
@@ -86,12 +102,13 @@ def test_stance_feet_on_floor_hands_above_table(g1):
     for g in np.flatnonzero(m.geom_bodyid == m.body("left_ankle_roll_link").id):
         if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH:
             mid = m.geom_dataid[g]
-            v = m.mesh_vert[m.mesh_vertadr[mid]: m.mesh_vertadr[mid] + m.mesh_vertnum[mid]]
+            v = m.mesh_vert[m.mesh_vertadr[mid] : m.mesh_vertadr[mid] + m.mesh_vertnum[mid]]
             lowest = min(lowest, (v @ d.geom_xmat[g].reshape(3, 3).T + d.geom_xpos[g])[:, 2].min())
     assert -0.005 < lowest < 0.01  # squatting, feet flat on the floor
     mount = m.site("robot_mount").pos
-    np.testing.assert_allclose(d.body("pelvis").xpos, mount + [0, 0, 0.793]
-                               + np.array(scene.robot.mount_offset), atol=1e-9)
+    np.testing.assert_allclose(
+        d.body("pelvis").xpos, mount + [0, 0, 0.793] + np.array(scene.robot.mount_offset), atol=1e-9
+    )
     table_top = scene.workspace()[2]
     for arm in scene.arms:
         assert scene.ee_pose(arm)[2] > table_top + 0.08

@@ -49,8 +49,9 @@ class ArmIK:
         self.dt = scene.control_dt
         self.config = mink.Configuration(self.model)
         self.frames = {
-            arm: mink.FrameTask(spec.ee_site, "site", position_cost, orientation_cost,
-                                lm_damping=1e-3)
+            arm: mink.FrameTask(
+                spec.ee_site, "site", position_cost, orientation_cost, lm_damping=1e-3
+            )
             for arm, spec in scene.robot.arms.items()
         }
         self.posture = mink.PostureTask(self.model, cost=posture_cost)

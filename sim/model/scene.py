@@ -96,8 +96,13 @@ def _attach(parent: mujoco.MjSpec, child: mujoco.MjSpec, pos, quat) -> None:
             body = nxt
         for geom in list(child.worldbody.geoms):  # static geoms in the child's world body
             frame.add_geom(
-                name=geom.name, type=geom.type, size=geom.size, pos=geom.pos, quat=geom.quat,
-                rgba=geom.rgba, material=geom.material,
+                name=geom.name,
+                type=geom.type,
+                size=geom.size,
+                pos=geom.pos,
+                quat=geom.quat,
+                rgba=geom.rgba,
+                material=geom.material,
             )
 
 
@@ -396,12 +401,10 @@ def build_scene(
         joint_act=joint_act,
         gripper_arms=gripper_arms,
         gripper_act={
-            a: model.actuator(robot_spec.arms[a].gripper.actuator).id
-            for a in finger_arms
+            a: model.actuator(robot_spec.arms[a].gripper.actuator).id for a in finger_arms
         },
         gripper_qpos_adr={
-            a: int(model.joint(robot_spec.arms[a].gripper.joint).qposadr[0])
-            for a in finger_arms
+            a: int(model.joint(robot_spec.arms[a].gripper.joint).qposadr[0]) for a in finger_arms
         },
         ee_site={
             a: mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, s.ee_site)
@@ -418,7 +421,8 @@ def build_scene(
         },
         weld=(
             WeldGrasp.build(model, robot_spec, graspable_objects(task_obj))
-            if weld_arms(robot_spec) else None
+            if weld_arms(robot_spec)
+            else None
         ),
         spec=spec,
     )

@@ -66,8 +66,12 @@ def add_grasp_welds(spec: mujoco.MjSpec, robot: RobotSpec, objects: tuple[str, .
             if spec.body(obj) is None:
                 raise ConfigError(f"graspable object {obj!r} is not a body of the scene")
             eq = spec.add_equality(
-                name=weld_name(arm, obj), type=mujoco.mjtEq.mjEQ_WELD,
-                objtype=mujoco.mjtObj.mjOBJ_BODY, name1=hand, name2=obj, active=False,
+                name=weld_name(arm, obj),
+                type=mujoco.mjtEq.mjEQ_WELD,
+                objtype=mujoco.mjtObj.mjOBJ_BODY,
+                name1=hand,
+                name2=obj,
+                active=False,
             )
             eq.solref = list(a.gripper.solref)
 
@@ -121,9 +125,7 @@ class WeldGrasp:
     attached: dict[str, int | None] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls, model: mujoco.MjModel, robot: RobotSpec, objects: tuple[str, ...]
-    ) -> WeldGrasp:
+    def build(cls, model: mujoco.MjModel, robot: RobotSpec, objects: tuple[str, ...]) -> WeldGrasp:
         """Index the welds :func:`add_grasp_welds` added; static objects are never grasped."""
         arms = {}
         for arm in weld_arms(robot):
@@ -137,8 +139,7 @@ class WeldGrasp:
                     eq_of[b] = e
             a = robot.arms[arm]
             name = g.body or a.ee_body
-            hand = (model.body(name).id if name
-                    else int(model.site_bodyid[model.site(a.ee_site).id]))
+            hand = model.body(name).id if name else int(model.site_bodyid[model.site(a.ee_site).id])
             hand_geoms = _collision_geoms(model, subtree_bodies(model, hand))
             if len(hand_geoms) == 0:
                 raise ConfigError(
@@ -146,8 +147,12 @@ class WeldGrasp:
                     f"{model.body(hand).name!r} has no collision geoms (add some with add_geoms)"
                 )
             arms[arm] = _ArmWeld(
-                gripper=g, hand=hand, site=model.site(a.ee_site).id, hand_geoms=hand_geoms,
-                eq=eq_of, obj_geoms={b: _rigid_geoms(model, b) for b in eq_of},
+                gripper=g,
+                hand=hand,
+                site=model.site(a.ee_site).id,
+                hand_geoms=hand_geoms,
+                eq=eq_of,
+                obj_geoms={b: _rigid_geoms(model, b) for b in eq_of},
             )
         out = cls(model=model, arms=arms)
         out.commanded = {arm: 1.0 for arm in arms}
@@ -194,13 +199,15 @@ class WeldGrasp:
         best, best_d = None, np.inf
         for b, geoms in w.obj_geoms.items():
             if not any(
-                mujoco.mj_geomDistance(self.model, data, int(g1), int(g2), w.gripper.distance,
-                                       None) < w.gripper.distance
-                for g2 in geoms for g1 in w.hand_geoms
+                mujoco.mj_geomDistance(self.model, data, int(g1), int(g2), w.gripper.distance, None)
+                < w.gripper.distance
+                for g2 in geoms
+                for g1 in w.hand_geoms
             ):
                 continue
-            d = min(_point_geom_distance(self.model, data, data.site_xpos[w.site], g)
-                    for g in geoms)
+            d = min(
+                _point_geom_distance(self.model, data, data.site_xpos[w.site], g) for g in geoms
+            )
             if d < best_d:
                 best, best_d = b, d
         return best
