@@ -21,7 +21,8 @@ import numpy as np
 
 from sim.control.ik import ArmIK
 from sim.control.plan import plan_targets
-from sim.model.scene import Scene, build_scene
+from sim.model.scene import Scene
+from sim.tasks import build_scene
 
 
 def scripted_ctrl(scene: Scene, ik: ArmIK, seed: int, level: str) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +68,7 @@ def main() -> None:
     args = ap.parse_args()
     cloth = build_scene(task="fold_cloth")
     bare = build_scene(task=None, room=cloth.room)  # same robot and room, no cloth
-    ik = ArmIK(cloth)
+    ik = ArmIK.for_scene(cloth)
     m = cloth.model
     print(
         f"model: nv={m.nv} (robot {bare.model.nv}), flex vertices={m.nflexvert}, "

@@ -64,7 +64,7 @@ def _summary(values: dict) -> str:
 def sheet(task: str, episodes: int, preset: str, size: int, quality: str, out: Path) -> Path:
     cfg = load_preset(preset)
     scene = build_randomized_scene("demoforge_humanoid", task, cfg)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     rand = Randomizer.from_scene(scene, cfg)
     cams = {"head": scene.robot.cameras["head"], "wrist": scene.robot.cameras[WRIST[task]]}
     rig = CameraRig(scene.model, cams, size, size, quality)

@@ -33,8 +33,9 @@ from sim.control.ik import ArmIK
 from sim.control.plan import plan_targets
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import SimError
-from sim.model.scene import Scene, build_scene
+from sim.model.scene import Scene
 from sim.rollout import check_plan_reach, track
+from sim.tasks import build_scene
 
 SOURCE_ROBOT = "test_panda"
 
@@ -104,7 +105,7 @@ def record_demos(
 ) -> list[Episode]:
     """``n`` successful demos on ``robot`` (failed recordings are skipped and counted)."""
     scene = build_scene(robot, task)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     out: list[Episode] = []
     tries = 0
     while len(out) < n:
@@ -231,7 +232,7 @@ def augment_dgr(
     from sim.sources import attempt_streams, make_source
 
     scene = build_scene(robot, task)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     conv = tool_frame if tool_frame is not None else demos[0].meta.provenance["tool_frame"]
     params, how = source_params(scene, demos, conv, trim)
     source = make_source("demos", scene, **params, **(extra or {}))

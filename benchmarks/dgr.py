@@ -31,12 +31,12 @@ ANALOGUE = {"stack_blocks": "Stack", "insert_peg": "Square", "open_drawer": "Mug
 def run_task(task: str, levels: list[str], attempts: int, n_src: int, seed: int, robot: str):
     from sim.control.ik import ArmIK
     from sim.errors import SimError
-    from sim.model.scene import build_scene
     from sim.sources import make_source
     from sim.sources.scripted import run_attempt
+    from sim.tasks import build_scene
 
     scene = build_scene(robot, task, control_hz=20)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     scripted = make_source("scripted", scene)
     t0 = time.perf_counter()
     sources = [run_attempt(scene, ik, scripted, seed + 1000 + i, "D0") for i in range(n_src)]

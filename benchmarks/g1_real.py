@@ -64,7 +64,7 @@ def ingest(indices: list[int], scene: Any = None, heading: float | None = None) 
     """
     from sim.augment.infer import HeldObject, SupportObject, ingest_joint_episode
     from sim.io import read_episodes
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
     from sim.tasks.pick_bottle import COASTER_HALF_T, HALF_H, RADIUS
 
     scene = scene or build_scene("unitree_g1", "pick_bottle")
@@ -104,8 +104,8 @@ def run_robot(
     from cross_robot import source_params
 
     from sim.generate import GenerateConfig, OutputConfig, generate
-    from sim.model.scene import build_scene
     from sim.render import CameraConfig
+    from sim.tasks import build_scene
 
     scene = build_scene(robot, "pick_bottle")
     params, how = source_params(
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if why:
         print(json.dumps({"skipped": why}))
         return {"skipped": why}
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     args.out.mkdir(parents=True, exist_ok=True)
     g1 = build_scene("unitree_g1", "pick_bottle")

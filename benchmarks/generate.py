@@ -28,8 +28,8 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sim.generate import GenerateConfig, generate  # noqa: E402
-from sim.model.scene import build_scene  # noqa: E402
 from sim.render import QUALITY, CameraConfig  # noqa: E402
+from sim.tasks import build_scene  # noqa: E402
 
 CAMS = ("head", "right_wrist")
 

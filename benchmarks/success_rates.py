@@ -11,9 +11,8 @@ import argparse
 import time
 
 from sim.control.ik import ArmIK
-from sim.model.scene import build_scene
 from sim.rollout import run_scripted
-from sim.tasks import known_tasks
+from sim.tasks import build_scene, known_tasks
 
 
 def main() -> None:
@@ -27,7 +26,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for task in args.tasks.split(","):
         scene = build_scene(robot=args.robot, task=task)
-        ik = ArmIK(scene)
+        ik = ArmIK.for_scene(scene)
         for level in args.levels.split(","):
             t0, fails = time.perf_counter(), []
             for seed in range(args.seeds):

@@ -15,9 +15,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim.model.scene import build_scene
 from sim.render import CameraRig, resolve_cameras
-from sim.tasks import known_tasks
+from sim.tasks import build_scene, known_tasks
 
 
 def env_id(task: str) -> str:

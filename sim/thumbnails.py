@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.model.scene import build_scene
 from sim.render import CameraRig
+from sim.tasks import build_scene
 
 
 def render_task(task: str, height: int, width: int, robot: str = "demoforge_humanoid"):

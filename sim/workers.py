@@ -57,9 +57,9 @@ class Context:
 def build_context(cfg: GenerateConfig) -> Context:
     """Build scene, IK, camera rig, plan source and randomizer (errors name the config key)."""
     from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
     from sim.render import CameraRig, resolve_cameras
     from sim.sources import make_source
+    from sim.tasks import build_scene
 
     randomize = _randomize_config(cfg)
     edits = []
@@ -93,7 +93,12 @@ def build_context(cfg: GenerateConfig) -> Context:
     source = make_source(cfg.source_name, scene, **cfg.resolved_source_params)
     randomizer = _make_randomizer(scene, randomize, rig)
     return Context(
-        cfg=cfg, scene=scene, ik=ArmIK(scene), rig=rig, source=source, randomizer=randomizer
+        cfg=cfg,
+        scene=scene,
+        ik=ArmIK.for_scene(scene),
+        rig=rig,
+        source=source,
+        randomizer=randomizer,
     )
 
 

@@ -27,13 +27,13 @@ _SCENES: dict = {}
 def scene_ik():
     """(scene, ik) factory cached per (robot, task): compiling once keeps the suite fast."""
     from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     def get(task: str = "stack_blocks", robot: str = "demoforge_humanoid"):
         key = (robot, task)
         if key not in _SCENES:
             scene = build_scene(robot, task)
-            _SCENES[key] = (scene, ArmIK(scene))
+            _SCENES[key] = (scene, ArmIK.for_scene(scene))
         return _SCENES[key]
 
     return get

@@ -23,11 +23,11 @@ from sim.paths import conf_dir
 @pytest.fixture(scope="module")
 def episode():
     from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
     from sim.rollout import run_scripted
+    from sim.tasks import build_scene
 
     scene = build_scene("demoforge_humanoid", "stack_blocks")
-    ep = run_scripted(scene, ArmIK(scene), seed=1, level="D0")
+    ep = run_scripted(scene, ArmIK.for_scene(scene), seed=1, level="D0")
     assert ep.meta.success, "the scripted demonstrator failed; nothing to replay"
     return ep
 

@@ -38,7 +38,7 @@ def _bench(name: str):
 @pytest.fixture(scope="module")
 def g1(request):
     import sim.tasks.pick_bottle  # noqa: F401  (registered even if discovery changes)
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     mp = pytest.MonkeyPatch()
     mp.delenv("DEMOFORGE_G1_MJCF", raising=False)
@@ -116,8 +116,8 @@ def test_demos_source_segments_and_plans_on_the_g1(g1, sources):
 def test_g1_palm_grasp_maps_to_jaws_across_the_bottle_on_the_humanoid(g1):
     """Through the tool frames (G1: palm normal -z, fingers closing along x), the G1's side
     grasp becomes, on the humanoid, a horizontal approach with jaws closing horizontally."""
-    from sim.model.scene import build_scene
     from sim.sources import make_source
+    from sim.tasks import build_scene
 
     srcs = _bench("g1_real").ingest([1, 4], g1, heading=np.pi / 2)
     hum = build_scene("demoforge_humanoid", "pick_bottle")
@@ -147,7 +147,7 @@ def test_g1_augmented_episodes_succeed_in_physics(g1, sources):
         g1, sources, sources[0].meta.provenance["tool_frame"], trim=("bottle", 0.15)
     )
     src = make_source("demos", g1, **params)
-    ik = ArmIK(g1)
+    ik = ArmIK.for_scene(g1)
     ok = 0
     for attempt in range(3):
         st = attempt_streams(0, attempt)

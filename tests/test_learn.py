@@ -57,7 +57,7 @@ def test_eval_seeds_are_held_out_and_deterministic():
 
 def test_load_matches_dataset_and_live_scene(tiny):
     from sim.learn.observe import Observer
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     d = load_bc_data(tiny)
     assert d.task == "stack_blocks" and d.num_episodes == 4

@@ -49,7 +49,7 @@ def test_wheel_runs_outside_checkout(tmp_path):
         timeout=300,
     )
     code = (
-        "import sim, sim.paths as p; from sim.model.scene import build_scene;"
+        "import sim, sim.paths as p; from sim.tasks import build_scene;"
         "assert 'site' in sim.__file__, sim.__file__;"
         "assert (p.conf_dir() / 'config.yaml').exists(), p.conf_dir();"
         "s = build_scene(); print('OK', p.scenes_dir(), s.model.nbody)"

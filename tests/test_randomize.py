@@ -26,8 +26,7 @@ from sim.augment.randomize import (
 )
 from sim.errors import ConfigError
 from sim.model.contacts import subtree_bodies
-from sim.model.scene import build_scene
-from sim.tasks import known_tasks
+from sim.tasks import build_scene, known_tasks
 
 
 def _arrays(model: mujoco.MjModel) -> dict[str, np.ndarray]:
@@ -285,7 +284,7 @@ def test_default_preset_keeps_stack_blocks_solvable(stack):
     nominal_friction = m.geom_friction.copy()
     r.apply(m, stack.data, np.random.default_rng(21))
     try:
-        ep = run_scripted(stack, ArmIK(stack), seed=0)  # its reset keeps our model values
+        ep = run_scripted(stack, ArmIK.for_scene(stack), seed=0)  # its reset keeps our model values
         assert not np.array_equal(m.geom_friction, nominal_friction)
     finally:
         r.restore(m)

@@ -27,10 +27,10 @@ needs_g1 = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def stack_scene():
     from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     scene = build_scene(task="stack_blocks")
-    return scene, ArmIK(scene)
+    return scene, ArmIK.for_scene(scene)
 
 
 @pytest.fixture(scope="module")

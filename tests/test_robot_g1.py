@@ -43,13 +43,13 @@ LOCKED = [
 def g1(request):
     """(scene, ik) for the G1 with stack_blocks, built once (meshes take ~1 s to compile)."""
     from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     mp = pytest.MonkeyPatch()
     mp.delenv("DEMOFORGE_G1_MJCF", raising=False)  # the shared copy, not a local override
     request.addfinalizer(mp.undo)
     scene = build_scene("unitree_g1", "stack_blocks")
-    return scene, ArmIK(scene)
+    return scene, ArmIK.for_scene(scene)
 
 
 def test_yaml_resolves_the_shared_mjcf(monkeypatch):
@@ -153,13 +153,12 @@ def test_stack_blocks_most_seeds(g1):
 @pytest.fixture(scope="module")
 def g1_microwave():
     from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
-    from sim.tasks import known_tasks
+    from sim.tasks import build_scene, known_tasks
 
     if "open_microwave" not in known_tasks():
         pytest.skip("task open_microwave is not registered")
     scene = build_scene("unitree_g1", "open_microwave")
-    return scene, ArmIK(scene)
+    return scene, ArmIK.for_scene(scene)
 
 
 def test_open_microwave(g1_microwave):

@@ -21,9 +21,9 @@ from sim.model.robot import (
     robot_from_dict,
     robot_mjspec,
 )
-from sim.model.scene import build_scene
 from sim.paths import conf_dir, scenes_dir
 from sim.rollout import run_scripted
+from sim.tasks import build_scene
 
 HUMANOID_XML = scenes_dir() / "robots" / "demoforge_humanoid" / "humanoid.xml"
 
@@ -165,7 +165,7 @@ def test_unreachable_task_raises_reach_error_naming_arm_waypoint_distance():
     raw["reach"] = 0.2
     scene = build_scene(raw, "stack_blocks")
     with pytest.raises(ReachError) as e:
-        run_scripted(scene, ArmIK(scene), seed=0)
+        run_scripted(scene, ArmIK.for_scene(scene), seed=0)
     msg = str(e.value)
     assert "arm 'right'" in msg and "waypoint 'approach'" in msg
     assert "m from the shoulder, reach is 0.200 m" in msg

@@ -10,15 +10,15 @@ import pytest
 
 from sim.control.ik import ArmIK
 from sim.errors import ConfigError, PlanError
-from sim.model.scene import build_scene
 from sim.sources import make_source
 from sim.sources.scripted import run_attempt
+from sim.tasks import build_scene
 
 
 @pytest.fixture(scope="module")
 def stack():
     scene = build_scene("demoforge_humanoid", "stack_blocks", control_hz=20)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     scripted = make_source("scripted", scene)
     sources = [run_attempt(scene, ik, scripted, 1000 + i, "D0") for i in range(3)]
     assert all(e.meta.success for e in sources)
@@ -121,7 +121,7 @@ def test_annotation_file_sets_the_boundaries(stack, tmp_path):
 
 def test_synchronized_arms_share_one_transform():
     scene = build_scene("demoforge_humanoid", "carry_tray", control_hz=20)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     src = [run_attempt(scene, ik, make_source("scripted", scene), 1000, "D0")]
     demos = make_source("demos", scene, episodes=src)
     scene.reset(np.random.default_rng(1), "D1")
@@ -141,7 +141,7 @@ def test_synchronized_arms_share_one_transform():
 @pytest.mark.slow
 def test_stack_blocks_ten_sources_ten_new_scenes():
     scene = build_scene("demoforge_humanoid", "stack_blocks", control_hz=20)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     scripted = make_source("scripted", scene)
     sources = [run_attempt(scene, ik, scripted, 1000 + i, "D0") for i in range(10)]
     demos = make_source("demos", scene, episodes=sources)
@@ -163,7 +163,7 @@ def test_sources_read_from_a_dataset_path(stack, tmp_path):
 
 def test_same_reference_subtasks_continue_one_segment():
     scene = build_scene("demoforge_humanoid", "open_drawer", control_hz=20)
-    ik = ArmIK(scene)
+    ik = ArmIK.for_scene(scene)
     scripted = make_source("scripted", scene)
     src = [run_attempt(scene, ik, scripted, 1000 + i, "D0") for i in range(2)]
     demos = make_source("demos", scene, episodes=src, select="random")

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from sim.errors import UnknownNameError
-from sim.model.scene import Scene, build_scene, known_rooms
+from sim.model.scene import Scene, known_rooms
 from sim.rollout import run_scripted
-from sim.tasks import LEVELS
+from sim.tasks import LEVELS, build_scene
 
 TASKS = ("handover_cup", "deliver_pills", "open_drawer", "carry_tray")
 TIP_X90 = np.array([np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0])  # 90° about x (w,x,y,z)

@@ -8,8 +8,9 @@ import pytest
 
 from sim.control.ik import ArmIK
 from sim.errors import UnknownNameError
-from sim.model.scene import Scene, build_scene
+from sim.model.scene import Scene
 from sim.rollout import run_scripted
+from sim.tasks import build_scene
 from sim.tasks.fold_cloth import hull_area
 
 
@@ -139,7 +140,7 @@ def test_flat_cloth_is_stable(scene: Scene) -> None:
 
 @pytest.mark.slow
 def test_scripted_fold_succeeds(scene: Scene) -> None:
-    ep = run_scripted(scene, ArmIK(scene), seed=1, level="D0")
+    ep = run_scripted(scene, ArmIK.for_scene(scene), seed=1, level="D0")
     assert ep.meta.success
     sub = ep.subtasks
     first = {k: int(np.argmax(v)) for k, v in sub.items()}

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from sim.errors import ConfigError, UnknownNameError
-from sim.model.scene import build_scene
 from sim.paths import conf_dir
-from sim.tasks import LEVELS, Task, known_tasks, make_task
+from sim.tasks import LEVELS, Task, build_scene, known_tasks, make_task
 
 
 @pytest.mark.parametrize("task", known_tasks())

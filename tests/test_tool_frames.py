@@ -198,10 +198,10 @@ def _cross_robot():
 @pytest.fixture(scope="module")
 def panda_demo():
     from sim.control.ik import ArmIK
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     scene = build_scene("test_panda", "stack_blocks")
-    return scene, _cross_robot().record_demo(scene, ArmIK(scene), seed=0, level="D0")
+    return scene, _cross_robot().record_demo(scene, ArmIK.for_scene(scene), seed=0, level="D0")
 
 
 def test_panda_is_mounted_offset_and_rotated(panda_demo):

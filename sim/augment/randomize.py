@@ -370,8 +370,7 @@ def build_randomized_scene(
     robot: Any, task: str | Task, cfg: RandomizeConfig, **kwargs: Any
 ) -> Scene:
     """``build_scene`` with the distractors of ``cfg`` compiled in when they are enabled."""
-    from sim.model.scene import build_scene
-    from sim.tasks import make_task
+    from sim.tasks import build_scene, make_task
 
     task_obj = (
         make_task(task, **kwargs.pop("task_cfg", None) or {}) if isinstance(task, str) else task

@@ -158,7 +158,7 @@ def scene_backend(
     robot: str = "demoforge_humanoid", task: str | None = "stack_blocks", **scene_kw: Any
 ) -> SceneBackend:
     """Build the project's scene (:func:`sim.model.scene.build_scene`) as a twin backend."""
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     return SceneBackend(build_scene(robot=robot, task=task, **scene_kw))
 

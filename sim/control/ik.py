@@ -2,34 +2,46 @@
 
 The IK model is the robot MJCF mounted exactly where the scene mounts it, without room or
 props, so world-frame targets apply directly and object contacts never perturb the solve.
+:class:`ArmIK` itself only needs that model and the robot's arm specs;
+:meth:`ArmIK.for_scene` builds both from a scene.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import mink
 import mujoco
 import numpy as np
 
 from sim.errors import ReachError
-from sim.model.robot import robot_mjspec
-from sim.model.scene import Scene, attach_body, compile_quiet
+from sim.model.robot import RobotSpec, robot_mjspec
+from sim.model.scene import attach_body, compile_quiet
+
+if TYPE_CHECKING:
+    from sim.model.scene import Scene
 
 
-def _ik_model(scene: Scene) -> mujoco.MjModel:
-    robot = robot_mjspec(scene.robot)  # same build-time edits as the scene (fixed joints, sites)
+def ik_model(robot: RobotSpec, mount_pos: np.ndarray, mount_quat: np.ndarray) -> mujoco.MjModel:
+    """The robot alone, mounted at (pos [m], quat w,x,y,z) in the world, for IK."""
+    spec = robot_mjspec(robot)  # same build-time edits as the scene (fixed joints, sites)
     world = mujoco.MjSpec()
     world.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
-    mount = scene.model.site("robot_mount")
-    frame = world.worldbody.add_frame(pos=mount.pos, quat=mount.quat)
-    attach_body(frame, robot.worldbody.first_body())
+    frame = world.worldbody.add_frame(pos=mount_pos, quat=mount_quat)
+    attach_body(frame, spec.worldbody.first_body())
     return compile_quiet(world)
 
 
 class ArmIK:
-    """Differential IK for all arms of a scene's robot.
+    """Differential IK for all arms of a robot.
 
     Args:
-        scene: the scene (for robot, mount pose and joint order).
+        model: the IK model (:func:`ik_model`: the robot alone, mounted in the world frame).
+        robot: the robot's spec (arms -> joints, EE site, shoulder body, reach).
+        joint_names: joint order of the returned targets (the scene's action order).
+        home: joint name -> home value [rad or m]; the posture task pulls toward it.
+        dt: control period [s].
         iters: solver iterations per call (each a QP with joint limits).
         position_cost / orientation_cost: FrameTask weights [1/m], [1/rad].
         posture_cost: weight pulling toward home (resolves redundancy of 7-DoF arms).
@@ -37,39 +49,52 @@ class ArmIK:
 
     def __init__(
         self,
-        scene: Scene,
+        model: mujoco.MjModel,
+        robot: RobotSpec,
+        joint_names: Sequence[str],
+        home: Mapping[str, float],
+        dt: float,
         iters: int = 3,
         position_cost: float = 1.0,
         orientation_cost: float = 0.5,
         posture_cost: float = 1e-3,
     ):
-        self.scene = scene
-        self.model = _ik_model(scene)
+        self.model, self.robot = model, robot
         self.iters = iters
-        self.dt = scene.control_dt
+        self.dt = dt
         self.config = mink.Configuration(self.model)
         self.frames = {
             arm: mink.FrameTask(
                 spec.ee_site, "site", position_cost, orientation_cost, lm_damping=1e-3
             )
-            for arm, spec in scene.robot.arms.items()
+            for arm, spec in robot.arms.items()
         }
         self.posture = mink.PostureTask(self.model, cost=posture_cost)
         self.limits = [mink.ConfigurationLimit(self.model)]
-        self.qadr = np.array([self.model.joint(j).qposadr[0] for j in scene.joint_names])
-        # home of the IK model from the scene's home (by joint name)
+        self.qadr = np.array([self.model.joint(j).qposadr[0] for j in joint_names])
         self.q_home = self.model.qpos0.copy()
         for j in range(self.model.njnt):
             name = self.model.joint(j).name
-            sj = mujoco.mj_name2id(scene.model, mujoco.mjtObj.mjOBJ_JOINT, name)
-            if sj >= 0:
-                home = scene.home_qpos[scene.model.jnt_qposadr[sj]]
-                self.q_home[self.model.jnt_qposadr[j]] = home
+            if name in home:
+                self.q_home[self.model.jnt_qposadr[j]] = home[name]
         self.posture.set_target(self.q_home)
         self.shoulder = {
-            arm: spec.shoulder_body for arm, spec in scene.robot.arms.items() if spec.shoulder_body
+            arm: spec.shoulder_body for arm, spec in robot.arms.items() if spec.shoulder_body
         }
         self.reset()
+
+    @classmethod
+    def for_scene(cls, scene: Scene, **kw) -> ArmIK:
+        """IK for ``scene``'s robot, mounted where the scene mounts it, homed as the scene."""
+        mount = scene.model.site("robot_mount")
+        model = ik_model(scene.robot, mount.pos, mount.quat)
+        home = {}
+        for j in range(model.njnt):
+            name = model.joint(j).name
+            sj = mujoco.mj_name2id(scene.model, mujoco.mjtObj.mjOBJ_JOINT, name)
+            if sj >= 0:
+                home[name] = float(scene.home_qpos[scene.model.jnt_qposadr[sj]])
+        return cls(model, scene.robot, scene.joint_names, home, scene.control_dt, **kw)
 
     def reset(self, joints: np.ndarray | None = None) -> None:
         """Restart from home (or from the given arm joint values, in scene.joint_names order)."""
@@ -94,7 +119,7 @@ class ArmIK:
 
     def ee_pose(self, arm: str) -> np.ndarray:
         """EE pose reached by the current IK solution (world, pos + wxyz)."""
-        T = self.config.get_transform_frame_to_world(self.scene.robot.arms[arm].ee_site, "site")
+        T = self.config.get_transform_frame_to_world(self.robot.arms[arm].ee_site, "site")
         w = T.wxyz_xyz
         return np.concatenate([w[4:], w[:4]])
 
@@ -105,9 +130,9 @@ class ArmIK:
             return
         shoulder = self.config.data.body(body).xpos
         dist = float(np.linalg.norm(np.asarray(pos[:3]) - shoulder))
-        if dist > self.scene.robot.reach:
+        if dist > self.robot.reach:
             raise ReachError(
-                f"robot {self.scene.robot.name!r} arm {arm!r} cannot reach {what} at "
+                f"robot {self.robot.name!r} arm {arm!r} cannot reach {what} at "
                 f"{np.round(pos[:3], 3).tolist()}: {dist:.3f} m from the shoulder, reach is "
-                f"{self.scene.robot.reach:.3f} m"
+                f"{self.robot.reach:.3f} m"
             )

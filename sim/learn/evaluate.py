@@ -102,8 +102,8 @@ class Evaluator:
         task_params: dict[str, Any] | None = None,
     ):
         from sim.learn.observe import Observer
-        from sim.model.scene import build_scene
         from sim.render import CameraRig, resolve_cameras
+        from sim.tasks import build_scene
 
         self.scene = build_scene(robot, task, control_hz=control_hz, task_cfg=task_params)
         self.level, self.max_steps = level, int(max_steps)

@@ -330,23 +330,26 @@ def _dedupe_defaults(xml: str) -> str:
     return _LEAF_DEFAULT.sub(keep_first, xml)
 
 
-def build_scene(
-    robot: str | RobotSpec = "demoforge_humanoid",
-    task: str | Task | None = "stack_blocks",
+def compose_scene(
+    robot: str | RobotSpec | dict,
+    task: Task | None,
     room: str | None = None,
     control_hz: float = 20.0,
-    task_cfg: dict[str, Any] | None = None,
     spec_edits: Sequence[Callable[[mujoco.MjSpec], Any]] = (),
 ) -> Scene:
-    """Build a scene for (robot, task). The task's room is used unless ``room`` is given.
+    """Compose and compile a scene for a robot and a task *object* (names are resolved one
+    layer up, by :func:`sim.tasks.build_scene`). The task's room is used unless ``room`` is given.
 
     ``spec_edits`` are applied to the composed spec before compiling, after the task's own
     ``edit_spec`` (e.g. domain randomization's parked distractor bodies).
     """
-    from sim.tasks import make_task
-
+    if isinstance(task, str):
+        raise ConfigError(
+            f"compose_scene takes a task object, got the name {task!r}; use "
+            "sim.tasks.build_scene(robot, task_name) to build by name"
+        )
     robot_spec = load_robot(robot)
-    task_obj = make_task(task, **(task_cfg or {})) if isinstance(task, str) else task
+    task_obj = task
     room_name = room or (task_obj.room if task_obj is not None else "home")
     spec = build_spec(robot_spec, room_name, task_obj.props if task_obj is not None else None)
     if task_obj is not None:

@@ -26,7 +26,7 @@ def run_replay(cfg: ReplayConfig | Mapping[str, Any]) -> ReplayReport:
     """
     from sim.control.ik import ArmIK
     from sim.model.robot import load_robot
-    from sim.model.scene import build_scene
+    from sim.tasks import build_scene
 
     c = ReplayConfig.from_mapping(cfg).validate()
     size = (int(c.height), int(c.width))
@@ -56,7 +56,7 @@ def run_replay(cfg: ReplayConfig | Mapping[str, Any]) -> ReplayReport:
                 _, report = replay_ee(
                     ep,
                     scene,
-                    ArmIK(scene),
+                    ArmIK.for_scene(scene),
                     dict(c.arm_map) or None,
                     frame,
                     float(c.scale),
