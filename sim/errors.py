@@ -4,7 +4,21 @@ from __future__ import annotations
 
 
 class SimError(Exception):
-    """Base class for all demoforge errors."""
+    """Base class for all demoforge errors.
+
+    Picklable whatever a subclass's ``__init__`` takes (errors cross process boundaries: worker
+    pools, Ray, Hydra's joblib launcher): rebuilt from the message and the instance attributes.
+    """
+
+    def __reduce__(self):
+        return _rebuild, (type(self), str(self), dict(self.__dict__))
+
+
+def _rebuild(cls: type[SimError], message: str, state: dict) -> SimError:
+    err = Exception.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
 
 
 class ConfigError(SimError):

@@ -246,3 +246,16 @@ def test_generated_robomimic_episode_restores_any_step_bit_for_bit(tmp_path):
         st = np.empty(mujoco.mj_stateSize(m, ep.state_spec))
         mujoco.mj_getState(m, d, st, ep.state_spec)
         np.testing.assert_array_equal(st, ep.state[t + 1])
+
+
+def test_errors_survive_pickling_across_processes():
+    """Worker pools, Ray and Hydra's joblib launcher pickle exceptions back to the parent."""
+    import pickle
+
+    from sim.errors import PlanError, UnknownNameError
+
+    e = pickle.loads(pickle.dumps(UnknownNameError("level", "D9", ["D0", "D1"])))
+    assert isinstance(e, UnknownNameError) and str(e).startswith("unknown level 'D9'")
+    assert e.known == ["D0", "D1"]
+    p = pickle.loads(pickle.dumps(PlanError("no grasp in source 3", cause="no_grasp")))
+    assert p.cause == "no_grasp" and "source 3" in str(p)
