@@ -385,10 +385,6 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
     _stage_report(writer, report, stats)
     _kill_point("staged")
     final = Path(writer.finalize())
-    if not hasattr(writer, "stage_file"):  # writers without staged extras (older API)
-        from sim.io.atomic import atomic_write_json
-
-        atomic_write_json(final / "meta" / "demoforge_report.json", report)
     return GenerateResult(
         path=str(final),
         episodes=written,
@@ -427,29 +423,18 @@ def _open_writer(cfg: GenerateConfig, out: Path):
     """The format's staged writer (fresh, overwrite or resume)."""
     o = cfg.output
     config = {**data_config(cfg), "config_hash": config_hash(cfg)}
-    try:
-        from sim.io.writer import open_writer
-    except ImportError:
-        open_writer = None
-    if open_writer is not None:
-        from sim.workers import local_context
+    from sim.io.writer import open_writer
+    from sim.workers import local_context
 
-        xml = local_context(cfg).scene.mjcf_xml()  # reset-to-state needs the model
-        return open_writer(
-            o.format,
-            out,
-            fps=int(round(cfg.control_hz)),
-            config=config,
-            overwrite=o.overwrite,
-            resume=o.resume,
-            model_xml=xml,
-        )
-    from sim.io.lerobot import LeRobotWriter
-
-    if o.format != "lerobot":
-        raise ConfigError(f"output.format={o.format!r} needs sim.io.writer.open_writer")
-    return LeRobotWriter(
-        out, fps=int(round(cfg.control_hz)), config=config, overwrite=o.overwrite, resume=o.resume
+    xml = local_context(cfg).scene.mjcf_xml()  # reset-to-state needs the model
+    return open_writer(
+        o.format,
+        out,
+        fps=int(round(cfg.control_hz)),
+        config=config,
+        overwrite=o.overwrite,
+        resume=o.resume,
+        model_xml=xml,
     )
 
 
@@ -525,8 +510,6 @@ def _report(
 
 def _stage_report(writer: Any, report: dict[str, Any], stats: dict[str, list]) -> None:
     """Stage the report JSON and quality plot inside the writer's staging area."""
-    if not hasattr(writer, "stage_file"):
-        return
     import tempfile
 
     from sim.io.atomic import to_jsonable
