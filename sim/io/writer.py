@@ -282,3 +282,31 @@ class Staging:
                 remove_tree(p)
         (self.partial / _PUBLISHED).unlink(missing_ok=True)
         self.partial.rmdir()
+
+
+class StagedWriter:
+    """What the staged writers share: the open check and finalize-on-clean-exit.
+
+    Subclasses set ``root``, ``_finalized`` and ``_stage`` (a :class:`Staging`).
+    """
+
+    root: Path
+    _finalized: bool
+    _stage: Staging
+
+    def _check_open(self) -> None:
+        name = type(self).__name__
+        if self._finalized:
+            raise ConfigError(f"{name}({self.root}) is already finalized")
+        if self._stage.published:
+            raise ConfigError(
+                f"{name}({self.root}): the dataset was already published by the "
+                "interrupted run; nothing more can be added"
+            )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finalize()

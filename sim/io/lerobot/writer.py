@@ -55,7 +55,7 @@ from sim.io.lerobot.features import (
 )
 from sim.io.lerobot.stats import _aggregate_stats, _image_stats, _numeric_stats
 from sim.io.lerobot.video import VideoOptions, _concat_mp4, _encode_mp4
-from sim.io.writer import Staging, resume_mismatch
+from sim.io.writer import StagedWriter, Staging, resume_mismatch
 
 log = logging.getLogger(__package__)  # "sim.io.lerobot", as before the split
 
@@ -153,7 +153,7 @@ class _Staged:
     bytes: int = 0  # staged parquet + mp4 sizes
 
 
-class LeRobotWriter:
+class LeRobotWriter(StagedWriter):
     """Write Episodes as a LeRobot v3.0 dataset, atomically and resumably.
 
     Usage::
@@ -588,22 +588,6 @@ class LeRobotWriter:
         }
         info[INTEGRITY_KEY]["info_sha256"] = json_digest(info)
         atomic_write_json(build / "meta" / "info.json", info)  # written last: marks completeness
-
-    def _check_open(self) -> None:
-        if self._finalized:
-            raise ConfigError(f"LeRobotWriter({self.root}) is already finalized")
-        if self._stage.published:
-            raise ConfigError(
-                f"LeRobotWriter({self.root}): the dataset was already published by the "
-                "interrupted run; nothing more can be added"
-            )
-
-    def __enter__(self) -> LeRobotWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.finalize()
 
 
 def _int_if_whole(x: float) -> float | int:

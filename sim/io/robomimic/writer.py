@@ -33,7 +33,7 @@ from sim.io.atomic import (
     to_jsonable,
 )
 from sim.io.hdf5 import dataset
-from sim.io.writer import Staging, resume_mismatch
+from sim.io.writer import StagedWriter, Staging, resume_mismatch
 from sim.transforms import pose_to_mat, wxyz_to_xyzw
 
 log = logging.getLogger(__name__)
@@ -296,7 +296,7 @@ def _episode_bytes(ep: Episode) -> int:
     return n
 
 
-class RobomimicWriter:
+class RobomimicWriter(StagedWriter):
     """Stream Episodes into a robomimic/MimicGen dataset, resumably; publish with one rename.
 
     Output: the directory ``root`` with ``demo.hdf5`` (demos ``data/demo_<i>`` in add order) and
@@ -595,22 +595,6 @@ class RobomimicWriter:
             train = np.array([x for j, x in enumerate(names) if j not in valid], dtype="S")
             dataset(mask, "train", train)
             dataset(mask, "valid", np.array([names[j] for j in valid], dtype="S"))
-
-    def _check_open(self) -> None:
-        if self._finalized:
-            raise ConfigError(f"RobomimicWriter({self.root}) is already finalized")
-        if self._stage.published:
-            raise ConfigError(
-                f"RobomimicWriter({self.root}): the dataset was already published by the "
-                "interrupted run; nothing more can be added"
-            )
-
-    def __enter__(self) -> RobomimicWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.finalize()
 
 
 def write_robomimic(
