@@ -56,14 +56,12 @@ class OutputConfig:
         format: ``lerobot`` (v3.0) or ``robomimic`` (``<dir>/demo.hdf5``).
         overwrite: replace an existing dataset / discard an unfinished one.
         resume: continue an unfinished run of the same config.
-        keep_failures: also write failed attempts, with their cause, to ``<dir>_failures``.
     """
 
     dir: str = "data/out"
     format: str = "lerobot"
     overwrite: bool = False
     resume: bool = False
-    keep_failures: bool = False
 
 
 @dataclass(frozen=True)
