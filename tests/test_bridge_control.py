@@ -242,6 +242,14 @@ def test_recording_keeps_the_audit_trail_beside_the_episodes(server, tmp_path: P
 
 
 def test_recording_is_refused_while_another_client_holds_control(server, tmp_path: Path):
+    # Import what record() loads lazily first: a C-extension import can hold the GIL longer than
+    # the 0.4 s control lease and starve the holder's heartbeat thread (seen once in the suite).
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import sim.io.bridge_record  # noqa: F401
+    import sim.io.lerobot  # noqa: F401
+
     holder = client(server.endpoint, "client-a")
     out = tmp_path / "rec"
     try:
