@@ -293,6 +293,17 @@ class StagedWriter:
     root: Path
     _finalized: bool
     _stage: Staging
+    _staged: list
+
+    @property
+    def num_staged(self) -> int:
+        """Episodes staged so far (those found when resuming included; or published)."""
+        return self._stage.published_episodes if self._stage.published else len(self._staged)
+
+    @property
+    def published(self) -> bool:
+        """True once the dataset is complete at ``root`` (also after a crash past the rename)."""
+        return self._stage.published
 
     def _check_open(self) -> None:
         name = type(self).__name__

@@ -251,16 +251,6 @@ class LeRobotWriter(StagedWriter):
 
     # -- staging ------------------------------------------------------------------------------
 
-    @property
-    def num_staged(self) -> int:
-        """Episodes staged so far (including those found when resuming; or published)."""
-        return self._stage.published_episodes if self._stage.published else len(self._staged)
-
-    @property
-    def published(self) -> bool:
-        """True once the dataset is complete at ``root`` (also after a crash past the rename)."""
-        return self._stage.published
-
     def stage_file(self, relpath: str, data: bytes) -> Path:
         """Stage ``<root>/<relpath>`` (e.g. ``meta/demoforge_report.json``), published with data.
 

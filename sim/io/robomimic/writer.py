@@ -389,15 +389,6 @@ class RobomimicWriter(StagedWriter):
     # -- state ---------------------------------------------------------------------------------
 
     @property
-    def num_staged(self) -> int:
-        """Episodes staged so far (or published, after a crash past the rename)."""
-        return self._stage.published_episodes if self._stage.published else len(self._staged)
-
-    @property
-    def published(self) -> bool:
-        return self._stage.published
-
-    @property
     def fps(self) -> float | None:
         return self._state["fps"] if self._state else self._requested["fps"]
 
