@@ -18,6 +18,7 @@ from sim.learn.data import load_bc_data
 from sim.learn.evaluate import eval_seeds, wilson_interval
 
 CLI = [sys.executable, "-c", "from sim.cli import train_eval_main; train_eval_main()"]
+EE_EXTRA = ("target.ee_pose.*", "target.gripper.*")
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +67,11 @@ def test_load_matches_dataset_and_live_scene(tiny):
         "observation.ee_pose.left",
         "observation.ee_pose.right",
         "observation.environment_state",
+        "derived.relative",
     )
-    assert d.obs.shape == (int(d.lengths.sum()), 16 + 7 + 7 + 21)
+    # derived: 3 objects relative to 2 EEs + 3 object pairs, 3 axes each
+    assert d.obs.shape == (int(d.lengths.sum()), 16 + 7 + 7 + 21 + 27)
+    assert d.obs_names["derived.relative"][:2] == ["block_a-left.x", "block_a-left.y"]
     assert d.action.shape == (d.obs.shape[0], 16) and d.action_names[-1] == "right_gripper"
     stats = json.loads((tiny / "meta" / "stats.json").read_text())
     np.testing.assert_allclose(d.stats["action"].mean, stats["action"]["mean"], rtol=1e-6)
@@ -80,6 +84,93 @@ def test_load_matches_dataset_and_live_scene(tiny):
     live = Observer(scene, d.obs_keys, d.obs_names)()
     np.testing.assert_allclose(live, d.obs[d.starts[2]], atol=1e-6)
     assert set(eval_seeds(10, exclude=d.seeds)).isdisjoint(d.seeds)
+
+
+def test_derived_relative_features_from_columns(tiny):
+    """derived.relative (one function for dataset columns and live scenes): object minus EE
+    positions per arm, then object pairs; checked against the raw columns by hand."""
+    from sim.learn.features import derive
+
+    d = load_bc_data(tiny, obs_keys=("observation.environment_state", "derived.relative"))
+    env = d.obs[:, :21]
+    ee = {a: d.extra[f"observation.ee_pose.{a}"] for a in ("left", "right")}
+    rel = d.obs[:, 21:]
+    np.testing.assert_allclose(rel[:, 0:3], env[:, 0:3] - ee["left"][:, :3], atol=1e-6)
+    np.testing.assert_allclose(rel[:, 12:15], env[:, 7:10] - ee["right"][:, :3], atol=1e-6)
+    np.testing.assert_allclose(rel[:, 18:21], env[:, 7:10] - env[:, 0:3], atol=1e-6)  # b - a
+    assert d.obs_names["derived.relative"][18] == "block_b-block_a.x"
+    with pytest.raises(SchemaError, match="derived.nope"):
+        load_bc_data(tiny, obs_keys=("derived.nope",))
+    with pytest.raises(SchemaError, match="observation.environment_state"):
+        derive("derived.relative", {"observation.ee_pose.left": ee["left"]}, {})
+
+
+def test_ee_actions_round_trip_recorded_targets(tiny):
+    """EE actions encoded from an episode's target.ee_pose/target.gripper columns decode back to
+    the same commanded poses and gripper openings (both references)."""
+    from sim.learn.policy import PolicyConfig
+    from sim.learn.train import action_targets, ee_space
+
+    d = load_bc_data(tiny, extra=EE_EXTRA)
+    space = ee_space(d)
+    assert space.arms == ("left", "right") and space.gripper_arms == ("left", "right")
+    assert space.names[:2] == ["left.dx", "left.dy"] and space.dim == 14
+    for ref_kind in ("reset", "query"):
+        chunks, rel = action_targets(d, PolicyConfig(chunk=6, ee_reference=ref_kind))
+        assert chunks.shape == (len(d.episode), 6, 14) and (rel == -1).all()
+        ep = 1
+        s0, n = int(d.starts[ep]), int(d.lengths[ep])
+        for i in (s0, s0 + n // 2, s0 + n - 3):
+            at = s0 if ref_kind == "reset" else i
+            ref = {a: d.extra[f"observation.ee_pose.{a}"][at] for a in space.arms}
+            poses, grip = space.decode(ref, chunks[i])
+            steps = np.minimum(np.arange(i, i + 6), s0 + n - 1)  # the last target is held
+            for a in space.arms:
+                want = d.extra[f"target.ee_pose.{a}"][steps]
+                np.testing.assert_allclose(poses[a][:, :3], want[:, :3], atol=1e-6)
+                dots = np.abs(np.sum(poses[a][:, 3:] * want[:, 3:], axis=1))  # q ~ -q
+                np.testing.assert_allclose(dots, 1.0, atol=1e-6)
+            np.testing.assert_allclose(grip[:, 1], d.extra["target.gripper.right"][steps, 0])
+
+
+def test_ee_evaluator_replays_a_recorded_episode(tiny):
+    """Feeding an episode's own EE actions to the evaluator (IK as the generator runs it)
+    reproduces the episode: the task succeeds in physics from the episode's reset seed."""
+    from types import SimpleNamespace
+
+    from sim.learn.evaluate import Evaluator
+    from sim.learn.policy import PolicyConfig
+    from sim.learn.train import action_targets, ee_space
+    from sim.sources import stream_seed
+
+    d = load_bc_data(tiny, extra=EE_EXTRA)
+    chunk = 8
+    chunks, _ = action_targets(d, PolicyConfig(chunk=chunk, ee_reference="reset"))
+    ev = Evaluator(
+        "stack_blocks",
+        "demoforge_humanoid",
+        "D0",
+        20.0,
+        d.obs_keys,
+        d.obs_names,
+        max_steps=int(d.lengths[0]) + 20,
+        action_space=ee_space(d),
+    )
+
+    class Replay:
+        history = 1
+        cfg = SimpleNamespace(chunk=chunk, execute=chunk, ensemble=0.0, ee_reference="reset")
+        t = 0
+
+        def act(self, obs, images=None):
+            i = min(int(d.starts[0]) + self.t, int(d.starts[0] + d.lengths[0]) - 1)
+            np.testing.assert_allclose(obs, d.obs[i], atol=0.05)  # same states as recorded
+            self.t += chunk
+            return chunks[i]
+
+    ok, steps, cause = ev.rollout(Replay(), stream_seed(0, 0, "reset"))
+    ev.close()
+    assert ok and cause is None, (steps, cause)
 
 
 def test_missing_feature_names_feature_and_file(tiny, tmp_path):
@@ -95,6 +186,18 @@ def test_missing_feature_names_feature_and_file(tiny, tmp_path):
     assert str(info_path) in str(e.value)
     with pytest.raises(SchemaError, match=r"'observation\.images\.head'.*camera image"):
         load_bc_data(tiny, cameras=("head",))
+    # the EE action space needs the commanded EE targets (schema >= 1.1)
+    no_targets = tmp_path / "no_targets"
+    shutil.copytree(tiny, no_targets)
+    info_path = no_targets / "meta" / "info.json"
+    info = json.loads(info_path.read_text())
+    for k in [k for k in info["features"] if k.startswith("target.")]:
+        del info["features"][k]
+    info.pop("demoforge_integrity", None)
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(SchemaError, match=r"'target\.ee_pose\.<arm>'") as e:
+        load_bc_data(no_targets, extra=EE_EXTRA)
+    assert str(info_path) in str(e.value)
 
 
 torch = pytest.importorskip("torch", reason="sim.learn training needs torch (extra [learn])")
@@ -124,9 +227,9 @@ def _cfg(tiny: Path, out: Path, **kw):
 
 def test_training_is_deterministic_and_fits(tiny):
     from sim.learn.policy import PolicyConfig
-    from sim.learn.train import TrainConfig, make_policy, train
+    from sim.learn.train import TrainConfig, action_targets, make_policy, train
 
-    d = load_bc_data(tiny)
+    d = load_bc_data(tiny, extra=EE_EXTRA)
     sds, logs = [], []
     for _ in range(2):
         pol = make_policy(d, PolicyConfig(hidden=64, layers=2, chunk=4, execute=2))
@@ -137,10 +240,19 @@ def test_training_is_deterministic_and_fits(tiny):
     for k in sds[0]:
         assert torch.equal(sds[0][k], sds[1][k]), k
     assert logs[0][-1]["loss"] < 0.5 * logs[0][0]["loss"], logs[0]
+    # EE actions (default): 6 per arm + 2 grippers, near the recorded ones after fitting
+    chunks, _ = action_targets(d, pol.cfg)
+    np.testing.assert_allclose(pol.act(d.obs[3]), chunks[3], atol=0.05)
     # relative joint targets: act() adds back the observed joint positions
+    pol = make_policy(
+        d, PolicyConfig(hidden=64, layers=2, chunk=4, execute=2, action_space="joint")
+    )
+    train(d, pol, TrainConfig(steps=300, batch_size=64, warmup=10, log_every=20, lr=3e-3))
     chunk = pol.act(d.obs[0])
     assert chunk.shape == (4, 16)
     assert np.abs(chunk[0, :14] - d.action[0, :14]).max() < 0.5
+    # epochs scale the steps with the dataset
+    assert TrainConfig(steps=10, epochs=2, batch_size=64).total_steps(6400) == 200
 
 
 def test_train_eval_run_folder(tiny, tmp_path):
@@ -167,7 +279,8 @@ def test_train_eval_run_folder(tiny, tmp_path):
     pol, meta = load_checkpoint(out / "checkpoint.pt", task="stack_blocks")
     assert meta.task == "stack_blocks" and meta.obs_keys[0] == "observation.state"
     assert meta.obs_names["observation.state"][-1] == "right_gripper"
-    np.testing.assert_array_equal(pol.act(np.zeros(51, np.float32)).shape, (4, 16))
+    assert meta.action_arms == ("left", "right") and meta.action_names[-1] == "right_gripper"
+    np.testing.assert_array_equal(pol.act(np.zeros(78, np.float32)).shape, (4, 14))
     # evaluating the saved checkpoint again gives the same rollouts (deterministic)
     again = train_eval(_cfg(tiny, tmp_path / "again", checkpoint=str(out / "checkpoint.pt")))
     assert again["eval"]["success"] == m["eval"]["success"]

@@ -35,11 +35,15 @@ class PolicySchema:
     dropout: float = 0.0
     image_features: int = 64
     relative: bool = True
+    ensemble: float = 0.0
+    action_space: str = "ee"
+    ee_reference: str = "reset"
 
 
 @dataclass
 class TrainSchema:
     steps: int = 5000
+    epochs: float = 0.0
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -80,6 +84,7 @@ class TrainEvalSchema:
             "observation.state",
             "observation.ee_pose.*",
             "observation.environment_state",
+            "derived.relative",
         ]
     )
     cameras: list[str] = field(default_factory=list)

@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 from sim.errors import ConfigError, FormatError
+from sim.learn.actions import EEActionSpace
 from sim.learn.policy import ChunkPolicy, PolicyConfig
 
 FORMAT = "demoforge-bc"
-VERSION = 1
+VERSION = 2  # 2: EE action space (action_arms, gripper_arms)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class PolicyMeta:
         max_steps: default rollout length [control steps].
         dataset: the training dataset's path; ``train_steps`` gradient steps done.
         task_params: task constructor overrides the dataset was generated with.
+        action_arms, gripper_arms: the EE action space's arms (empty for joint actions).
     """
 
     task: str
@@ -45,6 +47,12 @@ class PolicyMeta:
     dataset: str
     train_steps: int
     task_params: dict[str, Any]
+    action_arms: tuple[str, ...] = ()
+    gripper_arms: tuple[str, ...] = ()
+
+    def action_space(self) -> EEActionSpace | None:
+        """The EE action space, None for joint-target policies."""
+        return EEActionSpace(self.action_arms, self.gripper_arms) if self.action_arms else None
 
 
 def save_checkpoint(path: str | os.PathLike, policy: ChunkPolicy, meta: PolicyMeta) -> Path:
@@ -92,6 +100,8 @@ def load_checkpoint(
             "obs_keys": tuple(meta.obs_keys),
             "cameras": tuple(meta.cameras),
             "image_size": tuple(meta.image_size),
+            "action_arms": tuple(meta.action_arms),
+            "gripper_arms": tuple(meta.gripper_arms),
         }
     )
     if task is not None and task != meta.task:

@@ -2,9 +2,10 @@
 
 Observation features are LeRobot feature keys (``observation.state``, ``observation.ee_pose.<arm>``,
 ``observation.environment_state``, ``observation.velocity``, optional ``observation.images.<cam>``);
-they are concatenated in the order given. Normalization statistics come from the dataset's
-``meta/stats.json`` (mean/std per feature), recomputed from the frames only where a feature has
-no stats entry.
+plus derived features (``derived.relative``: object positions relative to each EE and to each
+other, :mod:`sim.learn.features`); they are concatenated in the order given. Normalization
+statistics come from the dataset's ``meta/stats.json`` (mean/std per feature), computed from the
+frames where a feature has no stats entry (derived features).
 """
 
 from __future__ import annotations
@@ -20,10 +21,17 @@ import pyarrow.parquet as pq
 
 from sim.errors import FormatError, SchemaError
 from sim.io.lerobot import read_lerobot_info
+from sim.learn.features import derive, is_derived, sources
 
 IMAGE_PREFIX = "observation.images."
-#: default low-dimensional observation: joints + grippers, EE poses, object poses.
-DEFAULT_OBS = ("observation.state", "observation.ee_pose.*", "observation.environment_state")
+#: default low-dimensional observation: joints + grippers, EE poses, object poses, object
+#: positions relative to each EE and to each other.
+DEFAULT_OBS = (
+    "observation.state",
+    "observation.ee_pose.*",
+    "observation.environment_state",
+    "derived.relative",
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,8 @@ class BCData:
         gen_config: the generation config stored by demoforge (task, robot, level,
             control_hz, task_params); empty for foreign datasets.
         images: camera -> (N, H, W, 3) uint8 when image features were requested.
+        extra: further feature key -> (N, W) float32 columns requested with ``extra``
+            (e.g. ``target.ee_pose.<arm>`` for the EE action space), plus the EE poses.
     """
 
     root: Path
@@ -79,6 +89,7 @@ class BCData:
     seeds: frozenset[int] = frozenset()
     gen_config: dict[str, Any] = field(default_factory=dict)
     images: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def num_episodes(self) -> int:
@@ -139,6 +150,7 @@ def load_bc_data(
     obs_keys: tuple[str, ...] | list[str] = DEFAULT_OBS,
     cameras: tuple[str, ...] | list[str] = (),
     episodes: int | None = None,
+    extra: tuple[str, ...] | list[str] = (),
 ) -> BCData:
     """Load a LeRobot dataset's frames for behaviour cloning.
 
@@ -147,6 +159,7 @@ def load_bc_data(
         obs_keys: observation feature keys; ``prefix.*`` expands to every matching key.
         cameras: camera names whose ``observation.images.<cam>`` frames to load (decoded).
         episodes: use only the first this many episodes (None: all).
+        extra: further feature keys (``prefix.*`` patterns) loaded into ``BCData.extra``.
 
     Raises:
         SchemaError: a needed feature is absent (names the feature and meta/info.json).
@@ -155,8 +168,20 @@ def load_bc_data(
     info = read_lerobot_info(root)
     feats = info.features
     keys = expand_keys(tuple(obs_keys), feats)
+    base: list[str] = []
     for k in keys:
-        _require(feats, k, root, "observation")
+        for s in sources(k, feats) if is_derived(k) else [k]:
+            _require(feats, s, root, f"observation {k}" if s != k else "observation")
+            base += [s] if s not in base else []
+    extra_keys = []
+    for p in extra:
+        if p.endswith(".*") and not expand_keys([p], feats):
+            _require(feats, p[:-2] + ".<arm>", root, "action target")
+        for k in expand_keys([p], feats):
+            _require(feats, k, root, "action target")
+            extra_keys += [k] if k not in extra_keys else []
+    extra_keys += [k for k in feats if k.startswith("observation.ee_pose.") and k not in extra_keys]
+    load = list(dict.fromkeys([*base, *extra_keys]))
     _require(feats, "action", root, "action")
     for cam in cameras:
         _require(feats, IMAGE_PREFIX + cam, root, "camera image")
@@ -164,14 +189,14 @@ def load_bc_data(
     if not index:
         raise SchemaError(f"{root}: the dataset has no episodes to train on")
     files = sorted({info.episodes[i].data_file for i in index})
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in [*keys, "action", "episode_index"]}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in [*load, "action", "episode_index"]}
     keep = set(index)
     for f in files:
-        table = pq.read_table(f, columns=[*keys, "action", "episode_index"])
+        table = pq.read_table(f, columns=[*load, "action", "episode_index"])
         ep = table["episode_index"].to_numpy()
         mask = np.isin(ep, list(keep))
         cols["episode_index"].append(ep[mask])
-        for k in [*keys, "action"]:
+        for k in [*load, "action"]:
             width = int(np.prod(feats[k]["shape"]))
             cols[k].append(_matrix(table, k, width)[mask])
     arrays = {k: np.concatenate(v) for k, v in cols.items()}
@@ -182,6 +207,10 @@ def load_bc_data(
         if k != "episode_index" and not np.all(np.isfinite(v)):
             row = int(np.argwhere(~np.isfinite(v))[0, 0])
             raise SchemaError(f"{root}: feature {k!r} has NaN/inf at frame {row}")
+    names = {k: info.feature_names(k) for k in load}
+    for k in keys:
+        if is_derived(k):
+            arrays[k], names[k] = derive(k, {s: arrays[s] for s in sources(k, feats)}, names)
     stats_path = root / "meta" / "stats.json"
     raw = json.loads(stats_path.read_text()) if stats_path.is_file() else {}
     stats = {k: _stats(root, raw, k, arrays[k]) for k in [*keys, "action"]}
@@ -196,7 +225,7 @@ def load_bc_data(
         robot=info.robot_type,
         fps=int(info.fps),
         obs_keys=tuple(keys),
-        obs_names={k: info.feature_names(k) for k in keys},
+        obs_names={k: names[k] for k in keys},
         obs=np.concatenate([arrays[k] for k in keys], axis=1),
         action_names=info.feature_names("action"),
         action=arrays["action"],
@@ -207,6 +236,7 @@ def load_bc_data(
         seeds=frozenset(s for s in map(_reset_seed, metas) if s is not None),
         gen_config=dict(dem.get("config") or {}),
         images=images,
+        extra={k: arrays[k] for k in extra_keys},
     )
 
 

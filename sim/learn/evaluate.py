@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.errors import PhysicsError
+from sim.errors import PhysicsError, SchemaError
+from sim.learn.actions import EEActionSpace, mean_pose
 
 log = logging.getLogger(__name__)
 EVAL_STREAM = 0x5EED_E7A1  # keeps evaluation seeds apart from generation seeds
@@ -85,6 +86,11 @@ class Evaluator:
         max_steps: control steps per rollout before it counts as a timeout.
         where: name used in error messages (the checkpoint file).
         task_params: task constructor overrides (the dataset's ``task_params``).
+        action_space: the policy's EE action space (None: joint targets). EE actions are
+            decoded against the observed EE poses and executed as the generator does
+            (:func:`sim.rollout.execute`): ``ArmIK`` reset to the joints at reset, one
+            ``solve`` per control step for every arm (arms without predictions hold their
+            pose, grippers without predictions their opening).
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class Evaluator:
         image_size: tuple[int, int] = (84, 84),
         where: str = "policy",
         task_params: dict[str, Any] | None = None,
+        action_space: EEActionSpace | None = None,
     ):
         from sim.learn.observe import Observer
         from sim.render import CameraRig, resolve_cameras
@@ -117,6 +124,48 @@ class Evaluator:
                 *image_size,
             )
         self._video_rig = None
+        self.space = action_space
+        self.ik = None
+        if action_space is not None:
+            from sim.control.ik import ArmIK
+
+            bad = [a for a in action_space.arms if a not in self.scene.arms]
+            bad += [a for a in action_space.gripper_arms if a not in self.scene.gripper_arms]
+            if bad:
+                raise SchemaError(
+                    f"{where}: the policy commands arms {bad} the scene "
+                    f"({self.scene.robot.name}) lacks; scene arms {list(self.scene.arms)}, "
+                    f"gripper arms {list(self.scene.gripper_arms)}"
+                )
+            self.ik = ArmIK.for_scene(self.scene)
+
+    def _ee_chunk(self, chunk: np.ndarray, ref: dict[str, np.ndarray] | None) -> np.ndarray:
+        """Raw EE actions (C, A) -> (C, 7 * arms + grippers) absolute commands (poses world),
+        relative to ``ref`` (the poses at reset) or, if None, to the EE poses now."""
+        assert self.space is not None
+        if ref is None:
+            ref = {a: self.scene.ee_pose(a) for a in self.space.arms}
+        poses, grip = self.space.decode(ref, chunk)
+        return np.concatenate([*(poses[a] for a in self.space.arms), grip], axis=1)
+
+    def _ensemble(self, preds: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """Weighted mean of K predictions (K, W) for one step (EE poses: :func:`mean_pose`)."""
+        out = (w[:, None] * preds).sum(0) / w.sum()
+        if self.space is not None:
+            for i in range(len(self.space.arms)):
+                out[7 * i : 7 * i + 7] = mean_pose(preds[:, 7 * i : 7 * i + 7], w)
+        return out
+
+    def _action(self, cmd: np.ndarray, hold: dict[str, np.ndarray], grip0: dict[str, float]):
+        """One step's command -> the scene action (EE poses through IK; joint targets as is)."""
+        if self.space is None:
+            return cmd
+        scene, n = self.scene, len(self.space.arms)
+        goal = {a: cmd[7 * i : 7 * i + 7] for i, a in enumerate(self.space.arms)}
+        goal.update(hold)
+        grips = dict(zip(self.space.gripper_arms, cmd[7 * n :], strict=True))
+        g = [grips.get(a, grip0.get(a, 0.0)) for a in scene.gripper_arms]
+        return np.concatenate([self.ik.solve(goal), g])
 
     def _video_frame(self, size: tuple[int, int], camera: str) -> np.ndarray:
         from sim.render import CameraRig
@@ -144,6 +193,15 @@ class Evaluator:
         execute = policy.cfg.execute
         ens = float(getattr(policy.cfg, "ensemble", 0.0))
         pending: list[tuple[int, np.ndarray]] = []  # (query step, chunk) still covering steps
+        hold: dict[str, np.ndarray] = {}
+        grip0: dict[str, float] = {}
+        ref = None  # EE reference poses: at reset, or None (the poses at each query)
+        if self.ik is not None:
+            self.ik.reset(scene.joint_qpos())
+            if getattr(policy.cfg, "ee_reference", "query") == "reset":
+                ref = {a: scene.ee_pose(a) for a in self.space.arms}
+            hold = {a: scene.ee_pose(a) for a in scene.arms if a not in self.space.arms}
+            grip0 = {a: scene.gripper_opening(a) for a in scene.gripper_arms}
         for t in range(self.max_steps):
             if video is not None:
                 video.append(self._video_frame(video_size, video_camera))
@@ -164,15 +222,17 @@ class Evaluator:
                         else seq[-1]
                     )
                 chunk = policy.act(obs, images)
+                if self.space is not None:
+                    chunk = self._ee_chunk(chunk, ref)
                 if ens > 0:
                     pending = [(q, c) for q, c in pending if t - q < len(c)] + [(t, chunk)]
                     preds = np.stack([c[t - q] for q, c in pending])  # oldest first
                     w = np.exp(-ens * np.arange(len(preds)))
-                    plan = [(w[:, None] * preds).sum(0) / w.sum()]
+                    plan = [self._ensemble(preds, w)]
                 else:
                     plan = list(chunk[:execute])
             try:
-                scene.set_action(plan.pop(0))
+                scene.set_action(self._action(plan.pop(0), hold, grip0))
                 scene.step()
             except PhysicsError as e:
                 log.info("rollout seed %d: unstable physics at step %d: %s", seed, t, e)

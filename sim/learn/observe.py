@@ -3,7 +3,9 @@
 The mapping mirrors the LeRobot writer (:mod:`sim.io.lerobot`): ``observation.state`` = joint
 positions [rad] then gripper openings [0, 1]; ``observation.velocity`` = joint velocities
 [rad/s]; ``observation.ee_pose.<arm>`` = EE pose in the world frame (pos [m] + quat w,x,y,z);
-``observation.environment_state`` = object poses in the world frame, concatenated.
+``observation.environment_state`` = object poses in the world frame, concatenated. Derived
+features (``derived.*``, :mod:`sim.learn.features`) are computed from these columns by the same
+function the data loader uses.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ import numpy as np
 
 from sim.errors import SchemaError
 from sim.io.lerobot import POSE_NAMES
+from sim.learn.features import ENV, derive, is_derived, sources
 
 EE = "observation.ee_pose."
 
 
 def scene_feature_names(scene: Any, key: str) -> list[str]:
     """Column names the scene produces for a feature key (same rules as the writer)."""
+    if is_derived(key):
+        need = sources(key, _base_keys(scene))
+        return derive(key, *live_columns(scene, scene.observe(), need))[1]
     if key == "observation.state":
         return list(scene.joint_names) + [f"{a}_gripper" for a in scene.gripper_arms]
     if key == "observation.velocity":
@@ -34,6 +40,19 @@ def scene_feature_names(scene: Any, key: str) -> list[str]:
         f"observation.velocity, observation.ee_pose.<arm> for arms {scene.arms}, "
         "observation.environment_state"
     )
+
+
+def _base_keys(scene: Any) -> list[str]:
+    return ["observation.state", *(EE + a for a in scene.arms), ENV]
+
+
+def live_columns(
+    scene: Any, o: dict[str, Any], keys: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """``scene.observe()`` output -> (feature key -> (1, W) values, key -> column names) in the
+    dataset layout, for the base (non-derived) feature ``keys``."""
+    cols = {k: _extractor(k)(o)[None].astype(np.float64) for k in keys}
+    return cols, {k: scene_feature_names(scene, k) for k in keys}
 
 
 def _extractor(key: str) -> Callable[[dict[str, Any]], np.ndarray]:
@@ -71,8 +90,16 @@ class Observer:
                 )
         self.scene = scene
         self.keys = tuple(obs_keys)
-        self._fns = [_extractor(k) for k in obs_keys]
+        derived = [k for k in obs_keys if is_derived(k)]
+        base = [k for k in obs_keys if not is_derived(k)]
+        need = sorted({s for k in derived for s in sources(k, _base_keys(scene))} | set(base))
+        self._need = need
+        self._names = {k: scene_feature_names(scene, k) for k in need}
 
     def __call__(self) -> np.ndarray:
         o = self.scene.observe()
-        return np.concatenate([f(o) for f in self._fns]).astype(np.float32)
+        cols = {k: _extractor(k)(o)[None].astype(np.float64) for k in self._need}
+        parts = [
+            derive(k, cols, self._names)[0][0] if is_derived(k) else cols[k][0] for k in self.keys
+        ]
+        return np.concatenate(parts).astype(np.float32)

@@ -2,7 +2,9 @@
 
 Inputs are normalized with the dataset's stats inside the module, so a checkpoint carries
 everything needed to act: raw observation vector [dataset units] (+ uint8 images) in, raw
-actions (absolute joint targets [rad] + gripper openings [0, 1]) out.
+actions out: in the ``ee`` action space EE targets relative to the observed EE poses + gripper
+openings (:mod:`sim.learn.actions`, decoded and run through IK by the evaluator); in the
+``joint`` space absolute joint targets [rad] + gripper openings [0, 1].
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 from torch import nn
 
 from sim.errors import ConfigError
+from sim.learn.actions import REFERENCES, SPACES
 
 KINDS = ("mlp", "rnn")
 
@@ -31,9 +34,14 @@ class PolicyConfig:
         history: observations fed to the rnn (ignored by the mlp).
         dropout: dropout probability in the hidden layers.
         image_features: CNN output width per camera (used only with cameras).
-        relative: predict joint targets relative to the joint positions observed at query
-            time (action[t+k] - qpos[t]; grippers stay absolute). Finer than absolute targets
-            normalized by their whole-dataset spread.
+        action_space: "ee" (commanded EE poses relative to the observed EE poses + gripper
+            commands, executed through IK as the generator does) or "joint" (joint targets).
+        ee_reference: (EE space) the pose EE targets are relative to: "reset" (the EE pose
+            after the scene reset: drift-free absolute targets) or "query" (the EE pose
+            observed when the chunk is predicted).
+        relative: (joint space) predict joint targets relative to the joint positions
+            observed at query time (action[t+k] - qpos[t]; grippers stay absolute). Finer
+            than absolute targets normalized by their whole-dataset spread.
         ensemble: temporal ensembling (ACT): > 0 queries every control step and averages all
             chunks' predictions for the step with weights exp(-ensemble * i), i = 0 the oldest
             (smooth joint targets; ``execute`` is then ignored). 0 = off: run ``execute``
@@ -50,10 +58,21 @@ class PolicyConfig:
     image_features: int = 64
     relative: bool = True
     ensemble: float = 0.0
+    action_space: str = "ee"
+    ee_reference: str = "reset"
 
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"learn.policy.kind {self.kind!r} unknown; expected one of {KINDS}")
+        if self.action_space not in SPACES:
+            raise ConfigError(
+                f"learn.policy.action_space {self.action_space!r} unknown; expected one of {SPACES}"
+            )
+        if self.ee_reference not in REFERENCES:
+            raise ConfigError(
+                f"learn.policy.ee_reference {self.ee_reference!r} unknown; expected one of "
+                f"{REFERENCES}"
+            )
         for key in ("hidden", "layers", "chunk", "execute", "history", "image_features"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"learn.policy.{key} must be >= 1, got {getattr(self, key)}")

@@ -94,10 +94,11 @@ def _check_output(cfg: TrainEvalConfig) -> Path:
 def train_eval(cfg: TrainEvalConfig) -> dict[str, Any]:
     """Train (or load) a policy, evaluate it closed-loop, write the run folder; return metrics."""
     from sim.io.atomic import atomic_write_json
+    from sim.learn.actions import GRIPPER, TARGET
     from sim.learn.checkpoint import PolicyMeta, load_checkpoint, save_checkpoint
     from sim.learn.data import load_bc_data
     from sim.learn.evaluate import Evaluator, eval_seeds, wilson_interval
-    from sim.learn.train import make_policy, train
+    from sim.learn.train import action_targets, ee_space, make_policy, train
 
     if not cfg.dataset and not cfg.checkpoint:
         raise ConfigError("dataset is required (a LeRobot dataset directory), or a checkpoint")
@@ -115,12 +116,16 @@ def train_eval(cfg: TrainEvalConfig) -> dict[str, Any]:
         where = str(cfg.checkpoint)
         exclude: frozenset[int] = frozenset()
     else:
-        data = load_bc_data(cfg.dataset, cfg.obs, cfg.cameras, cfg.episodes)
+        ee = cfg.policy.action_space == "ee"
+        extra = (TARGET + "*", GRIPPER + "*") if ee else ()
+        data = load_bc_data(cfg.dataset, cfg.obs, cfg.cameras, cfg.episodes, extra)
         if cfg.task is not None and cfg.task != data.task:
             raise ConfigError(
                 f"dataset {cfg.dataset} holds task {data.task!r}, but task={cfg.task!r} was "
                 "asked for"
             )
+        targets = action_targets(data, cfg.policy)
+        space = ee_space(data) if ee else None
         timing["load_s"] = time.perf_counter() - t0
         gc = data.gen_config
         meta = PolicyMeta(
@@ -130,15 +135,17 @@ def train_eval(cfg: TrainEvalConfig) -> dict[str, Any]:
             fps=float(data.fps),
             obs_keys=data.obs_keys,
             obs_names=data.obs_names,
-            action_names=data.action_names,
+            action_names=space.names if space else data.action_names,
             cameras=tuple(cfg.cameras),
             image_size=tuple(cfg.image_size),
             max_steps=int(1.5 * data.lengths.max()),
             dataset=str(cfg.dataset),
-            train_steps=cfg.train.steps,
+            train_steps=cfg.train.total_steps(len(data.episode)),
             task_params=dict(gc.get("task_params") or {}),
+            action_arms=space.arms if space else (),
+            gripper_arms=space.gripper_arms if space else (),
         )
-        policy = make_policy(data, cfg.policy, tuple(cfg.cameras), cfg.train.seed)
+        policy = make_policy(data, cfg.policy, tuple(cfg.cameras), cfg.train.seed, targets)
         where = str(out / "checkpoint.pt")
         exclude = data.seeds
     level = cfg.eval.level or meta.level
@@ -155,13 +162,14 @@ def train_eval(cfg: TrainEvalConfig) -> dict[str, Any]:
         meta.image_size,
         where,
         meta.task_params,
+        meta.action_space(),
     )
     seeds = eval_seeds(cfg.eval.rollouts, cfg.eval.seed, exclude)
     curve: list[dict[str, Any]] = []
     curve_s = [0.0]
 
     def on_eval(step: int, pol) -> None:
-        if step >= cfg.train.steps:
+        if step >= meta.train_steps:
             return  # the final point is the full evaluation below
         t = time.perf_counter()
         r, _ = evaluator.run(pol, seeds[: cfg.eval.curve_rollouts])
@@ -174,7 +182,8 @@ def train_eval(cfg: TrainEvalConfig) -> dict[str, Any]:
     try:
         if data is not None:
             t = time.perf_counter()
-            losses = train(data, policy, cfg.train, on_eval, cfg.eval.curve_every)
+            losses = train(data, policy, cfg.train, on_eval, cfg.eval.curve_every, targets)
+            del targets
             timing["train_s"] = time.perf_counter() - t - curve_s[0]
             timing["curve_eval_s"] = curve_s[0]
             save_checkpoint(out / "checkpoint.pt", policy, meta)
