@@ -39,8 +39,12 @@ class CameraConfig:
 class CameraRig:
     """Renders a fixed set of cameras of one model; reuse it across episodes.
 
+    All cameras of a step are drawn side by side into one offscreen buffer and read back with
+    a single ``mjr_readPixels`` (one GPU/llvmpipe sync per step instead of one per camera);
+    each image equals what a ``mujoco.Renderer`` of that size gives for the camera.
+
     Args:
-        model: the compiled scene model (its offscreen buffer must be >= the image size).
+        model: the compiled scene model (its offscreen buffer is enlarged to fit the row).
         cameras: dataset camera name -> MJCF camera name.
         height, width: image size [px].
         quality: "fast" (no shadows/reflections) or "high".
@@ -58,32 +62,89 @@ class CameraRig:
             raise ConfigError(f"cameras.height/width must be > 0, got {height}x{width}")
         if quality not in QUALITY:
             raise ConfigError(f"cameras.quality {quality!r} unknown; expected {list(QUALITY)}")
+        self._ids = []
         for name, mj in cameras.items():
-            if mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, mj) < 0:
+            cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, mj)
+            if cid < 0:
                 raise ConfigError(f"camera {name!r} -> MJCF camera {mj!r} not in the model")
-        if width > model.vis.global_.offwidth or height > model.vis.global_.offheight:
-            model.vis.global_.offwidth = max(width, model.vis.global_.offwidth)
-            model.vis.global_.offheight = max(height, model.vis.global_.offheight)
+            self._ids.append(cid)
         self.cameras = dict(cameras)
         self.height, self.width = height, width
+        row = width * max(len(cameras), 1)
+        g = model.vis.global_
+        g.offwidth, g.offheight = max(row, g.offwidth), max(height, g.offheight)
         shadows, reflect, sky, samples = QUALITY[quality]
         model.vis.quality.offsamples = samples  # read when the GL context is made
-        self.renderer = make_renderer(model, height, width)
-        flags = self.renderer.scene.flags
+        self.model = model
+        self._gl = make_gl_context(row, height)
+        self._gl.make_current()
+        self._con = mujoco.MjrContext(model, mujoco.mjtFontScale.mjFONTSCALE_150)
+        mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._con)
+        self.scene = mujoco.MjvScene(model, maxgeom=10000)
+        flags = self.scene.flags
         flags[mujoco.mjtRndFlag.mjRND_SHADOW] = shadows
         flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = reflect
         flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = sky
+        self._opt, self._pert = mujoco.MjvOption(), mujoco.MjvPerturb()
+        self._cam = mujoco.MjvCamera()
+        self._cam.type = mujoco.mjtCamera.mjCAMERA_FIXED
+        self._rects = [mujoco.MjrRect(i * width, 0, width, height) for i in range(len(cameras))]
+        self._all = mujoco.MjrRect(0, 0, row, height)
+        self._buf = np.empty((height, row, 3), dtype=np.uint8)
 
     def render(self, data: mujoco.MjData) -> dict[str, np.ndarray]:
         """One (H, W, 3) uint8 frame per camera of the current state."""
-        out = {}
-        for name, mj in self.cameras.items():
-            self.renderer.update_scene(data, camera=mj)
-            out[name] = self.renderer.render().copy()
-        return out
+        if self._con is None:
+            raise RenderError("CameraRig.render called after close()")
+        if not self._ids:
+            return {}
+        self._gl.make_current()
+        m, scn, cat = self.model, self.scene, int(mujoco.mjtCatBit.mjCAT_ALL)
+        for cid, rect in zip(self._ids, self._rects, strict=True):
+            self._cam.fixedcamid = cid
+            mujoco.mjv_updateScene(m, data, self._opt, self._pert, self._cam, cat, scn)
+            mujoco.mjr_render(rect, scn, self._con)
+        mujoco.mjr_readPixels(self._buf, None, self._all, self._con)
+        img = self._buf[::-1]  # GL rows are bottom-up
+        w = self.width
+        return {n: img[:, i * w : (i + 1) * w].copy() for i, n in enumerate(self.cameras)}
 
     def close(self) -> None:
-        self.renderer.close()
+        if self._con is not None:
+            self._gl.make_current()
+            self._con.free()
+            self._con = None
+            self._gl.free()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: GL may already be gone
+            pass
+
+
+def make_gl_context(width: int, height: int):
+    """An offscreen GL context (``mujoco.GLContext``), or RenderError naming the package."""
+    backend = os.environ.get("MUJOCO_GL", "glfw")
+    try:
+        try:  # the class mujoco.Renderer uses (sim switches it to EGL when mujoco came first)
+            from mujoco.rendering.classic.gl_context import GLContext
+        except ImportError:  # other mujoco layouts
+            GLContext = mujoco.GLContext
+        if GLContext is None:
+            raise RuntimeError("mujoco has no OpenGL context class for this MUJOCO_GL")
+        return GLContext(width, height)
+    except Exception as e:  # GL loader failures surface as many exception types
+        raise _render_error(backend, e) from e
+
+
+def _render_error(backend: str, e: Exception) -> RenderError:
+    hint = GL_PACKAGES.get(backend, "a working OpenGL backend (MUJOCO_GL=egl|osmesa)")
+    return RenderError(
+        f"cannot create an offscreen OpenGL context with MUJOCO_GL={backend!r} ({e}). "
+        f"Install {hint}, or pass cameras=[] to skip images. If mujoco was imported before "
+        "sim, export MUJOCO_GL=egl in the environment instead."
+    )
 
 
 def make_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Renderer:
@@ -92,12 +153,7 @@ def make_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Rend
     try:
         return mujoco.Renderer(model, height, width)
     except Exception as e:  # GL loader failures surface as many exception types
-        hint = GL_PACKAGES.get(backend, "a working OpenGL backend (MUJOCO_GL=egl|osmesa)")
-        raise RenderError(
-            f"cannot create an offscreen OpenGL context with MUJOCO_GL={backend!r} ({e}). "
-            f"Install {hint}, or pass cameras=[] to skip images. If mujoco was imported before "
-            "sim, export MUJOCO_GL=egl in the environment instead."
-        ) from e
+        raise _render_error(backend, e) from e
 
 
 def resolve_cameras(scene_cameras: dict[str, str], names: tuple[str, ...] | list[str]) -> dict:

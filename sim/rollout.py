@@ -26,7 +26,9 @@ STATE_SPEC = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 class Recorder:
     """Accumulates per-step observations, commands, segment labels, states and frames.
 
-    Observation at step t is recorded before action t is applied (LeRobot convention).
+    Observation at step t is recorded before action t is applied (LeRobot convention). With
+    ``video`` (a :class:`sim.io.lerobot.stream.VideoStream`), frames go to that encoder instead
+    of being kept; the episode's ``images`` are then filled by the caller from ``video.finish()``.
     """
 
     qpos: list = field(default_factory=list)
@@ -42,6 +44,8 @@ class Recorder:
     segment: dict = field(default_factory=dict)
     segment_ref: dict = field(default_factory=dict)
     state: list = field(default_factory=list)
+    video: Any = None
+    _state_size: int | None = field(default=None, repr=False)
 
     def add(
         self,
@@ -59,19 +63,28 @@ class Recorder:
         self.qvel.append(obs["qvel"])
         self.action.append(np.array(action, dtype=np.float64))  # copy: caller reuses its buffer
         for group in ("ee", "gripper", "objects"):
+            store = getattr(self, group)
             for k, v in obs[group].items():
-                getattr(self, group).setdefault(k, []).append(v)
+                lst = store.get(k)
+                if lst is None:
+                    lst = store[k] = []
+                lst.append(v)
         if scene.task is not None:
             for k, v in scene.task.subtasks(scene).items():
                 self.subtasks.setdefault(k, []).append(bool(v))
-        for k, v in (frames or {}).items():
-            self.images.setdefault(k, []).append(v)
+        if frames and self.video is not None:
+            self.video.push(frames)
+        else:
+            for k, v in (frames or {}).items():
+                self.images.setdefault(k, []).append(v)
         for arm, c in (command or {}).items():
             self.target.setdefault(arm, []).append(np.array(c["target"], dtype=np.float64))
             self.gripper_cmd.setdefault(arm, []).append(float(c["gripper"]))
             self.segment.setdefault(arm, []).append(c.get("label", ""))
             self.segment_ref.setdefault(arm, []).append(c.get("ref", ""))
-        st = np.empty(mujoco.mj_stateSize(scene.model, STATE_SPEC))
+        if self._state_size is None:
+            self._state_size = mujoco.mj_stateSize(scene.model, STATE_SPEC)
+        st = np.empty(self._state_size)
         mujoco.mj_getState(scene.model, scene.data, st, STATE_SPEC)
         self.state.append(st)
 

@@ -52,6 +52,7 @@ class Context:
     rig: Any
     source: Any
     randomizer: Any
+    video_dir: Any = None  # where attempts encode their mp4s (LeRobot output, local executors)
 
 
 def build_context(cfg: GenerateConfig) -> Context:
@@ -92,6 +93,11 @@ def build_context(cfg: GenerateConfig) -> Context:
         )
     source = make_source(cfg.source_name, scene, **cfg.resolved_source_params)
     randomizer = _make_randomizer(scene, randomize, rig)
+    video_dir = None
+    if rig is not None and cfg.output.format == "lerobot" and cfg.executor == "local":
+        from sim.io.lerobot.stream import scratch_dir
+
+        video_dir = scratch_dir(cfg.output.dir)
     return Context(
         cfg=cfg,
         scene=scene,
@@ -99,6 +105,7 @@ def build_context(cfg: GenerateConfig) -> Context:
         rig=rig,
         source=source,
         randomizer=randomizer,
+        video_dir=video_dir,
     )
 
 
@@ -126,7 +133,7 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
     """Run attempt ``index``; never raises for a failed attempt (the cause is returned)."""
     from sim.generate import episode_seed
     from sim.quality import classify_failure, smoothness, stability_violation
-    from sim.rollout import check_targets_reach, episode_meta, execute
+    from sim.rollout import Recorder, check_targets_reach, episode_meta, execute
     from sim.sources import attempt_streams
 
     cfg, scene = ctx.cfg, ctx.scene
@@ -139,6 +146,11 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
         log.info("attempt %d: %s: %s", index, cause, msg)
         return AttemptResult(index, None, cause, msg, time.process_time() - cpu0, reset_xy)
 
+    video = None
+    if ctx.video_dir is not None:
+        from sim.io.lerobot.stream import VideoStream
+
+        video = VideoStream(ctx.video_dir, f"attempt_{index:06d}", round(1 / scene.control_dt))
     try:
         if ctx.randomizer is not None:
             ctx.randomizer.restore(scene.model)
@@ -161,29 +173,37 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
                     arm: position_noise(p, streams.noise, std) for arm, p in targets.pose.items()
                 },
             )
-        rec = execute(scene, ctx.ik, targets, ctx.rig)
+        rec = execute(scene, ctx.ik, targets, ctx.rig, Recorder(video=video))
+        provenance = {
+            "attempt": index,
+            "run_seed": cfg.seed,
+            "level": cfg.level,
+            "source": cfg.source_name,
+            "streams": {k: str(v) for k, v in streams.seeds.items()},
+            "plan": targets.provenance,
+            "randomization": randomized,
+            "augment": {"noise": cfg.augment.noise},
+        }
+        ep = rec.episode(scene, episode_meta(scene, seed, cfg.source_name, provenance))
+        bad = stability_violation(
+            ep.qvel, ep.objects, scene.control_dt, ep.joint_names, cfg.stability
+        )
+        if bad:
+            return fail("physics_unstable", bad)
+        if not ep.meta.success:
+            return fail(classify_failure(ep.subtasks), "task not solved at the end")
+        if video is not None:
+            ep.images = video.finish()
+            video = None
     except PhysicsError as e:
         return fail("physics_unstable", str(e))
     except ReachError as e:
         return fail("unreachable", str(e))
     except PlanError as e:
         return fail(e.cause, str(e))
-    provenance = {
-        "attempt": index,
-        "run_seed": cfg.seed,
-        "level": cfg.level,
-        "source": cfg.source_name,
-        "streams": {k: str(v) for k, v in streams.seeds.items()},
-        "plan": targets.provenance,
-        "randomization": randomized,
-        "augment": {"noise": cfg.augment.noise},
-    }
-    ep = rec.episode(scene, episode_meta(scene, seed, cfg.source_name, provenance))
-    bad = stability_violation(ep.qvel, ep.objects, scene.control_dt, ep.joint_names, cfg.stability)
-    if bad:
-        return fail("physics_unstable", bad)
-    if not ep.meta.success:
-        return fail(classify_failure(ep.subtasks), "task not solved at the end")
+    finally:
+        if video is not None:
+            video.abort()
     return AttemptResult(
         index,
         ep,

@@ -1,9 +1,18 @@
-"""EE-pose targets -> joint position targets with mink (differential IK on the robot alone).
+"""EE-pose targets -> joint position targets (differential IK on the robot alone).
 
 The IK model is the robot MJCF mounted exactly where the scene mounts it, without room or
 props, so world-frame targets apply directly and object contacts never perturb the solve.
 :class:`ArmIK` itself only needs that model and the robot's arm specs;
 :meth:`ArmIK.for_scene` builds both from a scene.
+
+Two solvers minimise the same weighted least-squares objective per iteration (frame tasks with
+position/orientation costs, a posture term toward home, Levenberg-Marquardt damping):
+
+- ``"dls"`` (default): the normal equations over the actuated joints solved in numpy from
+  ``mj_jacSite``, joint limits enforced by clamping. About 0.1 ms per call, so IK stays a small
+  fraction of the physics it drives.
+- ``"mink"``: mink's QP (daqp) with joint limits as hard constraints; several times slower,
+  kept as the reference the fast solver is tested against.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import mink
 import mujoco
 import numpy as np
 
-from sim.errors import ReachError
+from sim.errors import ConfigError, ReachError
 from sim.model.robot import RobotSpec, robot_mjspec
 from sim.model.scene import attach_body, compile_quiet
 
@@ -42,10 +51,14 @@ class ArmIK:
         joint_names: joint order of the returned targets (the scene's action order).
         home: joint name -> home value [rad or m]; the posture task pulls toward it.
         dt: control period [s].
-        iters: solver iterations per call (each a QP with joint limits).
-        position_cost / orientation_cost: FrameTask weights [1/m], [1/rad].
+        iters: solver iterations per call (Gauss-Newton steps from the previous solution).
+        position_cost / orientation_cost: frame task weights [1/m], [1/rad].
         posture_cost: weight pulling toward home (resolves redundancy of 7-DoF arms).
+        solver: "dls" (numpy normal equations, limits by clamping) or "mink" (QP).
     """
+
+    SOLVERS = ("dls", "mink")
+    DAMPING = 1e-3  # damping on the joint step (both solvers) and LM damping of frame tasks
 
     def __init__(
         self,
@@ -58,10 +71,14 @@ class ArmIK:
         position_cost: float = 1.0,
         orientation_cost: float = 0.5,
         posture_cost: float = 1e-3,
+        solver: str = "dls",
     ):
+        if solver not in self.SOLVERS:
+            raise ConfigError(f"ik solver {solver!r} unknown; expected one of {self.SOLVERS}")
         self.model, self.robot = model, robot
-        self.iters = iters
+        self.iters, self.solver = iters, solver
         self.dt = dt
+        self.costs = (position_cost, orientation_cost, posture_cost)
         self.config = mink.Configuration(self.model)
         self.frames = {
             arm: mink.FrameTask(
@@ -78,6 +95,26 @@ class ArmIK:
             if name in home:
                 self.q_home[self.model.jnt_qposadr[j]] = home[name]
         self.posture.set_target(self.q_home)
+        # dls: actuated dofs, their limits, EE sites and work buffers
+        self.dofs = np.array([self.model.joint(j).dofadr[0] for j in joint_names])
+        jid = [self.model.joint(j).id for j in joint_names]
+        limited = self.model.jnt_limited[jid].astype(bool)
+        rng = self.model.jnt_range[jid]
+        self.q_lo = np.where(limited, rng[:, 0], -np.inf)
+        self.q_hi = np.where(limited, rng[:, 1], np.inf)
+        self.site = {a: self.model.site(s.ee_site).id for a, s in robot.arms.items()}
+        self._jacp = np.zeros((3, self.model.nv))
+        self._jacr = np.zeros((3, self.model.nv))
+        self._quat, self._goal_quat, self._rot = np.empty(4), np.empty(4), np.empty(3)
+        d0 = self.dofs[0] if len(self.dofs) else 0
+        contiguous = np.array_equal(self.dofs, np.arange(d0, d0 + len(self.dofs)))
+        self._cols = slice(d0, d0 + len(self.dofs)) if contiguous else self.dofs
+        k = 6 * len(robot.arms)
+        self._J, self._e = np.zeros((k, len(self.dofs))), np.zeros(k)
+        self._w = np.tile([position_cost] * 3 + [orientation_cost] * 3, len(robot.arms)).astype(
+            np.float64
+        )
+        self._q_home_j = self.q_home[self.qadr].copy()
         self.shoulder = {
             arm: spec.shoulder_body for arm, spec in robot.arms.items() if spec.shoulder_body
         }
@@ -105,6 +142,8 @@ class ArmIK:
 
     def solve(self, targets: dict[str, np.ndarray]) -> np.ndarray:
         """Joint targets [rad] (scene.joint_names order) reaching EE poses (world, wxyz)."""
+        if self.solver == "dls":
+            return self._solve_dls(targets)
         tasks = [self.posture]
         for arm, pose in targets.items():
             task = self.frames[arm]
@@ -117,8 +156,49 @@ class ArmIK:
             self.config.integrate_inplace(vel, self.dt)
         return self.config.q[self.qadr].copy()
 
+    def _solve_dls(self, targets: dict[str, np.ndarray]) -> np.ndarray:
+        m, d = self.model, self.config.data
+        wp, wr, wpost = self.costs
+        n = len(self.dofs)
+        cols = self._cols
+        k = 6 * len(targets)
+        J, e = self._J[:k], self._e[:k]
+        q = d.qpos[self.qadr].copy()
+        diag = np.diag_indices(n)
+        for _ in range(self.iters):
+            mujoco.mj_kinematics(m, d)
+            mujoco.mj_comPos(m, d)
+            for i, (arm, pose) in enumerate(targets.items()):
+                sid = self.site[arm]
+                jp, jr = self._jacp, self._jacr
+                mujoco.mj_jacSite(m, d, jp, jr, sid)
+                r = 6 * i
+                J[r : r + 3] = jp[:, cols]
+                J[r + 3 : r + 6] = jr[:, cols]
+                xmat = d.site_xmat[sid]
+                mujoco.mju_mat2Quat(self._quat, xmat)
+                self._goal_quat[:] = pose[3:7]
+                mujoco.mju_subQuat(self._rot, self._goal_quat, self._quat)
+                e[r : r + 3] = pose[:3] - d.site_xpos[sid]
+                mujoco.mju_mulMatVec3(e[r + 3 : r + 6], xmat, self._rot)  # world frame
+            J *= self._w[:k, None]
+            e *= self._w[:k]
+            H = J.T @ J
+            H[diag] += wpost * wpost + self.DAMPING + self.DAMPING * float(e @ e)
+            g = J.T @ e + wpost * wpost * (self._q_home_j - q)
+            q = q + _bounded_step(H, g, self.q_lo - q, self.q_hi - q)
+            d.qpos[self.qadr] = q
+        mujoco.mj_kinematics(m, d)
+        return q
+
     def ee_pose(self, arm: str) -> np.ndarray:
         """EE pose reached by the current IK solution (world, pos + wxyz)."""
+        d = self.config.data
+        if self.solver == "dls":
+            sid = self.site[arm]
+            q = np.empty(4)
+            mujoco.mju_mat2Quat(q, d.site_xmat[sid])
+            return np.concatenate([d.site_xpos[sid], q])
         T = self.config.get_transform_frame_to_world(self.robot.arms[arm].ee_site, "site")
         w = T.wxyz_xyz
         return np.concatenate([w[4:], w[:4]])
@@ -136,3 +216,26 @@ class ArmIK:
                 f"{np.round(pos[:3], 3).tolist()}: {dist:.3f} m from the shoulder, reach is "
                 f"{self.robot.reach:.3f} m"
             )
+
+
+def _bounded_step(H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """argmin 0.5 dq'H dq - g'dq subject to lo <= dq <= hi, by a few active-set passes.
+
+    Joints whose free step leaves the box are pinned at the bound they cross and the rest is
+    re-solved with them fixed, so the other joints take over the motion (as a QP would) instead
+    of the clamped joint's share being lost.
+    """
+    dq = np.linalg.solve(H, g)
+    free = np.ones(len(g), dtype=bool)
+    for _ in range(4):
+        out = free & ((dq < lo) | (dq > hi))
+        if not out.any():
+            return dq
+        dq[out] = np.clip(dq[out], lo[out], hi[out])
+        free &= ~out
+        if not free.any():
+            return dq
+        f = np.flatnonzero(free)
+        rhs = g[f] - H[np.ix_(f, ~free)] @ dq[~free]
+        dq[f] = np.linalg.solve(H[np.ix_(f, f)], rhs)
+    return np.clip(dq, lo, hi)

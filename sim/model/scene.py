@@ -168,6 +168,7 @@ class Scene:
     weld: WeldGrasp | None = None  # grippers of hands without fingers (gripper.weld)
     spec: mujoco.MjSpec | None = None  # the composed spec the model was compiled from
     _nominal: dict[str, np.ndarray] = field(default_factory=dict)
+    _body_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def arms(self) -> list[str]:
@@ -227,8 +228,9 @@ class Scene:
 
     def step(self, n: int | None = None) -> None:
         """Advance physics by ``n`` steps (default: one control period); raise on instability."""
-        for _ in range(self.n_substeps if n is None else n):
-            mujoco.mj_step(self.model, self.data)
+        n = self.n_substeps if n is None else n
+        if n > 0:
+            mujoco.mj_step(self.model, self.data, nstep=n)  # same as n calls, without the loop
         w = self.data.warning
         if (
             not np.all(np.isfinite(self.data.qpos))
@@ -263,10 +265,17 @@ class Scene:
         q = self.data.qpos[self.gripper_qpos_adr[arm]]
         return float(np.clip((q - g.closed) / (g.open - g.closed), 0.0, 1.0))
 
+    def body_id(self, name: str) -> int:
+        """Body id by name (cached; KeyError-free: raises like ``model.body`` when unknown)."""
+        bid = self._body_ids.get(name)
+        if bid is None:
+            bid = self._body_ids[name] = int(self.model.body(name).id)
+        return bid
+
     def body_pose(self, name: str) -> np.ndarray:
         """Body pose in world frame: pos [m] + quat w,x,y,z."""
-        b = self.data.body(name)
-        return np.concatenate([b.xpos, b.xquat])
+        bid = self.body_id(name)
+        return np.concatenate([self.data.xpos[bid], self.data.xquat[bid]])
 
     def object_names(self) -> list[str]:
         return list(self.task.objects) if self.task is not None else []

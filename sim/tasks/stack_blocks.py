@@ -56,7 +56,7 @@ class StackBlocks(Task):
 
     # ------------------------------------------------------------------ physics-judged signals
     def _ids(self, scene: Scene) -> tuple[int, int]:
-        return scene.model.body("block_a").id, scene.model.body("block_b").id
+        return scene.body_id("block_a"), scene.body_id("block_b")
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         a, _ = self._ids(scene)

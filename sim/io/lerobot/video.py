@@ -46,21 +46,50 @@ class VideoOptions:
         }
 
 
-def _encode_mp4(path: Path, frames: np.ndarray, fps: int, opts: VideoOptions) -> None:
-    """Encode (T, H, W, 3) uint8 RGB frames as H.264 mp4 with frame k at pts k/fps."""
-    tb = Fraction(1, fps)
-    with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height = int(frames.shape[2]), int(frames.shape[1])
+class Mp4Encoder:
+    """Incremental H.264 mp4 writer: frame k (uint8 RGB, H x W x 3) at pts k/fps.
+
+    The one encoding path of the package (:func:`_encode_mp4` and the streaming encoder of
+    :mod:`sim.io.lerobot.stream` both use it), so the same frames give the same mp4 bytes.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: int, height: int, width: int, opts):
+        self.tb = Fraction(1, fps)
+        self._out = av.open(str(path), "w", format="mp4")
+        stream = self._out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = int(width), int(height)
         stream.pix_fmt = opts.pix_fmt
-        stream.codec_context.time_base = tb
+        stream.codec_context.time_base = self.tb
         stream.codec_context.thread_count = opts.threads
         stream.options = opts.encoder_options()
-        for k, img in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            frame.pts, frame.time_base = k, tb
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        self._stream, self.frames = stream, 0
+
+    def add(self, img: np.ndarray) -> None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+        frame.pts, frame.time_base = self.frames, self.tb
+        self._out.mux(self._stream.encode(frame))
+        self.frames += 1
+
+    def close(self, flush: bool = True) -> None:
+        """Flush the encoder (unless aborting) and close the file."""
+        try:
+            if flush:
+                self._out.mux(self._stream.encode(None))
+        finally:
+            self._out.close()
+
+
+def _encode_mp4(path: Path, frames: np.ndarray, fps: int, opts: VideoOptions) -> None:
+    """Encode (T, H, W, 3) uint8 RGB frames as H.264 mp4 with frame k at pts k/fps."""
+    with atomic_path(path) as tmp:
+        enc = Mp4Encoder(tmp, fps, frames.shape[1], frames.shape[2], opts)
+        try:
+            for img in frames:
+                enc.add(img)
+        except BaseException:
+            enc.close(flush=False)
+            raise
+        enc.close()
 
 
 def _concat_mp4(inputs: list[Path], lengths: list[int], out_path: Path, fps: int) -> list[float]:

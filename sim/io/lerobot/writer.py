@@ -54,6 +54,7 @@ from sim.io.lerobot.features import (
     label_ids,
 )
 from sim.io.lerobot.stats import _aggregate_stats, _image_stats, _numeric_stats
+from sim.io.lerobot.stream import EncodedVideo
 from sim.io.lerobot.video import VideoOptions, _concat_mp4, _encode_mp4
 from sim.io.writer import StagedWriter, Staging, resume_mismatch
 
@@ -118,6 +119,21 @@ def _check_episode(ep: Episode, fps: int | None, layout: _Layout | None, index: 
                     "all episodes of one LeRobot dataset share one feature schema"
                 )
     return ep_fps
+
+
+def _reusable(v: Any, fps: int, video: dict[str, Any], length: int, src: str, cam: str) -> bool:
+    """True if ``v`` is a worker-encoded mp4 the writer can move in as is (same fps/options)."""
+    if not isinstance(v, EncodedVideo):
+        return False
+    if v.length != length:
+        raise SchemaError(f"{src}: images[{cam!r}] holds {v.length} frames, expected T={length}")
+    if v.height % 2 or v.width % 2:
+        raise SchemaError(
+            f"{src}: images[{cam!r}] is {v.height}x{v.width}; yuv420p video needs even sizes"
+        )
+    if not Path(v.path).is_file():
+        raise SchemaError(f"{src}: images[{cam!r}] video {v.path} is missing")
+    return v.fps == fps and v.video == video
 
 
 def _frames(ep: Episode, cam: str, index: int) -> np.ndarray:
@@ -345,15 +361,24 @@ class LeRobotWriter(StagedWriter):
         state_path = str(self._state_path)
         layout = _Layout.from_dict(self._state["layout"], state_path) if self._state else None
         fps = _check_episode(episode, self.fps, layout, index)
-        frames = {cam: _frames(episode, cam, index) for cam in episode.images}
+        video_req = self._state["video"] if self._state else self._requested["video"]
+        video_req = video_req or dataclasses.asdict(VideoOptions())
+        encoded = {
+            cam: v
+            for cam, v in episode.images.items()
+            if _reusable(v, fps, video_req, len(episode), f"episode {index}", cam)
+        }
+        frames = {cam: _frames(episode, cam, index) for cam in episode.images if cam not in encoded}
+        sizes = {c: list(f.shape[1:3]) for c, f in frames.items()}
+        sizes.update({c: [v.height, v.width] for c, v in encoded.items()})
         if self._state is None:
-            self._init_state(episode, fps, {c: list(f.shape[1:3]) for c, f in frames.items()})
+            self._init_state(episode, fps, sizes)
             layout = _Layout.from_dict(self._state["layout"], state_path)
         for cam, (h, w) in layout.cameras.items():
-            if list(frames[cam].shape[1:3]) != [h, w]:
+            if sizes[cam] != [h, w]:
                 raise SchemaError(
                     f"episode {index} ({episode.meta.source}): images[{cam!r}] frames are "
-                    f"{frames[cam].shape[1]}x{frames[cam].shape[2]}, but the dataset's first "
+                    f"{sizes[cam][0]}x{sizes[cam][1]}, but the dataset's first "
                     f"episode has {h}x{w}"
                 )
         video = VideoOptions(**self._state["video"])
@@ -380,7 +405,10 @@ class LeRobotWriter(StagedWriter):
                 for cam, fr in frames.items():
                     _encode_mp4(mp4(cam), fr, fps, video)
                     stats[IMAGE_PREFIX + cam] = _image_stats(fr)
-                size = parquet.stat().st_size + sum(mp4(c).stat().st_size for c in frames)
+                for cam, v in encoded.items():  # encoded by the worker: move, don't re-encode
+                    os.replace(v.path, mp4(cam))
+                    stats[IMAGE_PREFIX + cam] = v.stats
+                size = parquet.stat().st_size + sum(mp4(c).stat().st_size for c in episode.images)
                 staged = _Staged(
                     index=index,
                     length=len(episode),
