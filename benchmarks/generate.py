@@ -1,7 +1,7 @@
 """Generation throughput vs raw MuJoCo on the same model, in the same run.
 
-Usage: python benchmarks/generate.py [--episodes 10] [--size 84] [--workers 1 2]
-                                     [--source scripted|demos]
+Usage: python benchmarks/generate.py [--episodes 30] [--size 84] [--workers 1 2]
+                                     [--source scripted|demos] [--breakdown]
 
 Runs the full pipeline (reset -> plan source -> IK -> physics -> 2 cameras -> LeRobot v3
 dataset with mp4s) for stack_blocks at 20 Hz and prints episodes/min (also normalised to
@@ -9,7 +9,9 @@ dataset with mp4s) for stack_blocks at 20 Hz and prints episodes/min (also norma
 ratios to raw ``mj_step`` and to a raw ``mujoco.Renderer`` on the same model **with the same
 visual flags** as the pipeline's ``fast`` preset (no shadows/reflections/skybox, no MSAA).
 ``--source demos`` first records 10 scripted source demos, then times augmentation from them
-(the task's planner is not called while timing).
+(the task's planner is not called while timing). ``--breakdown`` adds a one-worker run with
+timers around each stage (render, physics, IK, recording, writer) and prints where a control
+step's time goes: what limits the rate.
 """
 
 from __future__ import annotations
@@ -89,12 +91,53 @@ def run(
     return res, wall, info["total_frames"]
 
 
+def breakdown(tmp: Path, episodes: int, size: int, source: str, params: dict) -> None:
+    """One in-process run with wall-clock timers around each stage; ms per control step."""
+    import sim.control.ik as ik_mod
+    import sim.io.lerobot.writer as writer_mod
+    import sim.model.scene as scene_mod
+    import sim.render as render_mod
+    import sim.rollout as rollout_mod
+
+    spent: dict[str, float] = {}
+    targets = {
+        "render (2 cameras)": (render_mod.CameraRig, "render"),
+        "physics (mj_step)": (scene_mod.Scene, "step"),
+        "IK": (ik_mod.ArmIK, "solve"),
+        "record (obs, subtasks, state)": (rollout_mod.Recorder, "add"),
+        "writer (parquet, stats, mp4 move)": (writer_mod.LeRobotWriter, "add"),
+    }
+    originals = {}
+    for label, (cls, name) in targets.items():
+        fn = getattr(cls, name)
+        originals[label] = fn
+
+        def timed(*a, _fn=fn, _label=label, **kw):
+            t = time.perf_counter()
+            try:
+                return _fn(*a, **kw)
+            finally:
+                spent[_label] = spent.get(_label, 0.0) + time.perf_counter() - t
+
+        setattr(cls, name, timed)
+    try:
+        r, wall, frames = run(tmp, "breakdown", episodes, 1, CAMS, size, source, params)
+    finally:
+        for label, (cls, name) in targets.items():
+            setattr(cls, name, originals[label])
+    print(f"breakdown (workers=1, 2 cameras, {frames} control steps, {wall:.1f} s wall):")
+    rest = wall - sum(spent.values())
+    for label, sec in [*spent.items(), ("everything else (plan, reset, report, ...)", rest)]:
+        print(f"  {label:42s} {1000 * sec / frames:6.2f} ms/step  {100 * sec / wall:5.1f} %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--size", type=int, default=84)
     ap.add_argument("--workers", type=int, nargs="+", default=[1])
     ap.add_argument("--source", default="scripted", choices=("scripted", "demos"))
+    ap.add_argument("--breakdown", action="store_true", help="time each stage (one worker)")
     args = ap.parse_args()
 
     scene = build_scene("demoforge_humanoid", "stack_blocks")
@@ -135,6 +178,8 @@ def main() -> None:
                     else:
                         line += f", x{per100 / base:.2f} vs workers={args.workers[0]}"
                 print(line, flush=True)
+        if args.breakdown:
+            breakdown(tmp, args.episodes, args.size, args.source, params)
     print("reference: MimicGen on robosuite 1.5.2 here: 5.3 episodes/min (100 steps, 2 cams 84x84)")
 
 

@@ -41,7 +41,8 @@ class CameraRig:
 
     All cameras of a step are drawn side by side into one offscreen buffer and read back with
     a single ``mjr_readPixels`` (one GPU/llvmpipe sync per step instead of one per camera);
-    each image equals what a ``mujoco.Renderer`` of that size gives for the camera.
+    each image is what a ``mujoco.Renderer`` of that size gives for the camera (to one
+    intensity level on a few pixels: rasterizer rounding depends on the viewport offset).
 
     Args:
         model: the compiled scene model (its offscreen buffer is enlarged to fit the row).

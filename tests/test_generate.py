@@ -91,6 +91,20 @@ def test_same_seed_same_bytes_any_worker_count(tmp_path):
     assert sa != _state_action(Path(d.path))
 
 
+def test_worker_encoded_videos_same_bytes_any_worker_count(tmp_path):
+    """Workers encode their attempts' mp4s (no frames pickled to the parent): same bytes for
+    workers 1 and 2, and no scratch files published."""
+    cam = CameraConfig(("head",), 32, 32)
+    a = Path(generate(_cfg(tmp_path, "a", episodes=2, cameras=cam), progress=False).path)
+    b = Path(generate(_cfg(tmp_path, "b", episodes=2, cameras=cam, workers=2), progress=False).path)
+    vids = [{str(p.relative_to(r)): p.read_bytes() for p in r.rglob("*.mp4")} for r in (a, b)]
+    assert vids[0] == vids[1] and len(vids[0]) == 1
+    assert _state_action(a) == _state_action(b)
+    for r in (a, b):
+        assert not (r / "encoding").exists() and not Path(str(r) + ".partial").exists()
+    assert read_lerobot(a)[1].image("head").shape == (len(read_lerobot(a)[1]), 32, 32, 3)
+
+
 def test_crash_leaves_no_complete_dataset_and_resume_matches(tmp_path, monkeypatch):
     ref = generate(_cfg(tmp_path, "ref", episodes=3, cameras=NO_CAM), progress=False)
     cfg = _cfg(tmp_path, "crash", episodes=3, cameras=NO_CAM)

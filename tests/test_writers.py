@@ -595,3 +595,57 @@ def test_real_disk_full_and_read_only_filesystem(tiny_fs, fmt):
     subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
     with pytest.raises(OutputWriteError, match=r"read-only or not writable"):
         open_format(fmt, tiny_fs / "other")
+
+
+def test_worker_encoded_videos_are_moved_in_with_the_same_bytes(tmp_path):
+    """VideoStream (encoding while recording) + LeRobotWriter = the writer encoding itself."""
+    from sim.io.lerobot import LeRobotWriter
+    from sim.io.lerobot.stream import EncodedVideo, VideoStream, scratch_dir
+    from sim.io.lerobot.video import VideoOptions
+
+    rng = np.random.default_rng(0)
+
+    def episode(images):
+        T = 12
+        return Episode(
+            meta=EpisodeMeta(task="t", robot="r", fps=20.0, source="test", success=True),
+            time=np.arange(T) / 20.0,
+            joint_names=["j0"],
+            qpos=rng.normal(size=(T, 1)),
+            action_names=["j0"],
+            action=np.zeros((T, 1)),
+            images=images,
+        )
+
+    frames = {c: rng.integers(0, 255, (12, 16, 24, 3), dtype=np.uint8) for c in ("a", "b")}
+    plain = LeRobotWriter(tmp_path / "plain")
+    plain.add(episode(dict(frames)))
+    plain.finalize()
+    root = tmp_path / "streamed"
+    w = LeRobotWriter(root)
+    s = VideoStream(scratch_dir(root), "attempt_000000", 20)
+    for t in range(12):
+        s.push({c: f[t].copy() for c, f in frames.items()})
+    enc = s.finish()
+    assert set(enc) == {"a", "b"} and all(isinstance(v, EncodedVideo) for v in enc.values())
+    np.testing.assert_array_equal(enc["a"]().shape, (12, 16, 24, 3))  # decodable handle
+    w.add(episode(enc))
+    w.finalize()
+    mp4 = lambda r: {str(p.relative_to(r)): p.read_bytes() for p in r.rglob("*.mp4")}  # noqa: E731
+    assert mp4(root) == mp4(tmp_path / "plain") and len(mp4(root)) == 2
+    assert not (root / "encoding").exists() and not scratch_dir(root).parent.exists()
+    st_a = json.loads((root / "meta" / "stats.json").read_text())
+    st_b = json.loads((tmp_path / "plain" / "meta" / "stats.json").read_text())
+    assert st_a["observation.images.a"] == st_b["observation.images.a"]
+    # an aborted attempt leaves nothing; other encoder options are re-encoded, not copied
+    s2 = VideoStream(tmp_path / "scratch", "attempt_000001", 20)
+    s2.push({"a": frames["a"][0].copy()})
+    s2.abort()
+    assert not list((tmp_path / "scratch").iterdir())
+    s3 = VideoStream(tmp_path / "scratch", "attempt_000002", 20, VideoOptions(crf=40))
+    for t in range(12):
+        s3.push({c: f[t].copy() for c, f in frames.items()})
+    w3 = LeRobotWriter(tmp_path / "other")
+    w3.add(episode(s3.finish()))
+    w3.finalize()
+    assert len(mp4(tmp_path / "other")) == 2

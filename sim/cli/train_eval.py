@@ -38,6 +38,7 @@ class PolicySchema:
     ensemble: float = 0.0
     action_space: str = "ee"
     ee_reference: str = "reset"
+    obs_std_floor: float = 0.01
 
 
 @dataclass
@@ -80,12 +81,7 @@ class TrainEvalSchema:
     output: str = MISSING
     task: str | None = None
     obs: list[str] = field(
-        default_factory=lambda: [
-            "observation.state",
-            "observation.ee_pose.*",
-            "observation.environment_state",
-            "derived.relative",
-        ]
+        default_factory=lambda: ["derived.poses", "derived.relative", "derived.gripper"]
     )
     cameras: list[str] = field(default_factory=list)
     image_size: list[int] = field(default_factory=lambda: [84, 84])

@@ -24,14 +24,10 @@ from sim.io.lerobot import read_lerobot_info
 from sim.learn.features import derive, is_derived, sources
 
 IMAGE_PREFIX = "observation.images."
-#: default low-dimensional observation: joints + grippers, EE poses, object poses, object
-#: positions relative to each EE and to each other.
-DEFAULT_OBS = (
-    "observation.state",
-    "observation.ee_pose.*",
-    "observation.environment_state",
-    "derived.relative",
-)
+#: default low-dimensional observation: EE and object poses (position + 6D rotation), object
+#: positions relative to each EE and to each other, gripper openings (no joint positions: see
+#: sim.learn.features).
+DEFAULT_OBS = ("derived.poses", "derived.relative", "derived.gripper")
 
 
 @dataclass(frozen=True)

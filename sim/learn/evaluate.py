@@ -207,7 +207,7 @@ class Evaluator:
                 video.append(self._video_frame(video_size, video_camera))
             query = ens > 0 or not plan
             if query or h > 1:  # the rnn's history runs at the control rate
-                hist.append(self.observer())
+                hist.append(self.observer(t))
                 if self.rig is not None:
                     imgs_hist.append(self.rig.render(scene.data))
                 hist, imgs_hist = hist[-h:], imgs_hist[-h:]

@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.errors import SchemaError
 from sim.io.lerobot import POSE_NAMES
-from sim.learn.features import ENV, derive, is_derived, sources
+from sim.learn.features import ENV, TIMESTAMP, derive, derived_names, is_derived, sources
 
 EE = "observation.ee_pose."
 
@@ -26,7 +26,9 @@ def scene_feature_names(scene: Any, key: str) -> list[str]:
     """Column names the scene produces for a feature key (same rules as the writer)."""
     if is_derived(key):
         need = sources(key, _base_keys(scene))
-        return derive(key, *live_columns(scene, scene.observe(), need))[1]
+        return derived_names(key, {k: scene_feature_names(scene, k) for k in need})
+    if key == TIMESTAMP:
+        return [TIMESTAMP]
     if key == "observation.state":
         return list(scene.joint_names) + [f"{a}_gripper" for a in scene.gripper_arms]
     if key == "observation.velocity":
@@ -43,7 +45,7 @@ def scene_feature_names(scene: Any, key: str) -> list[str]:
 
 
 def _base_keys(scene: Any) -> list[str]:
-    return ["observation.state", *(EE + a for a in scene.arms), ENV]
+    return ["observation.state", *(EE + a for a in scene.arms), ENV, TIMESTAMP]
 
 
 def live_columns(
@@ -56,6 +58,8 @@ def live_columns(
 
 
 def _extractor(key: str) -> Callable[[dict[str, Any]], np.ndarray]:
+    if key == TIMESTAMP:
+        return lambda o: np.array([o.get("time", 0.0)])
     if key == "observation.state":
         return lambda o: np.concatenate([o["qpos"], np.array(list(o["gripper"].values()))])
     if key == "observation.velocity":
@@ -96,8 +100,11 @@ class Observer:
         self._need = need
         self._names = {k: scene_feature_names(scene, k) for k in need}
 
-    def __call__(self) -> np.ndarray:
+    def __call__(self, step: int = 0) -> np.ndarray:
+        """The observation vector now; ``step``: control steps since the reset (for the time
+        feature)."""
         o = self.scene.observe()
+        o["time"] = step * self.scene.control_dt
         cols = {k: _extractor(k)(o)[None].astype(np.float64) for k in self._need}
         parts = [
             derive(k, cols, self._names)[0][0] if is_derived(k) else cols[k][0] for k in self.keys

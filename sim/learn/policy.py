@@ -39,6 +39,9 @@ class PolicyConfig:
         ee_reference: (EE space) the pose EE targets are relative to: "reset" (the EE pose
             after the scene reset: drift-free absolute targets) or "query" (the EE pose
             observed when the chunk is predicted).
+        obs_std_floor: lower bound of the observation std used for normalization (dataset
+            units): a column nearly constant in the data (a held arm) must not turn a small
+            deviation at test time into a huge input.
         relative: (joint space) predict joint targets relative to the joint positions
             observed at query time (action[t+k] - qpos[t]; grippers stay absolute). Finer
             than absolute targets normalized by their whole-dataset spread.
@@ -60,6 +63,7 @@ class PolicyConfig:
     ensemble: float = 0.0
     action_space: str = "ee"
     ee_reference: str = "reset"
+    obs_std_floor: float = 0.01
 
     def validate(self) -> None:
         if self.kind not in KINDS:
@@ -82,6 +86,8 @@ class PolicyConfig:
             )
         if self.ensemble < 0:
             raise ConfigError(f"learn.policy.ensemble must be >= 0, got {self.ensemble}")
+        if self.obs_std_floor <= 0:
+            raise ConfigError(f"learn.policy.obs_std_floor must be > 0, got {self.obs_std_floor}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"learn.policy.dropout must be in [0, 1), got {self.dropout}")
 

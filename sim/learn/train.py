@@ -145,6 +145,7 @@ def make_policy(
     absolute joint targets: meta/stats.json). ``targets``: :func:`action_targets` if computed."""
     torch.manual_seed(seed)
     s = data.obs_stats()
+    s = type(s)(s.mean, np.maximum(s.std, cfg.obs_std_floor).astype(np.float32))
     a = data.stats["action"]
     if cfg.action_space == "joint" and not cfg.relative:
         return ChunkPolicy(cfg, s.mean, s.std, a.mean, a.std, cameras)
