@@ -377,3 +377,39 @@ def test_reset_like_source_uses_the_recorded_reset_stream(stack_scene):
     assert reset_like_source(scene, ep, seed=5) == "scene reset with seed 5"
     ep.meta.provenance = {}
     assert reset_like_source(scene, ep) == "scene reset with seed 99"
+
+
+def test_object_mode_anchors_each_segment_to_its_own_object(stack_scene):
+    """Object mode uses the demos source's rule: the grasp follows block_a, the place follows
+    block_b, each to its new pose (moved independently), and the block is stacked in physics."""
+    from sim.replay import replay_ee
+    from sim.replay.ee import ee_targets
+    from sim.rollout import run_scripted
+
+    scene, ik = stack_scene
+    demo = run_scripted(scene, ik, seed=5)
+    assert demo.meta.success
+    scene.reset(np.random.default_rng(5))
+    a0, b0 = scene.body_pose("block_a"), scene.body_pose("block_b")
+    moved = {
+        "block_a": a0 + [0.04, -0.03, 0, 0, 0, 0, 0],
+        "block_b": b0 + [-0.03, 0.05, 0, 0, 0, 0, 0],
+    }
+    for name, pose in moved.items():
+        scene.set_free_pose(name, pose)
+    import mujoco
+
+    mujoco.mj_forward(scene.model, scene.data)
+    objs = {"block_a": "block_a", "block_b": "block_b"}
+    arm = next(a for a in demo.ee if np.ptp(demo.ee[a][:, 0]) > 0.05)
+    targets, _ = ee_targets(demo, scene, {arm: arm}, "object", object_map=objs, settle=0.0)
+    g = int(np.argmax(demo.subtasks["grasped"]))  # grasp frame: EE moved with block_a
+    np.testing.assert_allclose(
+        targets.pose[arm][g, :2] - demo.ee[arm][g, :2], [0.04, -0.03], atol=0.01
+    )
+    p = int(np.argmax(demo.subtasks["placed"]))  # placing: moved with block_b
+    np.testing.assert_allclose(
+        targets.pose[arm][p, :2] - demo.ee[arm][p, :2], [-0.03, 0.05], atol=0.01
+    )
+    out, r = replay_ee(demo, scene, ik, arm_map={arm: arm}, mode="object", object_map=objs)
+    assert r.success is True and out.meta.success

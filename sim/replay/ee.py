@@ -92,11 +92,14 @@ def ee_targets(
                 raise ConfigError(f"object_map target object {d!r} is not a scene body")
     t_src, t_dst = resample_times(ep, scene.control_dt)
     n_hold = int(round(settle / scene.control_dt))
+    anchored = _segment_anchored(ep, scene, arm_map, object_map) if mode == "object" else None
     pose, grip, label = {}, {}, {}
     for s, d in arm_map.items():
         src = np.asarray(ep.ee[s], np.float64)
         if mode == "calibrated":
             p = ee_calibrated(src, scene.ee_pose(d), scale=scale)
+        elif anchored is not None:
+            p = anchored[s]
         elif mode == "object":
             assert object_map is not None
             near = min(object_map, key=lambda o: np.linalg.norm(ep.objects[o][0, :3] - src[0, :3]))
@@ -112,6 +115,50 @@ def ee_targets(
         grip[d] = np.concatenate([g, np.repeat(g[-1:], n_hold)])
         label[d] = ["replay"] * len(t_dst) + ["settle"] * n_hold
     return Targets(pose=pose, gripper=grip, label=label), arm_map
+
+
+def _segment_anchored(
+    ep: Episode, scene: Scene, arm_map: Mapping[str, str], object_map: Mapping[str, str] | None
+) -> dict[str, np.ndarray] | None:
+    """Object mode with the ``demos`` source's anchor rule: the episode cut into the task's
+    subtasks (signals, else gripper/distance heuristics) and each segment's EE poses kept
+    relative to *its* reference object (grasp: the picked object; place: the target), mapped to
+    that object's pose in the scene. None when the scene has no task or the episode cannot be
+    segmented (then the nearest object at frame 0 anchors the whole track)."""
+    import dataclasses
+
+    from sim.augment.segment import segment_episode
+    from sim.augment.transform import object_anchored_targets
+    from sim.errors import PlanError
+    from sim.tasks.base import ref_pose
+
+    task = scene.task
+    if task is None or not object_map:
+        return None
+    to_src = {d: s for s, d in object_map.items()}  # task object -> source object
+    targets = set(arm_map.values())
+    spec = []
+    for st in task.subtask_spec(scene):
+        if st.arm not in targets and len(targets) == 1:  # the task's choice of arm -> ours
+            st = dataclasses.replace(st, arm=next(iter(targets)))
+        if st.arm in targets and (st.ref is None or st.ref in to_src):
+            spec.append(st)
+    if not spec:
+        return None
+    try:
+        segs = segment_episode(ep, spec, {d: s for s, d in arm_map.items()}, to_src)
+    except PlanError:
+        return None
+
+    def frame(name: str, poses: Mapping[str, np.ndarray]) -> np.ndarray:
+        if name in object_map:  # a source object: its poses by task name
+            return ref_pose(
+                task, object_map[name], {object_map.get(k, k): v for k, v in poses.items()}
+            )
+        return ref_pose(task, name, poses)
+
+    scene_objects = {o: scene.body_pose(o) for o in task.objects}
+    return object_anchored_targets(ep, scene_objects, segs, frame)
 
 
 def replay_ee(

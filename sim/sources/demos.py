@@ -472,6 +472,80 @@ class DemosSource:
         return {a: tuple(v) for a, v in pieces.items()}, prov
 
 
+def _episode_convention(ep: Episode, given: Any, scene: Scene) -> Any:
+    """The source arm(s)' tool-frame convention for ``ep`` (see ``source_tool_frame``)."""
+    from sim.model.robot import known_robots, load_robot
+
+    if isinstance(given, str) and given != "auto":
+        if given not in known_robots():
+            raise UnknownNameError("source.source_tool_frame robot", given, known_robots())
+        return load_robot(given).tool_frames()
+    if given != "auto":
+        return given
+    recorded = ep.meta.provenance.get("tool_frame") if ep.meta.provenance else None
+    if recorded:
+        return recorded
+    if ep.meta.robot and ep.meta.robot != scene.robot.name and ep.meta.robot in known_robots():
+        return load_robot(ep.meta.robot).tool_frames()
+    return None  # same convention as this robot
+
+
+def _map_tool_frames(
+    scene: Scene, eps: list[Episode], given: Any, trim: float | None
+) -> list[Episode]:
+    """Source episodes with EE/target tracks in this robot's tool-frame convention."""
+    from sim.augment.infer import (
+        as_tool_frame,
+        episode_jaw_twins,
+        episode_tool_frames,
+        to_canonical,
+        trim_approach,
+    )
+
+    target = scene.robot.tool_frames()
+    first = target[scene.arms[0]]
+    home = None
+    out = []
+    for ep in eps:
+        if trim is not None and ep.ee:
+            obj = next((st.ref for st in scene.task.subtask_spec(scene) if st.ref), None)
+            if obj is not None and obj in ep.objects:
+                arm = max(ep.ee, key=lambda a: float(np.ptp(np.asarray(ep.ee[a])[:, :3], 0).sum()))
+                ep = trim_approach(ep, arm, obj, float(trim))
+        conv = _episode_convention(ep, given, scene) if ep.ee else None
+        if conv is None:
+            out.append(ep)
+            continue
+        per_arm = isinstance(conv, Mapping) and not set(conv) <= {"approach", "closing"}
+        src = {
+            a: as_tool_frame(conv[a] if per_arm else conv)
+            for a in ep.ee
+            if not per_arm or a in conv
+        }
+        dst = {a: target.get(a, first) for a in ep.ee}
+        if len(src) == len(ep.ee) and all(_same_frame(src[a], dst[a]) for a in ep.ee):
+            out.append(ep)  # already this robot's convention: leave the poses untouched
+            continue
+        if home is None:
+            scene.reset(np.random.default_rng(0))  # home pose (every attempt resets again)
+            home = {a: to_canonical(scene.ee_pose(a), target[a]) for a in scene.arms}
+        can = episode_tool_frames(ep, conv, None)
+        record = can.meta.provenance["tool_frame"]
+        can = episode_jaw_twins(can, {a: home.get(a, home[scene.arms[0]]) for a in can.ee})
+        mapped = episode_tool_frames(can, None, dst)
+        for a, r in mapped.meta.provenance["tool_frame"].items():
+            r["source"] = record[a]["source"]
+        out.append(mapped)
+    return out
+
+
+def _same_frame(a: Any, b: Any) -> bool:
+    return bool(
+        np.allclose(a.approach, b.approach, atol=1e-9)
+        and np.allclose(a.closing, b.closing, atol=1e-9)
+    )
+
+
 def _load(path: str | Path) -> list[Episode]:
     from sim.io import read_episodes
 
@@ -496,6 +570,8 @@ def make_demos(
     annotations: str | Path | None = None,
     coordination: str | None = None,
     only_successful: bool = True,
+    source_tool_frame: Any = "auto",
+    trim_approach: float | None = None,
 ) -> DemosSource:
     """Build the ``demos`` source for ``scene``'s task.
 
@@ -514,6 +590,16 @@ def make_demos(
         annotations: annotation file overriding the segmentation (see sim.augment.annotations).
         coordination: ``independent`` or ``synchronized``; default: the task spec's sync groups.
         only_successful: skip source episodes whose recorded success is False.
+        source_tool_frame: the tool-frame convention of the arm that recorded the source (EE
+            site axes: ``{approach: [x, y, z], closing: [x, y, z]}``, one per source arm as
+            ``{arm: {...}}``, or a robot name whose YAML declares it). ``auto``: what each
+            episode recorded (``provenance.tool_frame``), else its robot's YAML when that robot
+            is known, else this robot's. Source EE poses are mapped through the canonical grasp
+            frame into this robot's convention (choosing the jaw-symmetric twin nearer its home
+            orientation); nothing is mapped when the conventions already agree.
+        trim_approach: radius [m]; cut each source episode's start before its active EE first
+            comes within it of the first subtask's object (the other robot's own home pose and
+            base would otherwise become a transit). None = keep everything.
     """
     task = scene.task
     if task is None:
@@ -532,6 +618,7 @@ def make_demos(
     eps = _load(path) if path is not None else list(episodes or [])
     if not eps:
         raise ConfigError(f"source 'demos': no episodes in {path or 'episodes'}")
+    eps = _map_tool_frames(scene, eps, source_tool_frame, trim_approach)
     dataset = str(path) if path is not None else "<memory>"
     ann = load_annotations(annotations) if annotations is not None else {}
     for idx in ann:
