@@ -56,12 +56,17 @@ class OutputConfig:
         format: ``lerobot`` (v3.0) or ``robomimic`` (``<dir>/demo.hdf5``).
         overwrite: replace an existing dataset / discard an unfinished one.
         resume: continue an unfinished run of the same config.
+        keep_failures: also write the failed attempts that ran to the end (task not solved,
+            unstable physics after the fact) to a second dataset ``<dir>_failed`` of the same
+            format (MimicGen's ``demo_failed.hdf5``), each with ``success`` False and its cause
+            in ``provenance["failure"]``; never mixed into the training data.
     """
 
     dir: str = "data/out"
     format: str = "lerobot"
     overwrite: bool = False
     resume: bool = False
+    keep_failures: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,16 +307,24 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
     writer = _open_writer(cfg, out)
     if getattr(writer, "published", False):  # killed after the rename: only clean up
         return _published_result(Path(writer.finalize()))
+    failed_writer = _open_writer(cfg, failed_dir(out)) if cfg.output.keep_failures else None
     state_file = writer.partial / PROGRESS_FILE
-    state = _load_progress(state_file, writer.num_staged) if cfg.output.resume else None
+    n_failed = failed_writer.num_staged if failed_writer else 0
+    state = (
+        _load_progress(state_file, writer.num_staged, n_failed, cfg.output.keep_failures)
+        if cfg.output.resume
+        else None
+    )
     state = state or {
         "written": 0,
         "next_attempt": 0,
         "failures": {},
         "cpu_seconds": 0.0,
         "stats": _new_stats(),
+        "failed_written": 0,
     }
     failures: Counter[str] = Counter(state["failures"])
+    failed_written = state.get("failed_written", 0)
     stats = state["stats"]
     written, next_attempt = writer.num_staged, state["next_attempt"]
     written_before = written
@@ -324,6 +337,20 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
                 cpu_attempts += res.cpu_seconds
                 _add_stats(stats, res)
                 if res.cause:
+                    if failed_writer is not None and res.episode is not None:
+                        _save_progress(
+                            state_file,
+                            cfg,
+                            written,
+                            res.index,
+                            failures,
+                            stats,
+                            state["cpu_seconds"] + cpu_attempts,
+                            failed_written=failed_written,
+                            pending_failed=[res.index, res.cause],
+                        )
+                        failed_writer.add(res.episode)
+                        failed_written += 1
                     failures[res.cause] += 1
                 else:
                     _save_progress(
@@ -335,6 +362,7 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
                         stats,
                         state["cpu_seconds"] + cpu_attempts,
                         pending=res.index,
+                        failed_written=failed_written,
                     )
                     writer.add(res.episode)
                     written += 1
@@ -349,6 +377,7 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
                     failures,
                     stats,
                     state["cpu_seconds"] + cpu_attempts,
+                    failed_written=failed_written,
                 )
                 if bar:
                     bar.set_postfix(
@@ -380,6 +409,9 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
         cpu,
         60 * (written - written_before) / max(wall, 1e-9),
     )
+    report["failures_dataset"] = None
+    if failed_writer is not None:
+        report["failures_dataset"] = _finalize_failed(failed_writer, failed_dir(out))
     _stage_report(writer, report, stats)
     _kill_point("staged")
     final = Path(writer.finalize())
@@ -533,6 +565,8 @@ def _save_progress(
     stats: dict,
     cpu: float,
     pending: int | None = None,
+    failed_written: int = 0,
+    pending_failed: list | None = None,
 ) -> None:
     from sim.io.atomic import atomic_write_json
 
@@ -547,12 +581,52 @@ def _save_progress(
             "cpu_seconds": cpu,
             "stats": stats,
             "config": data_config(cfg),
+            "keep_failures": cfg.output.keep_failures,
+            "failed_written": failed_written,
+            "pending_failed": pending_failed,
         },
         indent=None,
     )
 
 
-def _load_progress(path: Path, staged: int) -> dict | None:
+def failed_dir(out: Path) -> Path:
+    """Where ``output.keep_failures`` writes the failed attempts: ``<dir>_failed``."""
+    return out.with_name(out.name + "_failed")
+
+
+def _finalize_failed(failed_writer: Any, where: Path) -> str | None:
+    """Publish the failures dataset (None, and no folder left, when nothing failed)."""
+    from sim.io.atomic import remove_tree
+
+    if failed_writer.published:
+        return str(where)
+    if failed_writer.num_staged == 0:
+        remove_tree(failed_writer.partial)
+        return None
+    return str(failed_writer.finalize())
+
+
+def _reconcile_failed(state: dict, path: Path, staged: int, keep: bool) -> None:
+    """Match the progress file with the failures dataset's staged episodes (see generate)."""
+    if bool(state.get("keep_failures", False)) != keep:
+        raise ConfigError(
+            f"{path}: the unfinished run had output.keep_failures="
+            f"{state.get('keep_failures', False)}, now {keep}; resume with the same value"
+        )
+    done = state.setdefault("failed_written", 0)
+    pend = state.get("pending_failed")
+    if keep and staged == done + 1 and pend is not None:  # killed right after staging it
+        index, cause = pend
+        state["failures"][cause] = state["failures"].get(cause, 0) + 1
+        state.update(failed_written=staged, next_attempt=index + 1, pending_failed=None)
+    elif keep and staged != done:
+        raise ConfigError(
+            f"{path}: records {done} failed episodes but {staged} are staged in the failures "
+            "dataset; cannot resume safely (use output.overwrite=true)"
+        )
+
+
+def _load_progress(path: Path, staged: int, failed: int = 0, keep: bool = False) -> dict | None:
     if not path.exists():
         return None
     try:
@@ -570,6 +644,7 @@ def _load_progress(path: Path, staged: int) -> dict | None:
         )
     state.setdefault("cpu_seconds", 0.0)
     state.setdefault("stats", _new_stats())
+    _reconcile_failed(state, path, failed, keep)
     return state
 
 

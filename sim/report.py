@@ -42,6 +42,8 @@ class GenerationReport:
         success_rate: episodes / attempts (the data generation rate, DGR).
         quality: coverage, smoothness and other quality measures.
         config: the resolved run configuration.
+        failures_dataset: the dataset of kept failed attempts (``output.keep_failures``), or
+            None.
     """
 
     path: str
@@ -62,6 +64,7 @@ class GenerationReport:
     success_rate: float = 0.0
     quality: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    failures_dataset: str | None = None
     report_version: int = REPORT_VERSION
 
     @property

@@ -142,11 +142,22 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
     seed = episode_seed(cfg.seed, index)
     reset_xy = None
 
-    def fail(cause: str, msg: str) -> AttemptResult:
+    def fail(cause: str, msg: str, ep: Episode | None = None) -> AttemptResult:
+        """A failed attempt; with ``output.keep_failures`` it carries its episode (if it ran)."""
+        nonlocal video
         log.info("attempt %d: %s: %s", index, cause, msg)
-        return AttemptResult(index, None, cause, msg, time.process_time() - cpu0, reset_xy)
+        kept = None
+        if ep is not None and cfg.output.keep_failures:
+            prov = {**ep.meta.provenance, "failure": {"cause": cause, "message": msg}}
+            kept = dataclasses.replace(
+                ep, meta=dataclasses.replace(ep.meta, success=False, provenance=prov)
+            )
+            if video is not None:
+                kept.images = video.finish()
+                video = None
+        return AttemptResult(index, kept, cause, msg, time.process_time() - cpu0, reset_xy)
 
-    video = None
+    video: Any = None
     if ctx.video_dir is not None:
         from sim.io.lerobot.stream import VideoStream
 
@@ -189,9 +200,9 @@ def run_attempt(ctx: Context, index: int) -> AttemptResult:
             ep.qvel, ep.objects, scene.control_dt, ep.joint_names, cfg.stability
         )
         if bad:
-            return fail("physics_unstable", bad)
+            return fail("physics_unstable", bad, ep)
         if not ep.meta.success:
-            return fail(classify_failure(ep.subtasks), "task not solved at the end")
+            return fail(classify_failure(ep.subtasks), "task not solved at the end", ep)
         if video is not None:
             ep.images = video.finish()
             video = None

@@ -131,6 +131,49 @@ def test_crash_leaves_no_complete_dataset_and_resume_matches(tmp_path, monkeypat
     assert _state_action(out) == _state_action(Path(ref.path))
 
 
+def test_keep_failures_writes_failed_attempts_apart_and_resumes(tmp_path, monkeypatch):
+    """output.keep_failures: failed attempts that ran (here: noisy targets drop the block) go to
+    <dir>_failed with success False and their cause; a crash + resume gives the same data."""
+    from sim.generate import AugmentConfig
+
+    kw = dict(episodes=2, augment=AugmentConfig(noise=0.3), cameras=CameraConfig(("head",), 32, 32))
+    keep = OutputConfig(keep_failures=True)
+    ref = generate(_cfg(tmp_path, "ref", output=keep, **kw), progress=False)
+    failed = ref.report["failures_dataset"]
+    assert failed == str(tmp_path / "ref_failed")
+    eps = read_lerobot(failed)
+    assert len(eps) == ref.attempts - ref.episodes == sum(ref.failures.values()) >= 2
+    causes = [e.meta.provenance["failure"]["cause"] for e in eps]
+    assert all(e.meta.success is False for e in eps) and set(causes) <= set(ref.failures)
+    assert eps[0].image("head").shape == (len(eps[0]), 32, 32, 3)
+    assert all(e.meta.success for e in read_lerobot(ref.path))  # never mixed in
+    plain = generate(_cfg(tmp_path, "plain", **kw), progress=False)
+    assert plain.report["failures_dataset"] is None and not (tmp_path / "plain_failed").exists()
+    assert _state_action(Path(plain.path)) == _state_action(Path(ref.path))
+
+    import sim.workers as workers
+
+    real = workers.run_attempt
+    crash_at = ref.attempts - 2  # after some failures were staged
+
+    def crash(ctx, index):
+        if index == crash_at:
+            raise KeyboardInterrupt("simulated crash")
+        return real(ctx, index)
+
+    cfg = _cfg(tmp_path, "crash", output=keep, **kw)
+    monkeypatch.setattr(workers, "run_attempt", crash)
+    with pytest.raises(KeyboardInterrupt):
+        generate(cfg, progress=False)
+    monkeypatch.setattr(workers, "run_attempt", real)
+    flip = replace(cfg.output, resume=True, keep_failures=False)
+    with pytest.raises(ConfigError, match="keep_failures=True, now False"):
+        generate(replace(cfg, output=flip), progress=False)
+    res = generate(replace(cfg, output=replace(cfg.output, resume=True)), progress=False)
+    assert res.failures == ref.failures and res.attempts == ref.attempts
+    assert _state_action(Path(res.report["failures_dataset"])) == _state_action(Path(failed))
+
+
 @pytest.mark.parametrize(
     "change, err, match",
     [
