@@ -117,3 +117,20 @@ def test_annotation_file_round_trip_and_range_errors(tmp_path):
     f.write_text("{not json")
     with pytest.raises(FormatError, match="ann.json: not valid"):
         load_annotations(f)
+
+
+def test_clear_transit_goes_over_obstacles_and_only_when_needed():
+    from sim.augment.stitch import clear_transit, transit
+
+    start = np.array([0.0, 0.0, 0.10, 1, 0, 0, 0])
+    goal = np.array([0.4, 0.0, 0.10, 0, 0, 0, 1])
+    block = (np.array([0.2, 0.0, 0.08]), 0.04)
+    path, hit = clear_transit(start, goal, 30, [block], clearance=0.03)
+    assert hit == [0] and path.shape == (30, 7)
+    np.testing.assert_allclose(path[-1], goal, atol=1e-12)
+    dist = np.linalg.norm(path[:, :3] - block[0], axis=1)
+    assert dist.min() >= 0.04 + 0.03 - 1e-9  # never inside sphere + clearance
+    assert path[:, 2].max() == pytest.approx(0.08 + 0.04 + 0.03)
+    far = (np.array([0.2, 0.5, 0.08]), 0.04)
+    straight, none = clear_transit(start, goal, 30, [far], clearance=0.03)
+    assert none == [] and np.array_equal(straight, transit(start, goal, 30))

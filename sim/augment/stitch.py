@@ -31,6 +31,50 @@ def transit(start: np.ndarray, goal: np.ndarray, steps: int) -> np.ndarray:
     return out
 
 
+def clear_transit(
+    start: np.ndarray,
+    goal: np.ndarray,
+    steps: int,
+    obstacles: list[tuple[np.ndarray, float]],
+    clearance: float,
+) -> tuple[np.ndarray, list[int]]:
+    """:func:`transit` that passes over obstacles instead of through them.
+
+    Obstacles are spheres (center (3,) [m, world], radius [m]) bounding objects the hand must
+    not sweep through. When the straight transit comes within ``radius + clearance`` of any,
+    the hand rises at the start to ``clearance`` above the highest one hit, crosses at that
+    height, then descends onto ``goal`` (three minimum-jerk legs sharing ``steps`` in
+    proportion to their lengths; orientation turns during the crossing). Returns (poses,
+    indices of the obstacles avoided).
+    """
+    path = transit(start, goal, steps)
+    if not len(path) or not obstacles or steps < 3:
+        return path, []
+    hit = [
+        i
+        for i, (c, r) in enumerate(obstacles)
+        if np.min(np.linalg.norm(path[:, :3] - np.asarray(c, float), axis=1)) < r + clearance
+    ]
+    if not hit:
+        return path, []
+    start, goal = np.asarray(start, float), np.asarray(goal, float)
+    top = max(float(obstacles[i][0][2]) + obstacles[i][1] for i in hit) + clearance
+    h = max(top, start[2], goal[2])
+    up, over = start.copy(), goal.copy()
+    up[2] = over[2] = h
+    legs = [(start, up), (up, over), (over, goal)]
+    lengths = np.array([np.linalg.norm(b[:3] - a[:3]) for a, b in legs]) + 1e-9
+    n = np.maximum(1, np.round(steps * lengths / lengths.sum()).astype(int))
+    n[1] += steps - n.sum()  # exact total
+    if n[1] < 1:
+        return path, []
+    parts = []
+    for (a, b), k in zip(legs, n, strict=True):
+        leg = transit(a, b, int(k))
+        parts.append(leg if len(leg) else np.repeat(b[None], int(k), 0))
+    return np.concatenate(parts), hit
+
+
 class Track:
     """Per-arm accumulator of stitched targets: pose, gripper command, label, ref per step."""
 

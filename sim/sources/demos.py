@@ -40,7 +40,7 @@ from sim.augment.segment import (
     source_track,
 )
 from sim.augment.select import MODES, select
-from sim.augment.stitch import Track, transit
+from sim.augment.stitch import Track, clear_transit, transit
 from sim.augment.transform import (
     apply_transform,
     mats_to_poses,
@@ -112,6 +112,8 @@ class DemosSource:
     annotations_path: str = ""
     coordination: str | None = None
     retime: bool = True
+    transit_clearance: float | None = None
+    object_radius: dict[str, float] = field(default_factory=dict)
     base: np.ndarray = field(default_factory=lambda: np.array([0, 0, 0, 1.0, 0, 0, 0]))
     name: str = "demos"
     skipped: dict[int, str] = field(default_factory=dict)
@@ -390,6 +392,24 @@ class DemosSource:
             objs[o][:3] += vel[o] * step * self.dt
         return ref_pose(self.task, ref, objs)
 
+    def _transit(
+        self,
+        start: np.ndarray,
+        goal: np.ndarray,
+        n: int,
+        subtasks: Sequence[Subtask],
+        now: Mapping[str, np.ndarray],
+    ) -> tuple[np.ndarray, list[str]]:
+        """Transit into a segment; with ``transit_clearance`` it passes over the task objects
+        other than the segment's reference and those the arm already handled (held)."""
+        if self.transit_clearance is None:
+            return transit(start, goal, n), []
+        skip = {st.ref for st in subtasks if st.ref is not None}
+        names = [o for o in self.object_radius if o not in skip and o in now]
+        obstacles = [(np.asarray(now[o], float)[:3], self.object_radius[o]) for o in names]
+        path, hit = clear_transit(start, goal, n, obstacles, self.transit_clearance)
+        return path, [names[i] for i in hit]
+
     def _pieces(
         self, e, spec, per_arm, members, now, vel, tracks, t0, warp, rng, t_pred=None, keep=None
     ):
@@ -433,9 +453,12 @@ class DemosSource:
         n = self.transit_steps
         need = keep is None and any(len(transit(tracks[a].last_pose, raw[a][0][0], n)) for a in raw)
         pieces = {}
+        ks = dict(members)
         for arm, (q, g, st, seg, M) in raw.items():
             tr = tracks[arm]
-            tp = transit(tr.last_pose, q[0], n) if need else np.empty((0, 7))
+            tp, avoided = np.empty((0, 7)), []
+            if need:
+                tp, avoided = self._transit(tr.last_pose, q[0], n, per_arm[arm][: ks[arm] + 1], now)
             if need and not len(tp):  # synchronized partner moves: wait in place as long
                 tp = np.repeat(tr.last_pose[None], n, 0)
             tp = tp if len(tp) else np.empty((0, 7))
@@ -450,6 +473,7 @@ class DemosSource:
                     "transform": np.round(M, 9).tolist(),
                     "selection": self.select,
                     "transit_steps": len(tp),
+                    "transit_avoided": avoided,
                     "time_warp": round(warp, 6),
                     "step_start": t0,
                 }
@@ -539,6 +563,27 @@ def _map_tool_frames(
     return out
 
 
+def _object_radius(scene: Scene, name: str) -> float:
+    """Radius [m] of a sphere about body ``name``'s origin bounding its visible geoms."""
+    import mujoco
+
+    m = scene.model
+    bid = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, name)
+    if bid < 0:
+        return 0.0
+    from sim.model.contacts import subtree_bodies
+
+    bodies = set(subtree_bodies(m, bid).tolist())
+    d = mujoco.MjData(m)  # at qpos0: geom offsets within the object do not depend on its pose
+    mujoco.mj_kinematics(m, d)
+    r = 0.0
+    for g in range(m.ngeom):
+        if int(m.geom_bodyid[g]) in bodies:
+            off = d.geom_xpos[g] - d.xpos[bid]
+            r = max(r, float(np.linalg.norm(off)) + float(m.geom_rbound[g]))
+    return r
+
+
 def _same_frame(a: Any, b: Any) -> bool:
     return bool(
         np.allclose(a.approach, b.approach, atol=1e-9)
@@ -572,6 +617,7 @@ def make_demos(
     only_successful: bool = True,
     source_tool_frame: Any = "auto",
     trim_approach: float | None = None,
+    transit_clearance: float | None = None,
 ) -> DemosSource:
     """Build the ``demos`` source for ``scene``'s task.
 
@@ -597,6 +643,9 @@ def make_demos(
             is known, else this robot's. Source EE poses are mapped through the canonical grasp
             frame into this robot's convention (choosing the jaw-symmetric twin nearer its home
             orientation); nothing is mapped when the conventions already agree.
+        transit_clearance: collision-aware transit: route over task objects (bounding spheres)
+            that the straight transit would pass within this distance [m] of, e.g. 0.03;
+            None = straight minimum-jerk transits.
         trim_approach: radius [m]; cut each source episode's start before its active EE first
             comes within it of the first subtask's object (the other robot's own home pose and
             base would otherwise become a transit). None = keep everything.
@@ -612,6 +661,8 @@ def make_demos(
         raise UnknownNameError("source.coordination", coordination, COORDINATION)
     if int(transit_steps) < 0:
         raise ConfigError(f"source.transit_steps must be >= 0, got {transit_steps}")
+    if transit_clearance is not None and not float(transit_clearance) >= 0:
+        raise ConfigError(f"source.transit_clearance must be >= 0 [m], got {transit_clearance}")
     if len(time_warp) != 2:
         raise ConfigError(f"source.time_warp must be (lo, hi), got {time_warp!r}")
     warp = check_range("source.time_warp", *time_warp)
@@ -677,6 +728,8 @@ def make_demos(
         annotations_path=str(annotations or ""),
         coordination=coordination,
         retime=bool(retime),
+        transit_clearance=None if transit_clearance is None else float(transit_clearance),
+        object_radius={o: _object_radius(scene, o) for o in task.objects},
         base=_mount_pose(scene),
     )
     if only_successful:
