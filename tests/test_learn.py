@@ -62,16 +62,25 @@ def test_load_matches_dataset_and_live_scene(tiny):
 
     d = load_bc_data(tiny)
     assert d.task == "stack_blocks" and d.num_episodes == 4
-    assert d.obs_keys == (
-        "observation.state",
-        "observation.ee_pose.left",
-        "observation.ee_pose.right",
-        "observation.environment_state",
-        "derived.relative",
-    )
-    # derived: 3 objects relative to 2 EEs + 3 object pairs, 3 axes each
-    assert d.obs.shape == (int(d.lengths.sum()), 16 + 7 + 7 + 21 + 27)
+    assert d.obs_keys == ("derived.poses", "derived.relative", "derived.gripper", "derived.time")
+    # poses: 2 EEs + 3 objects x (pos + 6D rotation); relative: 3 objects to 2 EEs + 3 object
+    # pairs, 3 axes each; 2 grippers; time
+    assert d.obs.shape == (int(d.lengths.sum()), 5 * 9 + 27 + 2 + 1)
+    assert d.obs_names["derived.poses"][:4] == ["left.x", "left.y", "left.z", "left.r00"]
     assert d.obs_names["derived.relative"][:2] == ["block_a-left.x", "block_a-left.y"]
+    assert d.obs_names["derived.gripper"] == ["left_gripper", "right_gripper"]
+    ep1 = d.obs[d.starts[1] : d.starts[1] + d.lengths[1], -1]
+    np.testing.assert_allclose(ep1, np.arange(d.lengths[1]) / d.fps, atol=1e-5)  # time [s]
+    full = load_bc_data(tiny, obs_keys=("observation.state", "observation.ee_pose.*"))
+    n = int(d.lengths.sum())
+    np.testing.assert_allclose(d.obs[:, 72:74], full.obs[:, 14:16])  # grippers
+    np.testing.assert_allclose(d.obs[:, 9:12], full.obs[:, 16 + 7 + 0 : 16 + 7 + 3])  # right pos
+    from sim.transforms import quat_to_mat
+
+    rot = quat_to_mat(full.obs[:, 16 + 3 : 16 + 7].astype(np.float64))  # left EE
+    np.testing.assert_allclose(d.obs[:, 3:6], rot[:, :, 0], atol=1e-6)
+    np.testing.assert_allclose(d.obs[:, 6:9], rot[:, :, 1], atol=1e-6)
+    assert full.obs.shape == (n, 16 + 14)
     assert d.action.shape == (d.obs.shape[0], 16) and d.action_names[-1] == "right_gripper"
     stats = json.loads((tiny / "meta" / "stats.json").read_text())
     np.testing.assert_allclose(d.stats["action"].mean, stats["action"]["mean"], rtol=1e-6)
@@ -83,6 +92,8 @@ def test_load_matches_dataset_and_live_scene(tiny):
     scene.reset(np.random.default_rng(stream_seed(0, 2, "reset")), "D0")
     live = Observer(scene, d.obs_keys, d.obs_names)()
     np.testing.assert_allclose(live, d.obs[d.starts[2]], atol=1e-6)
+    raw = Observer(scene, full.obs_keys, full.obs_names)()
+    np.testing.assert_allclose(raw, full.obs[full.starts[2]], atol=1e-6)
     assert set(eval_seeds(10, exclude=d.seeds)).isdisjoint(d.seeds)
 
 
@@ -277,10 +288,10 @@ def test_train_eval_run_folder(tiny, tmp_path):
     assert frames.shape[1:] == (96, 128, 3) and len(frames) >= 2
     assert json.loads((out / "config.json").read_text())["dataset"] == str(tiny)
     pol, meta = load_checkpoint(out / "checkpoint.pt", task="stack_blocks")
-    assert meta.task == "stack_blocks" and meta.obs_keys[0] == "observation.state"
-    assert meta.obs_names["observation.state"][-1] == "right_gripper"
+    assert meta.task == "stack_blocks" and meta.obs_keys[0] == "derived.poses"
+    assert meta.obs_names["derived.gripper"][-1] == "right_gripper"
     assert meta.action_arms == ("left", "right") and meta.action_names[-1] == "right_gripper"
-    np.testing.assert_array_equal(pol.act(np.zeros(78, np.float32)).shape, (4, 14))
+    np.testing.assert_array_equal(pol.act(np.zeros(75, np.float32)).shape, (4, 14))
     # evaluating the saved checkpoint again gives the same rollouts (deterministic)
     again = train_eval(_cfg(tiny, tmp_path / "again", checkpoint=str(out / "checkpoint.pt")))
     assert again["eval"]["success"] == m["eval"]["success"]

@@ -81,7 +81,12 @@ class TrainEvalSchema:
     output: str = MISSING
     task: str | None = None
     obs: list[str] = field(
-        default_factory=lambda: ["derived.poses", "derived.relative", "derived.gripper"]
+        default_factory=lambda: [
+            "derived.poses",
+            "derived.relative",
+            "derived.gripper",
+            "derived.time",
+        ]
     )
     cameras: list[str] = field(default_factory=list)
     image_size: list[int] = field(default_factory=lambda: [84, 84])

@@ -25,9 +25,9 @@ from sim.learn.features import derive, is_derived, sources
 
 IMAGE_PREFIX = "observation.images."
 #: default low-dimensional observation: EE and object poses (position + 6D rotation), object
-#: positions relative to each EE and to each other, gripper openings (no joint positions: see
-#: sim.learn.features).
-DEFAULT_OBS = ("derived.poses", "derived.relative", "derived.gripper")
+#: positions relative to each EE and to each other, gripper openings, time since reset (no joint
+#: positions: see sim.learn.features).
+DEFAULT_OBS = ("derived.poses", "derived.relative", "derived.gripper", "derived.time")
 
 
 @dataclass(frozen=True)
