@@ -8,6 +8,10 @@ machine read them as "measured under load".
     python benchmarks/data_scaling.py
     python benchmarks/data_scaling.py --tasks stack_blocks --seeds 0 --rollouts 50
     python benchmarks/data_scaling.py --quick --output /tmp/ds_quick   # plumbing check
+    python benchmarks/data_scaling.py --summarize-only     # table from the finished cells
+
+Cells run seed-major (every training set with seed 0, then seed 1, ...), so an interrupted run
+already has every training set; finished cells are read back, not re-run.
 """
 
 from __future__ import annotations
@@ -125,12 +129,16 @@ def learn_preset(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return preset
 
 
+def cell_dir(cfg: dict[str, Any], task: str, arm: dict[str, Any], seed: int) -> Path:
+    return Path(cfg["output"]) / "runs" / task / f"{arm['name']}_seed{seed}"
+
+
 def run_cell(cfg, task, arm, seed, paths) -> dict[str, Any]:
     from sim.learn.policy import PolicyConfig
     from sim.learn.run import EvalConfig, TrainEvalConfig, train_eval
     from sim.learn.train import TrainConfig
 
-    out = Path(cfg["output"]) / "runs" / task / f"{arm['name']}_seed{seed}"
+    out = cell_dir(cfg, task, arm, seed)
     if (out / "metrics.json").exists():
         return json.loads((out / "metrics.json").read_text())
     preset = learn_preset(cfg)
@@ -251,6 +259,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--steps", type=int, help="training steps per policy")
     p.add_argument("--output")
     p.add_argument("--quick", action="store_true", help="tiny everything: a plumbing check")
+    p.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="generate and train nothing: write the table from the cells already finished",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("OpenGL").setLevel(logging.WARNING)
@@ -260,9 +273,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for task in cfg["tasks"]:
         t_task = time.perf_counter()
         tt = timings.setdefault(task, {})
-        paths = datasets(cfg, task, tt)
-        for arm in cfg["arms"]:
-            for seed in cfg["seeds"]:
+        if args.summarize_only:
+            cache = Path(cfg["output"]) / "data" / f"{task}_timings.json"
+            tt.update(json.loads(cache.read_text()) if cache.exists() else {})
+            paths = {}
+        else:
+            paths = datasets(cfg, task, tt)
+        for seed in cfg["seeds"]:
+            for arm in cfg["arms"]:
+                done = cell_dir(cfg, task, arm, seed) / "metrics.json"
+                if args.summarize_only and not done.exists():
+                    continue
                 m = run_cell(cfg, task, arm, seed, paths)
                 ev = m["eval"]
                 rows.append(
@@ -284,7 +305,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
                 tt[f"{arm['name']}_seed{seed}_train_s"] = round(rows[-1]["train_s"], 1)
                 tt[f"{arm['name']}_seed{seed}_eval_s"] = round(rows[-1]["eval_s"], 1)
-        tt["task_total_s"] = round(time.perf_counter() - t_task, 1)
+        if not args.summarize_only:
+            tt["task_total_s"] = round(time.perf_counter() - t_task, 1)
         write_outputs(cfg, summarize(cfg, rows), timings)  # after each task: partial table
     return summarize(cfg, rows)
 
