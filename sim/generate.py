@@ -287,7 +287,8 @@ def _check_resume(cfg: GenerateConfig, partial: Path) -> None:
             f"cannot resume {partial}: config keys differ from the staged run ({detail}); "
             "rerun with the same values or use output.overwrite=true"
         )
-    if state.get("written", 0) > cfg.episodes:
+    staged = state.get("written", 0) + (state.get("pending") is not None)
+    if state.get("written", 0) > cfg.episodes or staged > cfg.episodes + 1:
         raise ConfigError(
             f"cannot resume {partial}: {state['written']} episodes are already staged but "
             f"episodes={cfg.episodes}; ask for at least {state['written']}"
@@ -323,6 +324,11 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
         "stats": _new_stats(),
         "failed_written": 0,
     }
+    if writer.num_staged > cfg.episodes:  # the exact count, known once the writer is open
+        raise ConfigError(
+            f"cannot resume {writer.partial}: {writer.num_staged} episodes are already staged "
+            f"but episodes={cfg.episodes}; ask for at least {writer.num_staged}"
+        )
     failures: Counter[str] = Counter(state["failures"])
     failed_written = state.get("failed_written", 0)
     stats = state["stats"]
@@ -368,17 +374,10 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
                     written += 1
                     if bar:
                         bar.update(1)
+                # No save per attempt: the state is saved with each commit (pending above);
+                # attempts after the last commit are simply run again on resume (same seeds,
+                # same results), so their counts can't be lost or doubled.
                 next_attempt = res.index + 1
-                _save_progress(
-                    state_file,
-                    cfg,
-                    written,
-                    next_attempt,
-                    failures,
-                    stats,
-                    state["cpu_seconds"] + cpu_attempts,
-                    failed_written=failed_written,
-                )
                 if bar:
                     bar.set_postfix(
                         attempts=next_attempt,
@@ -391,6 +390,16 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
     finally:
         if bar:
             bar.close()
+    _save_progress(
+        state_file,
+        cfg,
+        written,
+        next_attempt,
+        failures,
+        stats,
+        state["cpu_seconds"] + cpu_attempts,
+        failed_written=failed_written,
+    )
     if written == 0:
         raise PhysicsError(
             f"no successful episode in {next_attempt} attempts of task {cfg.task.name!r} "

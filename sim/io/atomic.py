@@ -206,9 +206,31 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def _json_default(obj: Any) -> Any:
+    """``json.dumps`` hook: what the C encoder cannot write natively (see :func:`to_jsonable`)."""
+    if isinstance(obj, (np.ndarray, np.generic, os.PathLike, set, frozenset)) or (
+        dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+    ):
+        return to_jsonable(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def dumps_json(obj: Any, indent: int | None = 4) -> str:
+    """JSON text of ``obj`` (numpy values become lists/numbers), as :func:`to_jsonable` gives.
+
+    Plain containers go through json's C encoder untouched (fast for large provenance and
+    stats); only numpy values, paths, sets and dataclasses are converted. Falls back to a full
+    :func:`to_jsonable` pass for non-string dict keys such as numpy integers.
+    """
+    try:
+        return json.dumps(obj, indent=indent, default=_json_default)
+    except TypeError:
+        return json.dumps(to_jsonable(obj), indent=indent)
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 4) -> None:
     """Write ``obj`` as JSON to ``path`` atomically (numpy values become lists/numbers)."""
-    atomic_write_text(path, json.dumps(to_jsonable(obj), indent=indent) + "\n")
+    atomic_write_text(path, dumps_json(obj, indent) + "\n")
 
 
 def remove_tree(path: str | os.PathLike) -> None:

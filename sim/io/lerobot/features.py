@@ -301,7 +301,8 @@ def label_ids(values: Any, table: list[str]) -> np.ndarray:
 
 
 def _meta_dict(meta: EpisodeMeta) -> dict[str, Any]:
-    return to_jsonable(dataclasses.asdict(meta))
+    # shallow field dict: dataclasses.asdict would deep-copy the whole provenance first
+    return to_jsonable({f.name: getattr(meta, f.name) for f in dataclasses.fields(meta)})
 
 
 def _meta_from_dict(d: Mapping[str, Any]) -> EpisodeMeta:

@@ -419,7 +419,8 @@ class LeRobotWriter(StagedWriter):
                     labels=local,
                     bytes=size,
                 )
-                atomic_write_json(marker, dataclasses.asdict(staged), indent=None)  # the commit
+                record = {f.name: getattr(staged, f.name) for f in dataclasses.fields(staged)}
+                atomic_write_json(marker, record, indent=None)  # the commit
         except BaseException:
             if index == 0:
                 self._state = None
