@@ -60,6 +60,7 @@ class ArmIK:
 
     SOLVERS = ("dls", "mink")
     DAMPING = 1e-3  # damping on the joint step (both solvers) and LM damping of frame tasks
+    CONVERGED = 1e-6  # [rad] dls stops iterating once a step moves no joint more than this
 
     def __init__(
         self,
@@ -117,6 +118,7 @@ class ArmIK:
             np.float64
         )
         self._q_home_j = self.q_home[self.qadr].copy()
+        self._stale = False
         self.shoulder = {
             arm: spec.shoulder_body for arm, spec in robot.arms.items() if spec.shoulder_body
         }
@@ -140,7 +142,8 @@ class ArmIK:
         q = self.q_home.copy()
         if joints is not None:
             q[self.qadr] = joints
-        self.config.update(q)
+        self.config.update(q)  # runs the kinematics
+        self._stale = False
 
     def solve(self, targets: dict[str, np.ndarray]) -> np.ndarray:
         """Joint targets [rad] (scene.joint_names order) reaching EE poses (world, wxyz)."""
@@ -188,15 +191,24 @@ class ArmIK:
             H = J.T @ J
             H[diag] += wpost * wpost + self.DAMPING + self.DAMPING * float(e @ e)
             g = J.T @ e + wpost * wpost * (self._q_home_j - q)
-            q = q + _bounded_step(H, g, self.q_lo - q, self.q_hi - q)
+            dq = _bounded_step(H, g, self.q_lo - q, self.q_hi - q)
+            q = q + dq
             d.qpos[self.qadr] = q
-        mujoco.mj_kinematics(m, d)
+            if np.abs(dq).max() < self.CONVERGED:  # the next step would change nothing
+                break
+        self._stale = True  # kinematics of the final q are computed on demand (ee_pose)
         return q
+
+    def _fresh(self) -> None:
+        if self._stale:
+            mujoco.mj_kinematics(self.model, self.config.data)
+            self._stale = False
 
     def ee_pose(self, arm: str) -> np.ndarray:
         """EE pose reached by the current IK solution (world, pos + wxyz)."""
         d = self.config.data
         if self.solver == "dls":
+            self._fresh()
             sid = self.site[arm]
             q = np.empty(4)
             mujoco.mju_mat2Quat(q, d.site_xmat[sid])
@@ -210,6 +222,7 @@ class ArmIK:
         body = self.shoulder.get(arm)
         if body is None:
             return
+        self._fresh()
         shoulder = self.config.data.body(body).xpos
         dist = float(np.linalg.norm(np.asarray(pos[:3]) - shoulder))
         if dist > self.robot.reach:
