@@ -337,6 +337,14 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
     t0, cpu0 = time.perf_counter(), time.process_time()
     cpu_attempts = 0.0
     bar = _progress_bar(progress, cfg.episodes, written, cfg.task.name)
+
+    def save(next_attempt: int, **pending: Any) -> None:
+        cpu = state["cpu_seconds"] + cpu_attempts
+        _save_progress(
+            state_file, cfg, written, next_attempt, failures, stats, cpu,
+            failed_written=failed_written, **pending,
+        )  # fmt: skip
+
     try:
         if written < cfg.episodes and next_attempt < max_attempts:
             for res in attempt_results(cfg, next_attempt, max_attempts):
@@ -344,32 +352,12 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
                 _add_stats(stats, res)
                 if res.cause:
                     if failed_writer is not None and res.episode is not None:
-                        _save_progress(
-                            state_file,
-                            cfg,
-                            written,
-                            res.index,
-                            failures,
-                            stats,
-                            state["cpu_seconds"] + cpu_attempts,
-                            failed_written=failed_written,
-                            pending_failed=[res.index, res.cause],
-                        )
+                        save(res.index, pending_failed=[res.index, res.cause])
                         failed_writer.add(res.episode)
                         failed_written += 1
                     failures[res.cause] += 1
                 else:
-                    _save_progress(
-                        state_file,
-                        cfg,
-                        written,
-                        res.index,
-                        failures,
-                        stats,
-                        state["cpu_seconds"] + cpu_attempts,
-                        pending=res.index,
-                        failed_written=failed_written,
-                    )
+                    save(res.index, pending=res.index)
                     writer.add(res.episode)
                     written += 1
                     if bar:
@@ -390,16 +378,7 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
     finally:
         if bar:
             bar.close()
-    _save_progress(
-        state_file,
-        cfg,
-        written,
-        next_attempt,
-        failures,
-        stats,
-        state["cpu_seconds"] + cpu_attempts,
-        failed_written=failed_written,
-    )
+    save(next_attempt)
     if written == 0:
         raise PhysicsError(
             f"no successful episode in {next_attempt} attempts of task {cfg.task.name!r} "
