@@ -44,6 +44,28 @@ def raw_mj_step(model: mujoco.MjModel, data: mujoco.MjData, n: int = 20000) -> f
     return n / (time.perf_counter() - t)
 
 
+def raw_replay(path: str, n_episodes: int = 5) -> float:
+    """Physics steps/s of bare ``mj_step`` replaying generated episodes' actions (same model,
+    same contacts as in the pipeline: grasps, pushes, stacking), from each one's first state."""
+    from sim.io import read_episodes
+    from sim.tasks import build_scene
+
+    eps = list(read_episodes(path))[:n_episodes]
+    scene = build_scene("demoforge_humanoid", "stack_blocks")
+    m, d = scene.model, scene.data
+    steps, t = 0, 0.0
+    for ep in eps:
+        mujoco.mj_setState(m, d, np.asarray(ep.state[0], np.float64), int(ep.state_spec))
+        actions = np.asarray(ep.action, np.float64)
+        t0 = time.perf_counter()
+        for a in actions:
+            scene.set_action(a)
+            mujoco.mj_step(m, d, nstep=scene.n_substeps)
+        t += time.perf_counter() - t0
+        steps += len(actions) * scene.n_substeps
+    return steps / t
+
+
 def raw_renderer(
     model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n: int = 300, quality: str = "fast"
 ):
@@ -155,20 +177,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         params = {"path": record_sources(tmp)} if args.source == "demos" else {}
+        replay_rate = None
         base = None
         for w in args.workers:
-            for label, cams in (("2 cameras", CAMS), ("no cameras", ())):
+            for label, cams in (("no cameras", ()), ("2 cameras", CAMS)):
                 r, wall, frames = run(
                     tmp, f"{label}_w{w}", args.episodes, w, cams, args.size, args.source, params
                 )
                 steps = frames * scene.n_substeps
+                if replay_rate is None and not cams:
+                    replay_rate = raw_replay(r.path)
+                    print(
+                        f"raw mj_step replaying these episodes' actions: {replay_rate:,.0f} "
+                        "steps/s (the same contacts as in the pipeline)"
+                    )
                 epm = 60 * r.episodes / wall
                 per100 = epm * (frames / r.episodes) / 100
                 line = (
                     f"workers={w} {label:10s} {epm:6.1f} episodes/min ({per100:6.1f} per "
                     f"100-step episode), {steps / wall:8,.0f} physics steps/s "
-                    f"(x{steps / wall / step_rate:.2f} raw mj_step), DGR "
-                    f"{r.episodes}/{r.attempts}"
+                    f"(x{steps / wall / step_rate:.2f} raw mj_step"
+                    + (f", x{steps / wall / replay_rate:.2f} raw replay" if replay_rate else "")
+                    + f"), DGR {r.episodes}/{r.attempts}"
                 )
                 if cams:
                     fps = frames * len(CAMS) / wall
