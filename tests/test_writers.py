@@ -598,7 +598,7 @@ def test_real_disk_full_and_read_only_filesystem(tiny_fs, fmt):
 
 
 def test_worker_encoded_videos_are_moved_in_with_the_same_bytes(tmp_path):
-    """VideoStream (encoding while recording) + LeRobotWriter = the writer encoding itself."""
+    """VideoStream (the worker encodes its attempt) + LeRobotWriter = the writer encoding."""
     from sim.io.lerobot import LeRobotWriter
     from sim.io.lerobot.stream import EncodedVideo, VideoStream, scratch_dir
     from sim.io.lerobot.video import VideoOptions
@@ -641,7 +641,8 @@ def test_worker_encoded_videos_are_moved_in_with_the_same_bytes(tmp_path):
     s2 = VideoStream(tmp_path / "scratch", "attempt_000001", 20)
     s2.push({"a": frames["a"][0].copy()})
     s2.abort()
-    assert not list((tmp_path / "scratch").iterdir())
+    scratch = tmp_path / "scratch"
+    assert not scratch.exists() or not list(scratch.iterdir())
     s3 = VideoStream(tmp_path / "scratch", "attempt_000002", 20, VideoOptions(crf=40))
     for t in range(12):
         s3.push({c: f[t].copy() for c, f in frames.items()})

@@ -1,9 +1,9 @@
-"""Encode an episode's camera frames to the dataset's mp4 while the episode is recorded.
+"""Encode an episode's camera frames to the dataset's mp4 in the worker that recorded it.
 
-A generation worker pushes each step's frames into a :class:`VideoStream`; a background thread
-encodes them (x264 runs without the GIL) while the worker simulates and renders the next steps.
-A successful attempt hands :class:`EncodedVideo` handles to the writer, which moves the files
-into its staging folder instead of encoding again; a failed one deletes them. The bytes equal
+A generation worker pushes each step's frames into a :class:`VideoStream`; when the attempt
+succeeds it encodes them and hands :class:`EncodedVideo` handles to the writer, which moves the
+files into its staging folder instead of encoding again (no frames are pickled to the parent);
+a failed attempt encodes nothing. The bytes equal
 what :class:`~sim.io.lerobot.writer.LeRobotWriter` encodes from the same frames (one encoder,
 :class:`~sim.io.lerobot.video.Mp4Encoder`), for any number of workers.
 """
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +64,12 @@ class EncodedVideo:
 
 
 class VideoStream:
-    """Encodes the frames of one attempt, per camera, on a background thread.
+    """Collects the frames of one attempt per camera and encodes them when it succeeds.
+
+    Encoding happens in the worker that ran the attempt (not in the parent, and only for
+    attempts that are kept), so workers encode in parallel and only file names travel back.
+    A background encoding thread was measured to gain nothing here: PyAV holds the GIL for much
+    of each frame, so it only slowed the simulation thread's Python (IK, recording).
 
     Args:
         directory: scratch folder for the files (same file system as the dataset staging).
@@ -80,14 +83,7 @@ class VideoStream:
     ):
         self.dir, self.name, self.fps = Path(directory), name, int(fps)
         self.video = video or VideoOptions()
-        self.dir.mkdir(parents=True, exist_ok=True)
         self._frames: dict[str, list[np.ndarray]] = {}
-        self._queue: queue.Queue = queue.Queue(maxsize=16)
-        self._error: BaseException | None = None
-        self._encoders: dict[str, Mp4Encoder] = {}
-        self._thread = threading.Thread(target=self._run, name=f"encode-{name}", daemon=True)
-        self._thread.start()
-        self._done = False
 
     def _tmp(self, cam: str) -> Path:
         return self.dir / f".{self.name}.{cam}.tmp.mp4"
@@ -95,56 +91,35 @@ class VideoStream:
     def final_path(self, cam: str) -> Path:
         return self.dir / f"{self.name}.{cam}.mp4"
 
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if self._error is not None:
-                continue  # drain: the caller learns of the error at finish()
-            try:
-                for cam, img in item.items():
-                    enc = self._encoders.get(cam)
-                    if enc is None:
-                        h, w = img.shape[:2]
-                        enc = self._encoders[cam] = Mp4Encoder(
-                            self._tmp(cam), self.fps, h, w, self.video
-                        )
-                    enc.add(img)
-            except BaseException as e:  # reported by finish()
-                self._error = e
-
     def push(self, frames: dict[str, np.ndarray]) -> None:
-        """Queue one step's frames (camera -> (H, W, 3) uint8; the arrays must not be reused)."""
+        """Add one step's frames (camera -> (H, W, 3) uint8; the arrays must not be reused)."""
         for cam, img in frames.items():
             if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
                 raise SchemaError(
                     f"camera {cam!r}: frames must be (H, W, 3) uint8, got {img.dtype} {img.shape}"
                 )
             self._frames.setdefault(cam, []).append(img)
-        self._queue.put(frames)
-
-    def _stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
 
     def finish(self) -> dict[str, EncodedVideo]:
-        """Flush and close the files; camera -> EncodedVideo (files renamed to final names)."""
-        self._stop()
-        self._done = True
+        """Encode each camera to ``<name>.<camera>.mp4``; camera -> EncodedVideo."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        out = {}
         try:
-            if self._error is not None:
-                raise self._error
-            out = {}
-            for cam, enc in self._encoders.items():
+            for cam, imgs in self._frames.items():
+                frames = np.stack(imgs)
+                tmp = self._tmp(cam)
+                enc = Mp4Encoder(tmp, self.fps, frames.shape[1], frames.shape[2], self.video)
+                try:
+                    for img in frames:
+                        enc.add(img)
+                except BaseException:
+                    enc.close(flush=False)
+                    raise
                 enc.close()
-                final = self.final_path(cam)
-                os.chmod(self._tmp(cam), 0o644)
-                os.replace(self._tmp(cam), final)
-                frames = np.stack(self._frames[cam])
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, self.final_path(cam))
                 out[cam] = EncodedVideo(
-                    path=str(final),
+                    path=str(self.final_path(cam)),
                     length=len(frames),
                     height=int(frames.shape[1]),
                     width=int(frames.shape[2]),
@@ -160,15 +135,8 @@ class VideoStream:
             self._frames.clear()
 
     def abort(self) -> None:
-        """Stop encoding and delete this attempt's files (a failed attempt)."""
-        self._stop()
-        self._done = True
-        for cam, enc in self._encoders.items():
-            try:
-                enc.close(flush=False)
-            except Exception:  # already closed or broken: the file goes anyway
-                pass
+        """Drop this attempt's frames and any file it left (a failed attempt)."""
+        for cam in self._frames:
             self._tmp(cam).unlink(missing_ok=True)
             self.final_path(cam).unlink(missing_ok=True)
-        self._encoders.clear()
         self._frames.clear()
