@@ -5,7 +5,7 @@ succeeds it encodes them and hands :class:`EncodedVideo` handles to the writer, 
 files into its staging folder instead of encoding again (no frames are pickled to the parent);
 a failed attempt encodes nothing. The bytes equal
 what :class:`~sim.io.lerobot.writer.LeRobotWriter` encodes from the same frames (one encoder,
-:class:`~sim.io.lerobot.video.Mp4Encoder`), for any number of workers.
+:func:`~sim.io.lerobot.video._encode_mp4`), for any number of workers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from sim.errors import SchemaError
 from sim.io.lerobot.stats import _image_stats
-from sim.io.lerobot.video import Mp4Encoder, VideoOptions, decode_frames
+from sim.io.lerobot.video import VideoOptions, _encode_mp4, decode_frames
 
 #: staging sub-folder (inside ``<root>.partial``) where workers encode attempts' videos
 SCRATCH = "encoding"
@@ -85,9 +85,6 @@ class VideoStream:
         self.video = video or VideoOptions()
         self._frames: dict[str, list[np.ndarray]] = {}
 
-    def _tmp(self, cam: str) -> Path:
-        return self.dir / f".{self.name}.{cam}.tmp.mp4"
-
     def final_path(self, cam: str) -> Path:
         return self.dir / f"{self.name}.{cam}.mp4"
 
@@ -107,17 +104,7 @@ class VideoStream:
         try:
             for cam, imgs in self._frames.items():
                 frames = np.stack(imgs)
-                tmp = self._tmp(cam)
-                enc = Mp4Encoder(tmp, self.fps, frames.shape[1], frames.shape[2], self.video)
-                try:
-                    for img in frames:
-                        enc.add(img)
-                except BaseException:
-                    enc.close(flush=False)
-                    raise
-                enc.close()
-                os.chmod(tmp, 0o644)
-                os.replace(tmp, self.final_path(cam))
+                _encode_mp4(self.final_path(cam), frames, self.fps, self.video)  # atomic
                 out[cam] = EncodedVideo(
                     path=str(self.final_path(cam)),
                     length=len(frames),
@@ -137,6 +124,5 @@ class VideoStream:
     def abort(self) -> None:
         """Drop this attempt's frames and any file it left (a failed attempt)."""
         for cam in self._frames:
-            self._tmp(cam).unlink(missing_ok=True)
             self.final_path(cam).unlink(missing_ok=True)
         self._frames.clear()
