@@ -287,8 +287,7 @@ def _check_resume(cfg: GenerateConfig, partial: Path) -> None:
             f"cannot resume {partial}: config keys differ from the staged run ({detail}); "
             "rerun with the same values or use output.overwrite=true"
         )
-    staged = state.get("written", 0) + (state.get("pending") is not None)
-    if state.get("written", 0) > cfg.episodes or staged > cfg.episodes + 1:
+    if state.get("written", 0) > cfg.episodes:  # the exact count is checked once it is open
         raise ConfigError(
             f"cannot resume {partial}: {state['written']} episodes are already staged but "
             f"episodes={cfg.episodes}; ask for at least {state['written']}"

@@ -58,6 +58,14 @@ def test_video_roundtrip(tmp_path):
     assert not list(tmp_path.glob("*.tmp*"))
 
 
+def _run_without(code: str, cwd, drop: tuple[str, ...], **env_set: str):
+    """Run ``python -c code`` with the variables ``drop`` removed from the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in drop} | env_set
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+
+
 def test_mujoco_imported_before_sim_still_renders_headless(tmp_path):
     code = (
         "import mujoco, numpy as np; import sim; from sim.render import CameraRig;"
@@ -66,19 +74,7 @@ def test_mujoco_imported_before_sim_still_renders_headless(tmp_path):
         "d = mujoco.MjData(m); mujoco.mj_forward(m, d);"
         "f = CameraRig(m, {'c': 'c'}, 16, 16).render(d)['c']; print('OK', f.std() > 0)"
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")
-    }
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    r = _run_without(code, tmp_path, ("DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM"))
     assert r.returncode == 0 and "OK True" in r.stdout, r.stderr[-1500:]
 
 
@@ -88,20 +84,8 @@ def test_missing_gl_backend_names_the_fix(tmp_path):
         "m = mujoco.MjModel.from_xml_string('<mujoco><worldbody/></mujoco>');"
         "make_renderer(m, 32, 32)"
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYOPENGL_PLATFORM")
-    }
-    env["MUJOCO_GL"] = "glfw"
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    drop = ("DISPLAY", "WAYLAND_DISPLAY", "PYOPENGL_PLATFORM")
+    r = _run_without(code, tmp_path, drop, MUJOCO_GL="glfw")
     assert r.returncode != 0
     assert "RenderError" in r.stderr and "MUJOCO_GL='glfw'" in r.stderr
     assert "set MUJOCO_GL=egl" in r.stderr

@@ -530,9 +530,11 @@ def _map_tool_frames(
     first = target[scene.arms[0]]
     home = None
     out = []
+    obj = None  # the first subtask's object: where a trimmed episode starts
+    if trim is not None:
+        obj = next((st.ref for st in scene.task.subtask_spec(scene) if st.ref), None)
     for ep in eps:
         if trim is not None and ep.ee:
-            obj = next((st.ref for st in scene.task.subtask_spec(scene) if st.ref), None)
             if obj is not None and obj in ep.objects:
                 arm = max(ep.ee, key=lambda a: float(np.ptp(np.asarray(ep.ee[a])[:, :3], 0).sum()))
                 ep = trim_approach(ep, arm, obj, float(trim))
