@@ -30,7 +30,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sim.generate import GenerateConfig, generate  # noqa: E402
-from sim.render import QUALITY, CameraConfig  # noqa: E402
+from sim.render import CameraConfig, model_quality, set_scene_flags  # noqa: E402
 from sim.tasks import build_scene  # noqa: E402
 
 CAMS = ("head", "right_wrist")
@@ -70,13 +70,9 @@ def raw_renderer(
     model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n: int = 300, quality: str = "fast"
 ):
     """Frames/s of a plain mujoco.Renderer with the visual flags of ``quality`` over the cameras."""
-    shadows, reflect, sky, samples = QUALITY[quality]
-    model.vis.quality.offsamples = samples
-    r = mujoco.Renderer(model, size, size)
-    f = r.scene.flags
-    f[mujoco.mjtRndFlag.mjRND_SHADOW] = shadows
-    f[mujoco.mjtRndFlag.mjRND_REFLECTION] = reflect
-    f[mujoco.mjtRndFlag.mjRND_SKYBOX] = sky
+    with model_quality(model, quality):  # the same MSAA and tessellation as the pipeline
+        r = mujoco.Renderer(model, size, size)
+    set_scene_flags(r.scene, quality)
     for i in range(10):  # warm-up (shader compilation)
         r.update_scene(data, camera=cams[i % len(cams)])
         r.render()

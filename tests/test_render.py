@@ -7,11 +7,12 @@ import subprocess
 import sys
 
 import imageio.v3 as iio
+import mujoco
 import numpy as np
 import pytest
 
 from sim.errors import ConfigError
-from sim.render import CameraRig, resolve_cameras, write_video
+from sim.render import CameraRig, model_quality, resolve_cameras, set_scene_flags, write_video
 
 
 def test_cameras_render_distinct_frames(scene_ik):
@@ -33,6 +34,16 @@ def test_quality_presets_and_bad_values(scene_ik):
     fast = CameraRig(scene.model, {"head": "head_cam"}, 64, 64, "fast").render(scene.data)
     high = CameraRig(scene.model, {"head": "head_cam"}, 64, 64, "high").render(scene.data)
     assert not np.array_equal(fast["head"], high["head"])  # shadows change the image
+    # fast draws round parts with fewer facets: only silhouette pixels of round parts move
+    vq, samples = scene.model.vis.quality, scene.model.vis.quality.offsamples
+    vq.offsamples = 0  # fast's flags and MSAA, the model's own tessellation
+    ref = mujoco.Renderer(scene.model, 64, 64)
+    vq.offsamples = samples
+    set_scene_flags(ref.scene, "fast")
+    ref.update_scene(scene.data, camera="head_cam")
+    diff = np.abs(fast["head"].astype(int) - ref.render().astype(int)).max(-1)
+    ref.close()
+    assert 0 < (diff > 8).mean() < 0.02, (diff > 8).mean()
     with pytest.raises(ConfigError, match="height/width must be > 0"):
         CameraRig(scene.model, {"head": "head_cam"}, 0, 64)
     with pytest.raises(ConfigError, match="quality 'ultra'"):
@@ -94,17 +105,21 @@ def test_missing_gl_backend_names_the_fix(tmp_path):
 def test_batched_rig_equals_a_plain_mujoco_renderer_per_camera(scene_ik):
     """All cameras drawn into one buffer and read once give mujoco.Renderer's image (to one
     intensity level on a few pixels: the rasterizer's rounding depends on the viewport offset)."""
-    import mujoco
 
     scene, _ = scene_ik()
     scene.reset(np.random.default_rng(0), "D0")
     cams = resolve_cameras(scene.robot.cameras, ["head", "left_wrist", "right_wrist"])
+    vq = scene.model.vis.quality
+    own = (vq.offsamples, vq.numslices, vq.numstacks)
     rig = CameraRig(scene.model, cams, 48, 64, "fast")
+    assert (vq.offsamples, vq.numslices, vq.numstacks) == own  # the model keeps its settings
     frames = rig.render(scene.data)
-    ref = mujoco.Renderer(scene.model, 48, 64)
-    for flag in ("mjRND_SHADOW", "mjRND_REFLECTION", "mjRND_SKYBOX"):
-        ref.scene.flags[getattr(mujoco.mjtRndFlag, flag)] = False
-    for name, cam in cams.items():
+    with model_quality(scene.model, "fast"):  # the same MSAA and tessellation
+        ref = mujoco.Renderer(scene.model, 48, 64)
+    assert (vq.offsamples, vq.numslices, vq.numstacks) == own
+    set_scene_flags(ref.scene, "fast")
+    assert not ref.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW]
+    for name, cam in cams.items():  # later cameras reuse the step's geoms: still exact
         ref.update_scene(scene.data, camera=cam)
         diff = np.abs(frames[name].astype(int) - ref.render().astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 0.005, (name, diff.max(), diff.mean())
