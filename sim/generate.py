@@ -199,11 +199,12 @@ def config_hash(cfg: GenerateConfig) -> str:
 
 
 # ------------------------------------------------------------------ validation
-def validate(cfg: GenerateConfig) -> None:
+def validate(cfg: GenerateConfig, build: bool = True) -> None:
     """Check every setting before anything touches the disk; errors name the key.
 
-    Builds the scene once (robot, task params, cameras and control rate are checked against
-    the compiled model) and the plan source (source files are read and checked).
+    With ``build``, also builds the scene once (robot, task params, cameras and control rate
+    are checked against the compiled model) and the plan source (source files are read and
+    checked).
     """
     from sim.tasks import LEVELS, known_tasks
 
@@ -260,9 +261,10 @@ def validate(cfg: GenerateConfig) -> None:
         )
     if cfg.output.resume and partial.exists():
         _check_resume(cfg, partial)
-    from sim.workers import local_context
+    if build:
+        from sim.workers import local_context
 
-    local_context(cfg)  # scene, cameras, source, randomizer: raises naming the key (cached)
+        local_context(cfg)  # scene, cameras, source, randomizer: raises naming the key (cached)
 
 
 def _check_int(key: str, v: Any, lo: int, hi: int) -> None:
@@ -297,11 +299,22 @@ def _check_resume(cfg: GenerateConfig, partial: Path) -> None:
 # ------------------------------------------------------------------ driver
 def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResult:
     """Generate ``cfg.episodes`` successful episodes and publish the dataset atomically."""
+    from sim.workers import local_context, start_pool, stop_pool
+
+    validate(cfg, build=False)  # settings only; workers then start while the parent builds
+    pool = start_pool(cfg)
+    try:
+        local_context(cfg)  # scene, cameras, source, randomizer: raises naming the key
+        return _generate(cfg, progress, pool)
+    finally:
+        if pool is not None:
+            stop_pool(pool)  # a no-op after a finished run (attempt_results shut it down)
+
+
+def _generate(cfg: GenerateConfig, progress: bool | None, pool: Any) -> GenerateResult:
     from sim.workers import attempt_results
 
     progress = cfg.progress if progress is None else progress
-    os.environ.setdefault("LP_NUM_THREADS", "1" if cfg.workers > 1 else "0")
-    validate(cfg)
     out = Path(cfg.output.dir)
     max_attempts = cfg.max_attempts or max(3 * cfg.episodes, cfg.episodes + 10)
     writer = _open_writer(cfg, out)
@@ -346,7 +359,7 @@ def generate(cfg: GenerateConfig, progress: bool | None = None) -> GenerateResul
 
     try:
         if written < cfg.episodes and next_attempt < max_attempts:
-            for res in attempt_results(cfg, next_attempt, max_attempts):
+            for res in attempt_results(cfg, next_attempt, max_attempts, pool):
                 cpu_attempts += res.cpu_seconds
                 _add_stats(stats, res)
                 if res.cause:

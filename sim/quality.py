@@ -163,6 +163,7 @@ def plot_quality(
     ax = fig.subplots(1, 3)
     fails = dict(report.get("failures", {}))
     ax[0].barh(list(fails) or ["none"], list(fails.values()) or [0], color="tab:red")
+    ax[0].tick_params(axis="y", labelsize=8)
     ax[0].set_title(
         f"failures ({report.get('attempts', 0)} attempts, DGR {report.get('success_rate', 0):.0%})"
     )
@@ -178,7 +179,8 @@ def plot_quality(
     vals = sm.get("max_joint_speed_per_episode", [])
     ax[2].hist(vals or [0], bins=20, color="tab:blue")
     ax[2].set_title("max joint speed per episode [rad/s]")
-    fig.tight_layout()
+    # fixed margins: tight_layout measured every text box and cost 0.4 s per dataset
+    fig.subplots_adjust(left=0.13, right=0.99, bottom=0.12, top=0.91, wspace=0.3)
     path = Path(path)
     fig.savefig(path, dpi=80)
     return path

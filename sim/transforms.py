@@ -28,27 +28,81 @@ def quat_normalize(q: np.ndarray) -> np.ndarray:
     return np.where(q[..., :1] < 0, -q, q)
 
 
+def quats_to_rots(q: np.ndarray) -> np.ndarray:
+    """(N, 4) quaternions w,x,y,z (normalized here) -> (N, 3, 3) rotation matrices."""
+    q = np.asarray(q, float)
+    q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    w, x, y, z = q.T
+    r = np.empty((len(q), 3, 3))
+    r[:, 0, 0] = 1 - 2 * (y * y + z * z)
+    r[:, 0, 1] = 2 * (x * y - w * z)
+    r[:, 0, 2] = 2 * (x * z + w * y)
+    r[:, 1, 0] = 2 * (x * y + w * z)
+    r[:, 1, 1] = 1 - 2 * (x * x + z * z)
+    r[:, 1, 2] = 2 * (y * z - w * x)
+    r[:, 2, 0] = 2 * (x * z - w * y)
+    r[:, 2, 1] = 2 * (y * z + w * x)
+    r[:, 2, 2] = 1 - 2 * (x * x + y * y)
+    return r
+
+
+def rots_to_quats(r: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotation matrices -> (N, 4) unit quaternions w,x,y,z with w >= 0.
+
+    Shepperd's method: each row uses the largest of 1 + trace and 1 + 2 R_ii - trace, so the
+    square root never nears zero.
+    """
+    r = np.asarray(r, float)
+    t = r[:, 0, 0] + r[:, 1, 1] + r[:, 2, 2]
+    cand = np.stack([t, r[:, 0, 0], r[:, 1, 1], r[:, 2, 2]], axis=1)
+    k = np.argmax(cand, axis=1)
+    q = np.empty((len(r), 4))
+    for i in range(4):
+        sel = k == i
+        if not sel.any():
+            continue
+        m = r[sel]
+        if i == 0:
+            s = 2.0 * np.sqrt(1.0 + t[sel])
+            q[sel] = np.stack(
+                [
+                    0.25 * s,
+                    (m[:, 2, 1] - m[:, 1, 2]) / s,
+                    (m[:, 0, 2] - m[:, 2, 0]) / s,
+                    (m[:, 1, 0] - m[:, 0, 1]) / s,
+                ],
+                axis=1,
+            )
+            continue
+        a, b, c = (i - 1, i % 3, (i + 1) % 3)  # the dominant axis and the two others
+        s = 2.0 * np.sqrt(1.0 + m[:, a, a] - m[:, b, b] - m[:, c, c])
+        qi = np.empty((len(m), 4))
+        qi[:, 0] = (m[:, c, b] - m[:, b, c]) / s
+        qi[:, 1 + a] = 0.25 * s
+        qi[:, 1 + b] = (m[:, b, a] + m[:, a, b]) / s
+        qi[:, 1 + c] = (m[:, c, a] + m[:, a, c]) / s
+        q[sel] = qi
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q *= np.where(q[:, :1] < 0, -1.0, 1.0)
+    return q
+
+
 def mat_to_quat(mat: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) -> unit quaternions (..., 4) w,x,y,z with w >= 0."""
-    from scipy.spatial.transform import Rotation
-
     mat = np.asarray(mat, dtype=np.float64)
     flat = mat.reshape(-1, 3, 3)
     if not len(flat):
         return np.zeros(mat.shape[:-2] + (4,))
-    out = xyzw_to_wxyz(Rotation.from_matrix(flat).as_quat())
-    return quat_normalize(out).reshape(mat.shape[:-2] + (4,))
+    return rots_to_quats(flat).reshape(mat.shape[:-2] + (4,))
 
 
 def quat_to_mat(q: np.ndarray) -> np.ndarray:
     """Quaternions (..., 4) w,x,y,z -> rotation matrices (..., 3, 3)."""
-    from scipy.spatial.transform import Rotation
-
     q = np.asarray(q, dtype=np.float64)
     flat = q.reshape(-1, 4)
     if not len(flat):
         return np.zeros(q.shape[:-1] + (3, 3))
-    return Rotation.from_quat(wxyz_to_xyzw(flat)).as_matrix().reshape(q.shape[:-1] + (3, 3))
+    return quats_to_rots(flat).reshape(q.shape[:-1] + (3, 3))
 
 
 def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -258,10 +258,32 @@ def _worker_attempt(index: int) -> AttemptResult:
     return run_attempt(_CTX["ctx"], index)
 
 
-def attempt_results(cfg: GenerateConfig, start: int, stop: int) -> Iterator[AttemptResult]:
+def _ready() -> bool:
+    return True
+
+
+def start_pool(cfg: GenerateConfig) -> ProcessPoolExecutor | None:
+    """Start the local worker processes now (``workers > 1``), so that they import and build
+    their scene while the parent validates the config and opens the writers; None otherwise."""
+    if cfg.workers == 1 or cfg.executor != "local":
+        return None
+    ctx_mp = get_context("spawn")  # GL contexts must not cross a fork
+    pool = ProcessPoolExecutor(
+        cfg.workers, mp_context=ctx_mp, initializer=_init_worker, initargs=(cfg,)
+    )
+    for _ in range(cfg.workers):  # processes spawn on demand: one per queued call
+        pool.submit(_ready)
+    return pool
+
+
+def attempt_results(
+    cfg: GenerateConfig, start: int, stop: int, pool: ProcessPoolExecutor | None = None
+) -> Iterator[AttemptResult]:
     """Attempt results for indices ``start..stop-1`` in index order, on the configured executor.
 
     At most ``2 * workers`` attempts are in flight; the caller may stop iterating at any time.
+    ``pool`` is a pool from :func:`start_pool` (one is started here otherwise); it is shut down
+    when the iteration ends.
     """
     if cfg.executor == "ray":
         from sim.distributed import ray_attempt_results
@@ -273,10 +295,8 @@ def attempt_results(cfg: GenerateConfig, start: int, stop: int) -> Iterator[Atte
         for i in range(start, stop):
             yield run_attempt(ctx, i)
         return
-    ctx_mp = get_context("spawn")  # GL contexts must not cross a fork
-    pool = ProcessPoolExecutor(
-        cfg.workers, mp_context=ctx_mp, initializer=_init_worker, initargs=(cfg,)
-    )
+    pool = pool or start_pool(cfg)
+    assert pool is not None
     window = 2 * cfg.workers
     pending: dict[int, Future] = {}
     nxt = start
@@ -287,6 +307,20 @@ def attempt_results(cfg: GenerateConfig, start: int, stop: int) -> Iterator[Atte
                 nxt += 1
             yield pending.pop(i).result()
     finally:
-        for f in pending.values():
-            f.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop_pool(pool, pending)
+
+
+def stop_pool(pool: ProcessPoolExecutor, pending: dict[int, Future] | None = None) -> None:
+    """Shut the pool down without waiting for work nobody will read.
+
+    Attempts still running past the last one needed (the in-flight window) are killed instead
+    of being run to the end: their results would be dropped, and each costs a whole episode of
+    wall time at the end of every run. A killed attempt leaves at most a temporary file in the
+    scratch folder, as a crash would; nothing it wrote is ever read. Idempotent.
+    """
+    running = [f for f in (pending or {}).values() if not f.cancel()]
+    if running or pending is None:  # None: never used for attempts (an error on the way)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):  # no API < 3.14
+            if proc.is_alive():
+                proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)

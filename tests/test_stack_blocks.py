@@ -48,3 +48,53 @@ def test_wider_levels_mostly_succeed(scene_ik, level):
     scene, ik = scene_ik()
     ok = sum(run_scripted(scene, ik, s, level).meta.success for s in range(20))
     assert ok >= 14
+
+
+def test_contact_predicates_agree_with_a_brute_force_scan(scene_ik):
+    """touching / num_touching_geoms / robot_touching (Python loops over the step's contacts)
+    equal a scan of every contact through MuJoCo's own accessors, along a real grasp."""
+    from sim.model import contacts
+
+    scene, ik = scene_ik()
+    m, d = scene.model, scene.data
+    a, b = scene.body_id("block_a"), scene.body_id("block_b")
+    hands = [np.asarray(h) for h in scene.hand_bodies.values()]
+    seen = {"grasp": 0, "touch": 0, "robot": 0}
+
+    def scan():
+        pairs = [(c.geom[0], c.geom[1]) for c in (d.contact[i] for i in range(d.ncon))]
+        pairs = [(g1, g2) for g1, g2 in pairs if g1 >= 0 and g2 >= 0]
+        body = m.geom_bodyid
+        pads = [
+            len(
+                {g2 for g1, g2 in pairs if body[g1] == a and body[g2] in h}
+                | {g1 for g1, g2 in pairs if body[g2] == a and body[g1] in h}
+            )
+            for h in hands
+        ]
+        ab = any({body[g1], body[g2]} == {a, b} for g1, g2 in pairs)
+        robot = any(
+            (body[g1] == a and m.body_rootid[body[g2]] == scene.robot_root)
+            or (body[g2] == a and m.body_rootid[body[g1]] == scene.robot_root)
+            for g1, g2 in pairs
+        )
+        return pads, ab, robot
+
+    original = scene.step
+
+    def checked_step(n=None):
+        original(n)
+        pads, ab, robot = scan()
+        assert [contacts.num_touching_geoms(m, d, a, h) for h in hands] == pads
+        assert contacts.touching(m, d, a, b) == ab == contacts.touching(m, d, [a], np.array([b]))
+        assert contacts.robot_touching(m, d, a, scene.robot_root) == robot
+        seen["grasp"] += max(pads) >= 2
+        seen["touch"] += ab
+        seen["robot"] += robot
+
+    scene.step = checked_step
+    try:
+        assert run_scripted(scene, ik, 1, "D0").meta.success
+    finally:
+        del scene.step
+    assert all(v > 0 for v in seen.values()), seen  # every predicate was True at some step

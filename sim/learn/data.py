@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from sim.errors import FormatError, SchemaError
 from sim.io.lerobot import read_lerobot_info
+from sim.io.lerobot.features import read_parquet
 from sim.learn.features import derive, is_derived, sources
 
 IMAGE_PREFIX = "observation.images."
@@ -188,7 +188,7 @@ def load_bc_data(
     cols: dict[str, list[np.ndarray]] = {k: [] for k in [*load, "action", "episode_index"]}
     keep = set(index)
     for f in files:
-        table = pq.read_table(f, columns=[*load, "action", "episode_index"])
+        table = read_parquet(f, columns=[*load, "action", "episode_index"])
         ep = table["episode_index"].to_numpy()
         mask = np.isin(ep, list(keep))
         cols["episode_index"].append(ep[mask])

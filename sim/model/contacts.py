@@ -15,53 +15,56 @@ def subtree_bodies(model: mujoco.MjModel, root: int) -> np.ndarray:
     return np.array(ids)
 
 
-def contact_bodies(data: mujoco.MjData, model: mujoco.MjModel) -> np.ndarray:
-    """(ncon, 2) body ids of the active geom-geom contacts (flex contacts, geom -1, skipped)."""
+def _ids(x) -> set[int]:
+    """A body id or an iterable of ids as a set of Python ints."""
+    if isinstance(x, (int, np.integer)):
+        return {int(x)}
+    return {int(i) for i in np.asarray(x).ravel().tolist()}
+
+
+def _body_contacts(model: mujoco.MjModel, data: mujoco.MjData) -> list[tuple[int, int, int, int]]:
+    """(geom1, geom2, body1, body2) per active geom-geom contact, as Python ints.
+
+    Plain Python on purpose: a step has a few dozen contacts at most, where each numpy call
+    costs more than the loop (the predicates below run every control step).
+    """
     n = data.ncon
     if n == 0:
-        return np.zeros((0, 2), dtype=int)
-    geoms = np.stack([data.contact.geom1[:n], data.contact.geom2[:n]], axis=1)
-    geoms = geoms[np.all(geoms >= 0, axis=1)]
-    return model.geom_bodyid[geoms]
-
-
-def _body_mask(model: mujoco.MjModel, ids) -> np.ndarray:
-    """(nbody,) bool, True at ``ids`` (a cheap membership test; np.isin sorts every call)."""
-    mask = np.zeros(model.nbody, dtype=bool)
-    mask[np.atleast_1d(ids)] = True
-    return mask
+        return []
+    bid = model.geom_bodyid.tolist()
+    return [
+        (g1, g2, bid[g1], bid[g2])
+        for g1, g2 in data.contact.geom[:n].tolist()
+        if g1 >= 0 and g2 >= 0
+    ]
 
 
 def touching(model: mujoco.MjModel, data: mujoco.MjData, a, b) -> bool:
     """True if any body in ``a`` touches any body in ``b`` (ids or iterables of ids)."""
-    pairs = contact_bodies(data, model)
-    if len(pairs) == 0:
-        return False
-    ia, ib = _body_mask(model, a)[pairs], _body_mask(model, b)[pairs]
-    return bool(np.any((ia[:, 0] & ib[:, 1]) | (ia[:, 1] & ib[:, 0])))
+    sa, sb = _ids(a), _ids(b)
+    return any(
+        (b1 in sa and b2 in sb) or (b2 in sa and b1 in sb)
+        for _, _, b1, b2 in _body_contacts(model, data)
+    )
 
 
 def num_touching_geoms(model: mujoco.MjModel, data: mujoco.MjData, body: int, others) -> int:
     """How many distinct geoms of the bodies ``others`` touch ``body`` (e.g. finger pads)."""
-    n = data.ncon
-    if n == 0:
-        return 0
-    g1, g2 = data.contact.geom1[:n], data.contact.geom2[:n]
-    keep = (g1 >= 0) & (g2 >= 0)  # flex contacts have geom -1
-    g1, g2 = g1[keep], g2[keep]
-    b1, b2 = model.geom_bodyid[g1], model.geom_bodyid[g2]
-    mask = _body_mask(model, others)
-    hits = set(g2[(b1 == body) & mask[b2]].tolist()) | set(g1[(b2 == body) & mask[b1]].tolist())
+    body, so = int(body), _ids(others)
+    hits = set()
+    for g1, g2, b1, b2 in _body_contacts(model, data):
+        if b1 == body and b2 in so:
+            hits.add(g2)
+        elif b2 == body and b1 in so:
+            hits.add(g1)
     return len(hits)
 
 
 def robot_touching(model: mujoco.MjModel, data: mujoco.MjData, body: int, robot_root: int) -> bool:
     """True if ``body`` touches any body of the robot (bodies whose root is ``robot_root``)."""
-    pairs = contact_bodies(data, model)
-    if len(pairs) == 0:
-        return False
-    roots = model.body_rootid[pairs]
-    return bool(
-        np.any((pairs[:, 0] == body) & (roots[:, 1] == robot_root))
-        | np.any((pairs[:, 1] == body) & (roots[:, 0] == robot_root))
+    body, root = int(body), int(robot_root)
+    rid = model.body_rootid
+    return any(
+        (b1 == body and rid[b2] == root) or (b2 == body and rid[b1] == root)
+        for _, _, b1, b2 in _body_contacts(model, data)
     )

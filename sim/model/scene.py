@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _J = mujoco.mjtObj.mjOBJ_JOINT
+_BADQACC = int(mujoco.mjtWarning.mjWARN_BADQACC)
 _SCALAR_JOINTS = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
 
 
@@ -212,14 +213,14 @@ class Scene:
                 f"action must have shape ({len(self.action_names)},) = {self.action_names}, "
                 f"got {action.shape}"
             )
-        if not np.all(np.isfinite(action)):
+        if not np.isfinite(action).all():
             raise PhysicsError(f"action has NaN/inf: {action}")
         n = len(self.joint_names)
         self.data.ctrl[self.joint_act] = action[:n]
         for i, arm in enumerate(self.gripper_arms):
             g = self.robot.arms[arm].gripper
             assert g is not None
-            opening = float(np.clip(action[n + i], 0.0, 1.0))
+            opening = min(max(float(action[n + i]), 0.0), 1.0)
             if g.weld:
                 assert self.weld is not None
                 self.weld.command(self.data, arm, opening)
@@ -231,11 +232,7 @@ class Scene:
         n = self.n_substeps if n is None else n
         if n > 0:
             mujoco.mj_step(self.model, self.data, nstep=n)  # same as n calls, without the loop
-        w = self.data.warning
-        if (
-            not np.all(np.isfinite(self.data.qpos))
-            or w[mujoco.mjtWarning.mjWARN_BADQACC].number > 0
-        ):
+        if self.data.warning[_BADQACC].number > 0 or not np.isfinite(self.data.qpos).all():
             raise PhysicsError(
                 f"simulation unstable at t={self.data.time:.3f}s (NaN/inf or bad qacc) in "
                 f"room {self.room!r} task {getattr(self.task, 'name', None)!r}"
@@ -262,8 +259,8 @@ class Scene:
             return self.weld.opening(arm)
         if g is None or arm not in self.gripper_qpos_adr:
             return 0.0
-        q = self.data.qpos[self.gripper_qpos_adr[arm]]
-        return float(np.clip((q - g.closed) / (g.open - g.closed), 0.0, 1.0))
+        q = float(self.data.qpos[self.gripper_qpos_adr[arm]])
+        return min(max((q - g.closed) / (g.open - g.closed), 0.0), 1.0)  # np.clip: 10x slower
 
     def body_id(self, name: str) -> int:
         """Body id by name (cached; KeyError-free: raises like ``model.body`` when unknown)."""

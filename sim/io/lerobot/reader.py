@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from sim.episode import Episode, EpisodeMeta
 from sim.errors import ConfigError, FormatError, SchemaError
@@ -33,6 +32,7 @@ from sim.io.lerobot.features import (
     VELOCITY,
     _Layout,
     _meta_from_dict,
+    read_parquet,
 )
 from sim.io.lerobot.info import LeRobotEpisodeRef, LeRobotInfo, _load_jsonl, read_lerobot_info
 from sim.io.lerobot.video import VideoClip
@@ -138,7 +138,7 @@ class _TableCache:
             if self.info is not None:
                 self.info.verify(path)
             try:
-                self.table = pq.read_table(path)
+                self.table = read_parquet(path)
             except (pa.ArrowException, OSError, ValueError) as e:
                 raise FormatError(f"{path}: cannot read parquet ({e})") from e
             if "episode_index" not in self.table.column_names:
