@@ -109,9 +109,16 @@ def run(
     return res, wall, info["total_frames"]
 
 
-def breakdown(tmp: Path, episodes: int, size: int, source: str, params: dict) -> None:
-    """One in-process run with wall-clock timers around each stage; ms per control step."""
+def breakdown(
+    tmp: Path, episodes: int, size: int, source: str, params: dict, render_fps: float
+) -> None:
+    """One in-process run with wall-clock timers around each stage; ms per control step.
+
+    Also prints the image path's own rate: frames per second of rendering + readback + mp4
+    encoding as timed inside the pipeline, against the raw renderer (render + readback).
+    """
     import sim.control.ik as ik_mod
+    import sim.io.lerobot.stream as stream_mod
     import sim.io.lerobot.writer as writer_mod
     import sim.model.scene as scene_mod
     import sim.render as render_mod
@@ -120,6 +127,7 @@ def breakdown(tmp: Path, episodes: int, size: int, source: str, params: dict) ->
     spent: dict[str, float] = {}
     targets = {
         "render (2 cameras)": (render_mod.CameraRig, "render"),
+        "video encode (mp4, in the worker)": (stream_mod.VideoStream, "finish"),
         "physics (mj_step)": (scene_mod.Scene, "step"),
         "IK": (ik_mod.ArmIK, "solve"),
         "record (obs, subtasks, state)": (rollout_mod.Recorder, "add"),
@@ -147,6 +155,13 @@ def breakdown(tmp: Path, episodes: int, size: int, source: str, params: dict) ->
     rest = wall - sum(spent.values())
     for label, sec in [*spent.items(), ("everything else (plan, reset, report, ...)", rest)]:
         print(f"  {label:42s} {1000 * sec / frames:6.2f} ms/step  {100 * sec / wall:5.1f} %")
+    image = spent.get("render (2 cameras)", 0.0) + spent.get("video encode (mp4, in the worker)", 0)
+    if image > 0:
+        fps = frames * len(CAMS) / image
+        print(
+            f"image path alone (render + readback + encode): {fps:,.0f} frames/s "
+            f"(x{fps / render_fps:.2f} raw renderer, which neither batches cameras nor encodes)"
+        )
 
 
 def main() -> None:
@@ -205,7 +220,7 @@ def main() -> None:
                         line += f", x{per100 / base:.2f} vs workers={args.workers[0]}"
                 print(line, flush=True)
         if args.breakdown:
-            breakdown(tmp, args.episodes, args.size, args.source, params)
+            breakdown(tmp, args.episodes, args.size, args.source, params, render_fps)
     print("reference: MimicGen on robosuite 1.5.2 here: 5.3 episodes/min (100 steps, 2 cams 84x84)")
 
 

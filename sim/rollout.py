@@ -56,19 +56,21 @@ class Recorder:
     ) -> None:
         """Record the current state, ``action`` and (optionally) the commanded targets.
 
-        ``command`` holds per arm ``target`` (7,), ``gripper`` float, ``label`` and ``ref`` str.
+        ``command`` holds per arm ``target`` (7,), ``gripper`` float, ``label`` and ``ref`` str;
+        :meth:`set_commands` records a whole attempt's commands at once instead.
         """
-        obs = scene.observe()
-        self.qpos.append(obs["qpos"])
-        self.qvel.append(obs["qvel"])
+        d = scene.data
+        if self._state_size is None:
+            self._start(scene)
+        self.qpos.append(d.qpos[scene.qpos_adr])  # fancy indexing copies
+        self.qvel.append(d.qvel[scene.dof_adr])
         self.action.append(np.array(action, dtype=np.float64))  # copy: caller reuses its buffer
-        for group in ("ee", "gripper", "objects"):
-            store = getattr(self, group)
-            for k, v in obs[group].items():
-                lst = store.get(k)
-                if lst is None:
-                    lst = store[k] = []
-                lst.append(v)
+        for arm, lst in self.ee.items():
+            lst.append(scene.ee_pose(arm))
+        for arm, lst in self.gripper.items():
+            lst.append(scene.gripper_opening(arm))
+        for name, lst in self.objects.items():
+            lst.append(scene.body_pose(name))
         if scene.task is not None:
             for k, v in scene.task.subtasks(scene).items():
                 self.subtasks.setdefault(k, []).append(bool(v))
@@ -82,11 +84,30 @@ class Recorder:
             self.gripper_cmd.setdefault(arm, []).append(float(c["gripper"]))
             self.segment.setdefault(arm, []).append(c.get("label", ""))
             self.segment_ref.setdefault(arm, []).append(c.get("ref", ""))
-        if self._state_size is None:
-            self._state_size = mujoco.mj_stateSize(scene.model, STATE_SPEC)
         st = np.empty(self._state_size)
-        mujoco.mj_getState(scene.model, scene.data, st, STATE_SPEC)
+        mujoco.mj_getState(scene.model, d, st, STATE_SPEC)
         self.state.append(st)
+
+    def _start(self, scene: Scene) -> None:
+        """First step: the per-arm and per-object series (same keys as ``Scene.observe``)."""
+        self._state_size = mujoco.mj_stateSize(scene.model, STATE_SPEC)
+        self.ee = {arm: [] for arm in scene.arms}
+        self.gripper = {arm: [] for arm in scene.gripper_arms}
+        self.objects = {o: [] for o in scene.object_names()}
+
+    def set_commands(
+        self,
+        target: dict[str, np.ndarray],
+        gripper: dict[str, np.ndarray],
+        label: dict[str, Any],
+        ref: dict[str, Any],
+    ) -> None:
+        """Commanded EE targets (T, 7), gripper commands (T,), segment labels and reference
+        objects (T,) per arm for all recorded steps (what :func:`execute` commanded)."""
+        self.target = {a: np.array(v, dtype=np.float64) for a, v in target.items()}
+        self.gripper_cmd = {a: np.array(v, dtype=np.float64) for a, v in gripper.items()}
+        self.segment = {a: list(v) for a, v in label.items()}
+        self.segment_ref = {a: list(v) for a, v in ref.items()}
 
     def episode(self, scene: Scene, meta: EpisodeMeta) -> Episode:
         T = len(self.action)
@@ -146,31 +167,44 @@ def execute(
     pose) is recorded too, so every arm has ``target``/``gripper_cmd`` in the episode.
     """
     rec = recorder or Recorder()
+    T = len(targets)
     hold = {arm: scene.ee_pose(arm) for arm in scene.arms if arm not in targets.pose}
     hold_grip = {arm: scene.gripper_opening(arm) for arm in scene.gripper_arms}
+    # what each arm is commanded at every step (held arms keep their start pose and opening)
+    target = {
+        arm: targets.pose[arm] if arm in targets.pose else np.tile(hold[arm], (T, 1))
+        for arm in scene.arms
+    }
+    grip = {
+        arm: np.asarray(targets.gripper[arm], dtype=np.float64)
+        if arm in targets.gripper
+        else np.full(T, hold_grip.get(arm, 0.0))
+        for arm in scene.arms
+    }
+    grip_cols = (
+        np.stack([grip[arm] for arm in scene.gripper_arms], axis=1)
+        if T and scene.gripper_arms
+        else None
+    )
     ik.reset(scene.joint_qpos())
     n_joint = len(scene.joint_names)
     action = np.empty(len(scene.action_names))
-    for t in range(len(targets)):
-        goal = {arm: targets.pose[arm][t] for arm in targets.pose}
+    poses = list(targets.pose.items())
+    for t in range(T):
+        goal = {arm: p[t] for arm, p in poses}
         goal.update(hold)
         action[:n_joint] = ik.solve(goal)
-        command = {}
-        for arm in scene.arms:
-            g = targets.gripper.get(arm)
-            grip = float(g[t]) if g is not None else hold_grip.get(arm, 0.0)
-            labels, refs = targets.label.get(arm), targets.ref.get(arm)
-            command[arm] = {
-                "target": goal[arm],
-                "gripper": grip,
-                "label": labels[t] if labels else "",
-                "ref": refs[t] if refs else "",
-            }
-        for i, arm in enumerate(scene.gripper_arms):
-            action[n_joint + i] = command[arm]["gripper"]
-        rec.add(scene, action, rig.render(scene.data) if rig else None, command)
+        if grip_cols is not None:
+            action[n_joint:] = grip_cols[t]
+        rec.add(scene, action, rig.render(scene.data) if rig else None)
         scene.set_action(action)
         scene.step()
+    rec.set_commands(
+        target,
+        grip,
+        {arm: targets.label.get(arm) or [""] * T for arm in scene.arms},
+        {arm: targets.ref.get(arm) or [""] * T for arm in scene.arms},
+    )
     return rec
 
 
