@@ -176,34 +176,34 @@ def main() -> None:
     scene = build_scene("demoforge_humanoid", "stack_blocks")
     scene.reset(np.random.default_rng(0), "D0")
     mj_cams = [scene.robot.cameras[c] for c in CAMS]
-    step_rate = raw_mj_step(scene.model, scene.data)
-    render_fps = raw_renderer(scene.model, scene.data, args.size, mj_cams)
     print(
         f"model: nq={scene.model.nq} nbody={scene.model.nbody} ngeom={scene.model.ngeom}; "
         f"source={args.source}, {args.episodes} episodes, {len(CAMS)} cameras "
         f"{args.size}x{args.size} (fast preset)"
     )
-    print(f"raw mj_step:                     {step_rate:,.0f} steps/s")
-    print(f"raw mujoco.Renderer (fast flags): {render_fps:,.0f} frames/s")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         params = {"path": record_sources(tmp)} if args.source == "demos" else {}
-        replay_rate = None
+        replay_path = None
         base = None
+        print("(the raw rates are re-measured right before each cell: this machine's speed drifts)")
         for w in args.workers:
             for label, cams in (("no cameras", ()), ("2 cameras", CAMS)):
+                step_rate = raw_mj_step(scene.model, scene.data)
+                render_fps = raw_renderer(scene.model, scene.data, args.size, mj_cams)
+                replay_rate = raw_replay(replay_path) if replay_path else None
                 r, wall, frames = run(
                     tmp, f"{label}_w{w}", args.episodes, w, cams, args.size, args.source, params
                 )
-                steps = frames * scene.n_substeps
-                if replay_rate is None and not cams:
+                if replay_path is None and not cams:
+                    replay_path = r.path
                     replay_rate = raw_replay(r.path)
-                    print(
-                        f"raw mj_step replaying these episodes' actions: {replay_rate:,.0f} "
-                        "steps/s (the same contacts as in the pipeline)"
-                    )
+                steps = frames * scene.n_substeps
                 epm = 60 * r.episodes / wall
                 per100 = epm * (frames / r.episodes) / 100
+                raw = f"raw: mj_step {step_rate:,.0f}/s"
+                if replay_rate:
+                    raw += f", replay {replay_rate:,.0f}/s"
                 line = (
                     f"workers={w} {label:10s} {epm:6.1f} episodes/min ({per100:6.1f} per "
                     f"100-step episode), {steps / wall:8,.0f} physics steps/s "
@@ -214,12 +214,14 @@ def main() -> None:
                 if cams:
                     fps = frames * len(CAMS) / wall
                     line += f", {fps:,.0f} frames/s (x{fps / render_fps:.2f} raw renderer)"
+                    raw += f", renderer {render_fps:,.0f} frames/s"
                     if base is None:
                         base = per100
                     else:
                         line += f", x{per100 / base:.2f} vs workers={args.workers[0]}"
-                print(line, flush=True)
+                print(line + f"  [{raw}]", flush=True)
         if args.breakdown:
+            render_fps = raw_renderer(scene.model, scene.data, args.size, mj_cams)
             breakdown(tmp, args.episodes, args.size, args.source, params, render_fps)
     print("reference: MimicGen on robosuite 1.5.2 here: 5.3 episodes/min (100 steps, 2 cams 84x84)")
 
