@@ -838,3 +838,18 @@ def test_rewrite_from_lazy_images(written, tmp_path, episodes):
     for a, b in zip(episodes, read_lerobot(again), strict=True):
         assert_same(a, b)
         assert _psnr(b.image("wrist"), a.images["wrist"]) > 30
+
+
+def test_read_parquet_reads_columns_and_refuses_unknown_ones(tmp_path):
+    """ParquetFile.read alone skips unknown columns silently; read_parquet names them."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sim.io.lerobot.features import read_parquet
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1, 2], "b": [3.0, 4.0]}), path)
+    assert read_parquet(path).column_names == ["a", "b"]
+    assert read_parquet(path, columns=["b"]).column("b").to_pylist() == [3.0, 4.0]
+    with pytest.raises(pa.ArrowInvalid, match=r"\['zz'\]"):
+        read_parquet(path, columns=["a", "zz"])
