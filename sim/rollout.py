@@ -52,13 +52,9 @@ class Recorder:
         scene: Scene,
         action: np.ndarray,
         frames: dict[str, np.ndarray] | None,
-        command: dict[str, Any] | None = None,
     ) -> None:
-        """Record the current state, ``action`` and (optionally) the commanded targets.
-
-        ``command`` holds per arm ``target`` (7,), ``gripper`` float, ``label`` and ``ref`` str;
-        :meth:`set_commands` records a whole attempt's commands at once instead.
-        """
+        """Record the current state and ``action`` (the commands of the whole attempt are
+        recorded once, by :meth:`set_commands`)."""
         d = scene.data
         if self._state_size is None:
             self._start(scene)
@@ -79,11 +75,6 @@ class Recorder:
         else:
             for k, v in (frames or {}).items():
                 self.images.setdefault(k, []).append(v)
-        for arm, c in (command or {}).items():
-            self.target.setdefault(arm, []).append(np.array(c["target"], dtype=np.float64))
-            self.gripper_cmd.setdefault(arm, []).append(float(c["gripper"]))
-            self.segment.setdefault(arm, []).append(c.get("label", ""))
-            self.segment_ref.setdefault(arm, []).append(c.get("ref", ""))
         st = np.empty(self._state_size)
         mujoco.mj_getState(scene.model, d, st, STATE_SPEC)
         self.state.append(st)

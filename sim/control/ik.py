@@ -108,8 +108,8 @@ class ArmIK:
         jid = [self.model.joint(j).id for j in joint_names]
         limited = self.model.jnt_limited[jid].astype(bool)
         rng = self.model.jnt_range[jid]
-        self.q_lo = np.where(limited, rng[:, 0], -1e10)  # finite: mju_boxQP's box
-        self.q_hi = np.where(limited, rng[:, 1], 1e10)
+        self.q_lo = np.where(limited, rng[:, 0], -np.inf)
+        self.q_hi = np.where(limited, rng[:, 1], np.inf)
         self.site = {a: self.model.site(s.ee_site).id for a, s in robot.arms.items()}
         self._jacp = np.zeros((3, self.model.nv))
         self._jacr = np.zeros((3, self.model.nv))
@@ -208,12 +208,9 @@ class ArmIK:
             H.flat[:: len(q) + 1] += damp
             mujoco.mju_mulMatTVec(g, J, e)
             g += wpost2 * (self._q_home_j - q)
-            np.negative(g, out=g)  # boxQP minimises 0.5 x'Hx + g'x
             np.subtract(self.q_lo, q, out=self._lo)
             np.subtract(self.q_hi, q, out=self._hi)
-            dq[:] = 0.0
-            if mujoco.mju_boxQP(dq, R, None, H, g, self._lo, self._hi) < 0:
-                raise ConfigError("IK step: the normal equations are not positive definite")
+            _bounded_step(H, g, self._lo, self._hi, dq, R)
             q += dq
             d.qpos[qadr] = q
             if np.abs(dq).max() < self.CONVERGED:  # the next step would change nothing
@@ -256,18 +253,25 @@ class ArmIK:
 
 
 def _bounded_step(
-    H: np.ndarray, g: np.ndarray, lo: np.ndarray, hi: np.ndarray, work: np.ndarray | None = None
+    H: np.ndarray,
+    g: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    out: np.ndarray | None = None,
+    work: np.ndarray | None = None,
 ) -> np.ndarray:
     """argmin 0.5 dq'H dq - g'dq subject to lo <= dq <= hi (H positive definite).
 
     MuJoCo's projected-Newton box QP (``mju_boxQP``, the solver of its own actuator-limited
-    controllers), started from zero: exact once the active set is found, in C. ``work`` is an
-    optional (n, n + 7) float64 scratch array.
+    controllers), started from zero: exact once the active set is found, in C. ``out`` (n,)
+    receives the step; ``work`` is an optional (n, n + 7) float64 scratch array. Bounds may
+    be infinite (unlimited joints).
     """
     n = len(g)
-    dq = np.zeros(n)
+    dq = out if out is not None else np.empty(n)
+    dq[:] = 0.0
     R = work if work is not None else np.empty((n, n + 7))
-    lower = np.maximum(lo, -1e10)  # unlimited joints: no bound the solver has to handle
+    lower = np.maximum(lo, -1e10)  # the solver needs finite bounds
     upper = np.minimum(hi, 1e10)
     if mujoco.mju_boxQP(dq, R, None, np.ascontiguousarray(H), -g, lower, upper) < 0:
         raise ConfigError("IK step: the normal equations are not positive definite")
