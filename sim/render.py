@@ -16,6 +16,7 @@ import mujoco
 import numpy as np
 
 from sim.errors import ConfigError, RenderError
+from sim.frustum import SceneCuller
 
 GL_PACKAGES = {
     "egl": "libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 (Debian/Ubuntu)",
@@ -91,8 +92,9 @@ class CameraRig:
     All cameras of a step are drawn side by side into one offscreen buffer and read back with
     a single ``mjr_readPixels`` (one GPU/llvmpipe sync per step instead of one per camera);
     the geoms are collected once per step (``mjv_updateScene``), later cameras only move the
-    camera and its headlight; each image is what a ``mujoco.Renderer`` of that size and preset
-    gives for the camera (to one intensity level on a few pixels: rasterizer rounding depends
+    camera and its headlight; with the ``fast`` preset (no shadows or reflections) each camera
+    draws only the geoms inside its view frustum (:mod:`sim.frustum`); each image is what a
+    ``mujoco.Renderer`` of that size and preset gives for the camera (to one intensity level on a few pixels: rasterizer rounding depends
     on the viewport offset).
 
     Args:
@@ -133,6 +135,9 @@ class CameraRig:
         mujoco.mjr_setBuffer(mujoco.mjtFramebuffer.mjFB_OFFSCREEN, self._con)
         self.scene = mujoco.MjvScene(model, maxgeom=10000)
         set_scene_flags(self.scene, quality)
+        q = QUALITY[quality]
+        # out-of-view geoms only matter through shadows and reflections
+        self._culler = None if q.shadows or q.reflections else SceneCuller(self.scene)
         self._opt, self._pert = mujoco.MjvOption(), mujoco.MjvPerturb()
         self._cam = mujoco.MjvCamera()
         self._cam.type = mujoco.mjtCamera.mjCAMERA_FIXED
@@ -152,9 +157,13 @@ class CameraRig:
             self._cam.fixedcamid = cid
             if i == 0:
                 mujoco.mjv_updateScene(m, data, self._opt, self._pert, self._cam, cat, scn)
+                if self._culler is not None:
+                    self._culler.snapshot()
             else:  # same geoms: only the camera, and the headlight that follows it, change
                 mujoco.mjv_updateCamera(m, data, self._cam, scn)
                 mujoco.mjv_makeLights(m, data, scn)
+            if self._culler is not None:
+                self._culler.cull(self.width / self.height)
             mujoco.mjr_render(rect, scn, self._con)
         mujoco.mjr_readPixels(self._buf, None, self._all, self._con)
         img = self._buf[::-1]  # GL rows are bottom-up

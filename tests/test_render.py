@@ -127,3 +127,43 @@ def test_batched_rig_equals_a_plain_mujoco_renderer_per_camera(scene_ik):
     rig.close()
     with pytest.raises(Exception, match="after close"):
         rig.render(scene.data)
+
+
+@pytest.mark.parametrize("task", ["stack_blocks", "carry_tray", "insert_peg"])  # 3 rooms
+def test_frustum_culling_leaves_every_frame_unchanged(task):
+    """The rig drops geoms outside each camera's view before drawing: the same pixels as
+    drawing the whole scene, on arms moving through the wrist cameras' views, while most
+    of the room is skipped; no geom the segmentation pass sees is ever culled."""
+    from sim.frustum import SceneCuller
+    from sim.tasks import build_scene
+
+    scene = build_scene("demoforge_humanoid", task)
+    m, d = scene.model, scene.data
+    cams = resolve_cameras(scene.robot.cameras, ["head", "left_wrist", "right_wrist"])
+    culled, whole = CameraRig(m, cams, 48, 64), CameraRig(m, cams, 48, 64)
+    whole._culler = None
+    assert CameraRig(m, cams, 32, 32, "high")._culler is None  # shadows see off-view geoms
+    seg = mujoco.Renderer(m, 48, 64)
+    seg.enable_segmentation_rendering()
+    rng = np.random.default_rng(0)
+    kept = []
+    for _ in range(25):
+        d.ctrl[:] = scene.home_ctrl + rng.normal(0.0, 0.3, m.nu)
+        scene.step()
+        a, b = culled.render(d), whole.render(d)
+        for name in cams:
+            assert np.array_equal(a[name], b[name]), name
+        for cam in cams.values():
+            seg.update_scene(d, camera=cam)
+            ids = seg.render()
+            seen = set(ids[..., 0][ids[..., 1] == int(mujoco.mjtObj.mjOBJ_GEOM)].ravel())
+            cu = SceneCuller(seg.scene)
+            cu.snapshot()
+            cu.cull(64 / 48)
+            left = {seg.scene.geoms[i].objid for i in range(seg.scene.ngeom)}
+            assert seen <= left, (cam, sorted(seen - left))
+            kept.append(len(left) / cu._n)
+    assert culled._culler.enabled
+    assert np.mean(kept) < 0.7, np.mean(kept)  # most of the room is outside the views
+    for r in (culled, whole, seg):
+        r.close()
