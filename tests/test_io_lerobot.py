@@ -189,7 +189,8 @@ def test_layout_and_info_json(written, episodes):
         "cube.qz",
         "plate.x",
     ]
-    assert feats["observation.subtask.grasp"] == {"dtype": "bool", "shape": [1], "names": None}
+    # 0/1 floats, not bool: LeRobot's normalizer subtracts means from every observation.* input
+    assert feats["observation.subtask.grasp"] == {"dtype": "float32", "shape": [1], "names": None}
     vinfo = feats["observation.images.front"]
     assert vinfo["dtype"] == "video" and vinfo["shape"] == [32, 32, 3]
     for key, value in {
@@ -581,6 +582,22 @@ def _shift_timestamp(t: pa.Table) -> pa.Table:
     return t.set_column(t.schema.get_field_index("timestamp"), "timestamp", pa.array(ts))
 
 
+def _grasp_signal(values) -> callable:
+    """Replace the ``observation.subtask.grasp`` column with ``values(old)``."""
+
+    def fn(t: pa.Table) -> pa.Table:
+        key = "observation.subtask.grasp"
+        new = pa.array(values(t[key].to_numpy().copy()))
+        return t.set_column(t.schema.get_field_index(key), key, new)
+
+    return fn
+
+
+def _half(v: np.ndarray) -> np.ndarray:
+    v[2] = 0.5
+    return v
+
+
 def _episode_length(root: Path) -> None:
     path = root / "meta/episodes/chunk-000/file-000.parquet"
     t = pq.read_table(path)
@@ -643,6 +660,12 @@ def _episode_length(root: Path) -> None:
             r"episode 0 column 'timestamp' is 0.14\d+ at frame 4; expected frame_index/fps",
         ),
         (
+            lambda r: _edit_data(r, _grasp_signal(_half)),
+            FormatError,
+            r"file-000.parquet: column 'observation.subtask.grasp' of episode 0 holds 0.5; "
+            r"a subtask signal is 0 or 1",
+        ),
+        (
             _episode_length,
             FormatError,
             r"file-000.parquet: episode 0 has 20 rows; the episode metadata says length 21",
@@ -673,6 +696,18 @@ def test_reader_rejects_bad_dataset(copy_of, corrupt, error, message):
     corrupt(copy_of)
     with pytest.raises(error, match=message):
         read_lerobot(copy_of)
+
+
+def test_reader_takes_bool_subtask_signals_of_older_datasets(copy_of, episodes):
+    def old(info: dict) -> None:
+        info["features"]["observation.subtask.grasp"]["dtype"] = "bool"
+
+    _edit_data(copy_of, _grasp_signal(lambda v: v.astype(bool)))
+    _edit_info(copy_of, old)
+    got = read_lerobot(copy_of)
+    for a, b in zip(episodes, got, strict=True):
+        np.testing.assert_array_equal(b.subtasks["grasp"], a.subtasks["grasp"])
+        assert b.subtasks["grasp"].dtype == bool
 
 
 def test_reader_missing_or_truncated_video(copy_of, episodes):

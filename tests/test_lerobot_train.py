@@ -3,9 +3,10 @@
 Uses the cached Python 3.12 venv of tests/test_lerobot_compat.py (created there with
 ``DEMOFORGE_LEROBOT_COMPAT=1``; ``lerobot-train`` also needs the ``training`` extra, installed
 here into that venv when missing and the opt-in is set). Skipped with the reason otherwise.
-Runs a few CPU steps of a tiny ACT policy on low-dimensional features (``observation.state`` +
-``observation.environment_state``), offline (``HF_HUB_OFFLINE=1``), and checks the trainer
-logged every step and saved a loadable checkpoint.
+Runs a few CPU steps of a tiny ACT policy on the dataset's low-dimensional features with
+LeRobot's defaults (no ``--policy.input_features``: every ``observation.*`` column is an input
+its normalizer must take, the 0/1 subtask signals included), offline (``HF_HUB_OFFLINE=1``),
+and checks the trainer logged every step and saved a loadable checkpoint.
 """
 
 from __future__ import annotations
@@ -42,18 +43,9 @@ def _trainer(py: Path) -> None:
         pytest.skip(f"pip install lerobot[training] failed (no network?): {pip.stderr[-800:]}")
 
 
-def input_features(root: Path) -> str:
-    """``--policy.input_features`` JSON: the float state features (lerobot 0.6.1 takes every
-    ``observation.*`` key as an input and cannot normalize the bool ``observation.subtask.*``)."""
-    feats = json.loads((root / "meta" / "info.json").read_text())["features"]
-    kinds = {"observation.state": "STATE", "observation.environment_state": "ENV"}
-    return json.dumps({k: {"type": t, "shape": feats[k]["shape"]} for k, t in kinds.items()})
-
-
 def lerobot_train_args(root: Path, out: Path, steps: int = STEPS) -> list[str]:
     """``lerobot-train`` arguments: tiny ACT on CPU, local dataset, no hub, no wandb."""
     return [
-        f"--policy.input_features={input_features(root)}",
         "--dataset.repo_id=local/demoforge",
         f"--dataset.root={root}",
         "--policy.type=act",
@@ -118,6 +110,8 @@ def test_lerobot_train_act_on_generated_dataset(tmp_path):
     assert "loss:" in log
     ckpt = out / "checkpoints" / f"{STEPS:06d}" / "pretrained_model"
     assert (ckpt / "model.safetensors").is_file(), sorted(p.name for p in out.rglob("*"))
+    config = json.loads((ckpt / "config.json").read_text())
+    assert "observation.subtask.grasped" in config["input_features"], config["input_features"]
     cfg = json.loads((ckpt / "config.json").read_text())
     assert cfg["type"] == "act"
     assert set(cfg["input_features"]) >= {"observation.state", "observation.environment_state"}

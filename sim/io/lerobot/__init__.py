@@ -23,7 +23,8 @@ Feature mapping (Episode -> LeRobot feature, all float32 unless noted):
   (position [m], quaternion w, x, y, z).
 * ``observation.environment_state`` (7k,): object poses concatenated in ``Episode.objects``
   order, names ``<obj>.x`` ... ``<obj>.qz``.
-* ``observation.subtask.<name>`` bool: per-step subtask signal.
+* ``observation.subtask.<name>`` float32 0.0/1.0: per-step subtask signal (LeRobot normalizes
+  every ``observation.*`` input, and cannot subtract bools; older datasets stored bool).
 * ``next.done`` bool (True on the last frame), ``next.success`` bool (True on the last frame of
   an episode whose ``meta.success`` is True).
 * ``observation.images.<cam>`` video: H.264 mp4, yuv420p, constant frame rate, frame k of an

@@ -154,8 +154,8 @@ def _features(layout: _Layout, fps: int, video: VideoOptions) -> dict[str, dict[
         vec(EE_PREFIX + arm, POSE_NAMES)
     if layout.objects:
         vec(ENV_STATE, [f"{o}.{p}" for o in layout.objects for p in POSE_NAMES])
-    for name in layout.subtasks:
-        feats[SUBTASK_PREFIX + name] = {"dtype": "bool", "shape": [1], "names": None}
+    for name in layout.subtasks:  # 0/1 floats: LeRobot normalizes every observation.* input
+        feats[SUBTASK_PREFIX + name] = {"dtype": "float32", "shape": [1], "names": None}
     for arm in layout.targets:
         vec(TARGET_PREFIX + arm, POSE_NAMES)
     for arm in layout.gripper_cmds:
@@ -247,7 +247,7 @@ def _episode_columns(ep: Episode, layout: _Layout) -> dict[str, np.ndarray]:
             [np.asarray(ep.objects[o], np.float32) for o in layout.objects], axis=1
         )
     for name in layout.subtasks:
-        cols[SUBTASK_PREFIX + name] = np.asarray(ep.subtasks[name]).astype(bool)
+        cols[SUBTASK_PREFIX + name] = np.asarray(ep.subtasks[name]).astype(bool).astype(np.float32)
     for arm in layout.targets:
         cols[TARGET_PREFIX + arm] = np.asarray(ep.target[arm], np.float32)
     for arm in layout.gripper_cmds:
@@ -318,7 +318,7 @@ def _feature_map() -> dict[str, str]:
         ACTION: "action (names = action_names)",
         EE_PREFIX + "<arm>": "ee[<arm>]: x, y, z [m] + qw, qx, qy, qz, world frame",
         ENV_STATE: "objects[<obj>] poses concatenated: <obj>.x .. <obj>.qz, world frame",
-        SUBTASK_PREFIX + "<name>": "subtasks[<name>] (bool)",
+        SUBTASK_PREFIX + "<name>": "subtasks[<name>] as 0.0/1.0 (bool before 2026-12-02)",
         TARGET_PREFIX + "<arm>": "target[<arm>]: commanded EE pose x, y, z + qw, qx, qy, qz",
         GRIPPER_CMD_PREFIX + "<arm>": "gripper_cmd[<arm>]: commanded opening [0, 1]",
         SEGMENT_PREFIX + "<arm>": "segment[<arm>] as ids into demoforge.labels.segment",

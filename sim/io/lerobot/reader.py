@@ -297,6 +297,17 @@ def _clips(info: LeRobotInfo, ref: LeRobotEpisodeRef) -> dict[str, VideoClip]:
     }
 
 
+def _signal(v: np.ndarray, name: str, df: Any, episode: int) -> np.ndarray:
+    """A subtask signal column as bool: 0.0/1.0 floats (bool in datasets before 2026-12-02)."""
+    v = v.reshape(-1)
+    if v.dtype != bool and not np.isin(v, (0, 1)).all():
+        bad = v[~np.isin(v, (0, 1))][0].item()
+        raise FormatError(
+            f"{df}: column {name!r} of episode {episode} holds {bad!r}; a subtask signal is 0 or 1"
+        )
+    return v.astype(bool)
+
+
 def _demoforge_metas(info: LeRobotInfo) -> dict[int, dict[str, Any]]:
     rel = info.demoforge.get("episodes_metadata", DEMOFORGE_EPISODES_PATH)
     info.verify(info.root / rel)
@@ -358,7 +369,10 @@ def _own_episode(
         ep.objects = {
             o: np.ascontiguousarray(env[:, 7 * i : 7 * i + 7]) for i, o in enumerate(layout.objects)
         }
-    ep.subtasks = {s: get(SUBTASK_PREFIX + s).astype(bool) for s in layout.subtasks}
+    ep.subtasks = {
+        s: _signal(get(SUBTASK_PREFIX + s), SUBTASK_PREFIX + s, df, ref.index)
+        for s in layout.subtasks
+    }
     ep.target = {a: vec(TARGET_PREFIX + a) for a in layout.targets}
     ep.gripper_cmd = {
         a: np.ascontiguousarray(get(GRIPPER_CMD_PREFIX + a).reshape(T)) for a in layout.gripper_cmds
