@@ -12,7 +12,7 @@ SIM = Path(__file__).resolve().parents[1] / "sim"
 #: Top-level module or package of sim -> layer. A module may import its own layer or lower.
 LAYERS = {
     0: ("sim", "errors", "paths", "transforms", "episode", "report"),
-    1: ("io", "render", "quality", "cost"),
+    1: ("io", "render", "frustum", "quality", "cost"),
     2: ("model", "retarget"),
     3: ("control",),
     4: ("tasks", "augment"),
