@@ -94,8 +94,8 @@ class CameraRig:
     the geoms are collected once per step (``mjv_updateScene``), later cameras only move the
     camera and its headlight; with the ``fast`` preset (no shadows or reflections) each camera
     draws only the geoms inside its view frustum (:mod:`sim.frustum`); each image is what a
-    ``mujoco.Renderer`` of that size and preset gives for the camera (to one intensity level on a few pixels: rasterizer rounding depends
-    on the viewport offset).
+    ``mujoco.Renderer`` of that size and preset gives for the camera (to one intensity level
+    on a few pixels: rasterizer rounding depends on the viewport offset).
 
     Args:
         model: the compiled scene model (its offscreen buffer is enlarged to fit the row).
