@@ -8,6 +8,8 @@ dataset with mp4s) for stack_blocks at 20 Hz and prints episodes/min (also norma
 100-control-step episodes, the MimicGen-style reference), physics steps/s, frames/s, and the
 ratios to raw ``mj_step`` and to a raw ``mujoco.Renderer`` on the same model **with the same
 visual flags** as the pipeline's ``fast`` preset (no shadows/reflections/skybox, no MSAA).
+The raw renderer draws the whole scene for each camera; the pipeline draws only the geoms in
+each camera's view frustum (same pixels, ``sim/frustum.py``), so its image path can beat it.
 ``--source demos`` first records 10 scripted source demos, then times augmentation from them
 (the task's planner is not called while timing). ``--breakdown`` adds a one-worker run with
 timers around each stage (render, physics, IK, recording, writer) and prints where a control
