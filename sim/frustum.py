@@ -46,8 +46,7 @@ class SceneCuller:
         self.enabled = True
         # (geom rows as bytes, float32 index of pos, of modelrbound, of reflectance)
         self._layout: tuple | None = None
-        self._full: np.ndarray | None = None
-        self._n = 0
+        self._full: np.ndarray | None = None  # the whole scene's geom rows of this step
 
     def _locate(self) -> bool:
         """Find the mjvGeom array and field offsets, checked against the wrappers."""
@@ -99,17 +98,17 @@ class SceneCuller:
         self._layout = (rows, pos_off // 4, rb_off // 4, refl_off // 4)
         return True
 
-    def snapshot(self) -> None:
-        """Save the whole scene's geoms (call after ``mjv_updateScene``)."""
-        if not self.enabled or self.scene.ngeom < 2:  # nothing to cull (or to locate with)
-            self._full = None
-            return
+    def snapshot(self) -> int:
+        """Save the whole scene's geoms (call after ``mjv_updateScene``); returns their count."""
+        n = self.scene.ngeom
+        self._full = None
+        if not self.enabled or n < 2:  # nothing to cull (or to locate the layout with)
+            return n
         if self._layout is None and not self._locate():
             log.warning("scene geom layout not recognised: frustum culling off")
             self.enabled = False
-            return
+            return n
         rows, po, ro, fo = self._layout
-        self._n = n = self.scene.ngeom
         self._full = full = rows[:n].copy()
         f = full.view(np.float32)
         types = full.view(np.int32)[:, 0]
@@ -118,6 +117,7 @@ class SceneCuller:
         rb = f[:, ro]
         self._r = rb + self.margin
         self._always = (rb <= 0) | ((f[:, fo] > 0) & ((types == _PLANE) | (types == _BOX)))
+        return n
 
     def cull(self, aspect: float) -> int:
         """Compact the scene to the geoms the current camera can see; returns how many remain.
@@ -127,17 +127,17 @@ class SceneCuller:
         scn = self.scene
         if not self.enabled or self._full is None:
             return scn.ngeom
-        full, n, rows = self._full, self._n, self._layout[0]
+        full, rows = self._full, self._layout[0]
         c0, c1 = scn.camera[0], scn.camera[1]
-        if c0.orthographic or scn.enabletransform or scn.stereo:
-            rows[:n] = full
-            scn.ngeom = n
-            return n
-        out = self._p4 @ _planes(c0, c1, aspect)  # distance outside each plane [m]
-        keep = np.flatnonzero(self._always | (out < self._r[:, None]).all(1))
-        rows[: len(keep)] = full[keep]
-        scn.ngeom = len(keep)
-        return len(keep)
+        if c0.orthographic or scn.enabletransform or scn.stereo:  # draw the whole scene
+            keep = slice(None)
+        else:
+            out = self._p4 @ _planes(c0, c1, aspect)  # distance outside each plane [m]
+            keep = np.flatnonzero(self._always | (out < self._r[:, None]).all(1))
+        kept = full[keep]
+        rows[: len(kept)] = kept
+        scn.ngeom = len(kept)
+        return len(kept)
 
 
 def _planes(c0, c1, aspect: float) -> np.ndarray:

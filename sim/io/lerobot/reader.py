@@ -300,10 +300,11 @@ def _clips(info: LeRobotInfo, ref: LeRobotEpisodeRef) -> dict[str, VideoClip]:
 def _signal(v: np.ndarray, name: str, df: Any, episode: int) -> np.ndarray:
     """A subtask signal column as bool: 0.0/1.0 floats (bool in datasets before 2026-12-02)."""
     v = v.reshape(-1)
-    if v.dtype != bool and not np.isin(v, (0, 1)).all():
-        bad = v[~np.isin(v, (0, 1))][0].item()
+    bad = np.flatnonzero(~np.isin(v, (0, 1))) if v.dtype != bool else ()
+    if len(bad):
         raise FormatError(
-            f"{df}: column {name!r} of episode {episode} holds {bad!r}; a subtask signal is 0 or 1"
+            f"{df}: column {name!r} of episode {episode} holds {v[bad[0]].item()!r}; a subtask "
+            "signal is 0 or 1"
         )
     return v.astype(bool)
 
