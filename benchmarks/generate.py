@@ -8,8 +8,10 @@ dataset with mp4s) for stack_blocks at 20 Hz and prints episodes/min (also norma
 100-control-step episodes, the MimicGen-style reference), physics steps/s, frames/s, and the
 ratios to raw ``mj_step`` and to a raw ``mujoco.Renderer`` on the same model **with the same
 visual flags** as the pipeline's ``fast`` preset (no shadows/reflections/skybox, no MSAA).
-The raw renderer draws the whole scene for each camera; the pipeline draws only the geoms in
-each camera's view frustum (same pixels, ``sim/frustum.py``), so its image path can beat it.
+The raw references run in as many processes at once as the pipeline has workers (workers=2 is
+compared with two cores of bare MuJoCo, not one). The raw renderer draws the whole scene for
+each camera; the pipeline draws only the geoms in each camera's view frustum (same pixels,
+``sim/frustum.py``), so its image path can beat it.
 ``--source demos`` first records 10 scripted source demos, then times augmentation from them
 (the task's planner is not called while timing). ``--breakdown`` adds a one-worker run with
 timers around each stage (render, physics, IK, recording, writer) and prints where a control
@@ -32,6 +34,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sim.generate import GenerateConfig, generate  # noqa: E402
+from sim.io import read_episodes  # noqa: E402
 from sim.render import CameraConfig, model_quality, set_scene_flags  # noqa: E402
 from sim.tasks import build_scene  # noqa: E402
 
@@ -46,15 +49,59 @@ def raw_mj_step(model: mujoco.MjModel, data: mujoco.MjData, n: int = 20000) -> f
     return n / (time.perf_counter() - t)
 
 
-def raw_replay(path: str, n_episodes: int = 5) -> float:
-    """Physics steps/s of bare ``mj_step`` replaying generated episodes' actions (same model,
-    same contacts as in the pipeline: grasps, pushes, stacking), from each one's first state."""
-    from sim.io import read_episodes
-    from sim.tasks import build_scene
+def _raw_scene():
+    scene = build_scene("demoforge_humanoid", "stack_blocks")
+    scene.reset(np.random.default_rng(0), "D0")
+    return scene
 
+
+def _raw_one(kind: str, arg, size: int, barrier=None) -> float:
+    """One process's raw rate: "step" (static mj_step), "replay" (``arg`` = dataset path) or
+    "render" (frames/s over the benchmark cameras); the clock starts after ``barrier``."""
+    if kind == "replay":
+        return raw_replay(arg, barrier=barrier)
+    scene = _raw_scene()
+    if kind == "render":
+        cams = [scene.robot.cameras[c] for c in CAMS]
+        return raw_renderer(scene.model, scene.data, size, cams, barrier=barrier)
+    if barrier is not None:
+        barrier.wait()
+    return raw_mj_step(scene.model, scene.data)
+
+
+def _raw_worker(kind, arg, size, barrier, out) -> None:
+    out.put(_raw_one(kind, arg, size, barrier))
+
+
+def raw_parallel(workers: int, kind: str = "step", arg=None, size: int = 84) -> float:
+    """Total raw rate (see :func:`_raw_one`) of ``workers`` processes at once, so a pipeline
+    with that many workers is compared with as many busy cores running bare MuJoCo: each does
+    the same work, so the total is ``workers`` x the slowest one's rate."""
+    if workers == 1:
+        return _raw_one(kind, arg, size)
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(workers), ctx.Queue()
+    args = (kind, arg, size, barrier, out)
+    procs = [ctx.Process(target=_raw_worker, args=args) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    rates = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return workers * min(rates)
+
+
+def raw_replay(path: str, n_episodes: int = 5, barrier=None) -> float:
+    """Physics steps/s of bare ``mj_step`` replaying generated episodes' actions (same model,
+    same contacts as in the pipeline: grasps, pushes, stacking), from each one's first state;
+    timing starts after ``barrier`` (other processes replaying at once), if given."""
     eps = list(read_episodes(path))[:n_episodes]
     scene = build_scene("demoforge_humanoid", "stack_blocks")
     m, d = scene.model, scene.data
+    if barrier is not None:
+        barrier.wait()
     steps, t = 0, 0.0
     for ep in eps:
         mujoco.mj_setState(m, d, np.asarray(ep.state[0], np.float64), int(ep.state_spec))
@@ -69,15 +116,24 @@ def raw_replay(path: str, n_episodes: int = 5) -> float:
 
 
 def raw_renderer(
-    model: mujoco.MjModel, data: mujoco.MjData, size: int, cams, n: int = 300, quality: str = "fast"
+    model: mujoco.MjModel,
+    data: mujoco.MjData,
+    size: int,
+    cams,
+    n: int = 300,
+    quality: str = "fast",
+    barrier=None,
 ):
-    """Frames/s of a plain mujoco.Renderer with the visual flags of ``quality`` over the cameras."""
+    """Frames/s of a plain mujoco.Renderer with the visual flags of ``quality`` over the cameras
+    (the clock starts after ``barrier``, if given)."""
     with model_quality(model, quality):  # the same MSAA and tessellation as the pipeline
         r = mujoco.Renderer(model, size, size)
     set_scene_flags(r.scene, quality)
     for i in range(10):  # warm-up (shader compilation)
         r.update_scene(data, camera=cams[i % len(cams)])
         r.render()
+    if barrier is not None:
+        barrier.wait()
     t = time.perf_counter()
     for i in range(n):
         r.update_scene(data, camera=cams[i % len(cams)])
@@ -191,15 +247,16 @@ def main() -> None:
         print("(the raw rates are re-measured right before each cell: this machine's speed drifts)")
         for w in args.workers:
             for label, cams in (("no cameras", ()), ("2 cameras", CAMS)):
-                step_rate = raw_mj_step(scene.model, scene.data)
-                render_fps = raw_renderer(scene.model, scene.data, args.size, mj_cams)
-                replay_rate = raw_replay(replay_path) if replay_path else None
+                # raw references on as many processes as the pipeline has workers
+                step_rate = raw_parallel(w)
+                render_fps = raw_parallel(w, "render", size=args.size)
+                replay_rate = raw_parallel(w, "replay", replay_path) if replay_path else None
                 r, wall, frames = run(
                     tmp, f"{label}_w{w}", args.episodes, w, cams, args.size, args.source, params
                 )
                 if replay_path is None and not cams:
                     replay_path = r.path
-                    replay_rate = raw_replay(r.path)
+                    replay_rate = raw_parallel(w, "replay", r.path)
                 steps = frames * scene.n_substeps
                 epm = 60 * r.episodes / wall
                 per100 = epm * (frames / r.episodes) / 100

@@ -47,6 +47,7 @@ class SceneCuller:
         # (geom rows as bytes, float32 index of pos, of modelrbound, of reflectance)
         self._layout: tuple | None = None
         self._full: np.ndarray | None = None  # the whole scene's geom rows of this step
+        self._normals: dict[tuple, tuple] = {}  # frustum shape -> camera-frame plane normals
 
     def _locate(self) -> bool:
         """Find the mjvGeom array and field offsets, checked against the wrappers."""
@@ -132,43 +133,62 @@ class SceneCuller:
         if c0.orthographic or scn.enabletransform or scn.stereo:  # draw the whole scene
             keep = slice(None)
         else:
-            out = self._p4 @ _planes(c0, c1, aspect)  # distance outside each plane [m]
-            keep = np.flatnonzero(self._always | (out < self._r[:, None]).all(1))
+            # inside every plane by more than the radius <=> the largest distance is < radius
+            out = (self._p4 @ self._world_planes(c0, c1, aspect)).max(1)
+            keep = np.flatnonzero(self._always | (out < self._r))
         kept = full[keep]
         rows[: len(kept)] = kept
         scn.ngeom = len(kept)
         return len(kept)
 
+    def _world_planes(self, c0, c1, aspect: float) -> np.ndarray:
+        """(4, 6) world planes of the current view (camera-frame normals cached per frustum)."""
+        shape = (
+            c0.frustum_near,
+            c0.frustum_top,
+            c0.frustum_bottom,
+            c0.frustum_width,
+            c0.frustum_center,
+            aspect,
+        )
+        normals = self._normals.get(shape)
+        if normals is None:
+            normals = self._normals[shape] = _camera_normals(*shape)
+        return _world_planes(normals, c0, c1)
 
-def _planes(c0, c1, aspect: float) -> np.ndarray:
+
+def _camera_normals(
+    near: float, top: float, bottom: float, width: float, center: float, aspect: float
+) -> tuple[tuple[float, float, float], ...]:
+    """Outward unit normals of the four side planes in camera axes (right, up, forward), for
+    ``MjvGLCamera`` frustum fields [m] and the viewport's width/height ``aspect``."""
+    hw = width or 0.5 * aspect * (top - bottom)
+    left, right = center - hw, center + hw
+    out = []
+    for a, b, c in ((near, 0, -right), (-near, 0, left), (0, near, -top), (0, -near, bottom)):
+        k = 1.0 / math.sqrt(a * a + b * b + c * c)
+        out.append((a * k, b * k, c * k))
+    return tuple(out)
+
+
+def _world_planes(normals, c0, c1) -> np.ndarray:
     """(4, 6) world-frame frustum planes of a mono view: column k holds (n, -n.p0) for the
     outward unit normal n of plane k, so that (x, 1) . column = signed distance outside [m].
 
+    ``normals`` are the side planes' unit normals in camera axes (:func:`_camera_normals`).
     Mono rendering views from the midpoint of the two eye cameras ``c0``/``c1`` (they sit
     ipd/2 to either side and share forward, up and the frustum), as ``mjr_render`` does.
     """
-    fx, fy, fz = (float(v) for v in c0.forward)
-    ux, uy, uz = (float(v) for v in c0.up)
+    fx, fy, fz = c0.forward.tolist()
+    ux, uy, uz = c0.up.tolist()
     rx, ry, rz = fy * uz - fz * uy, fz * ux - fx * uz, fx * uy - fy * ux  # right = fwd x up
-    p0, p1 = c0.pos, c1.pos
-    px, py, pz = (float(p0[i] + p1[i]) * 0.5 for i in range(3))
-    near, top, bottom = c0.frustum_near, c0.frustum_top, c0.frustum_bottom
-    hw = c0.frustum_width or 0.5 * aspect * (top - bottom)
-    left, right = c0.frustum_center - hw, c0.frustum_center + hw
+    (ax, ay, az), (bx, by, bz) = c0.pos.tolist(), c1.pos.tolist()
+    px, py, pz = 0.5 * (ax + bx), 0.5 * (ay + by), 0.5 * (az + bz)
     cols = []
-    # side planes through the eye, (a, b, c) in camera axes (right, up, forward)
-    for a, b, c in (
-        (near, 0.0, -right),
-        (-near, 0.0, left),
-        (0.0, near, -top),
-        (0.0, -near, bottom),
-    ):
-        k = 1.0 / math.sqrt(a * a + b * b + c * c)
-        nx = (a * rx + b * ux + c * fx) * k
-        ny = (a * ry + b * uy + c * fy) * k
-        nz = (a * rz + b * uz + c * fz) * k
+    for a, b, c in normals:  # side planes through the eye
+        nx, ny, nz = a * rx + b * ux + c * fx, a * ry + b * uy + c * fy, a * rz + b * uz + c * fz
         cols.append((nx, ny, nz, -(nx * px + ny * py + nz * pz)))
-    far = c0.frustum_far
-    cols.append((-fx, -fy, -fz, fx * px + fy * py + fz * pz + near))  # behind the near plane
-    cols.append((fx, fy, fz, -(fx * px + fy * py + fz * pz) - far))  # beyond the far plane
+    near, far, fp = c0.frustum_near, c0.frustum_far, fx * px + fy * py + fz * pz
+    cols.append((-fx, -fy, -fz, fp + near))  # behind the near plane
+    cols.append((fx, fy, fz, -fp - far))  # beyond the far plane
     return np.array(cols).T

@@ -6,6 +6,8 @@ runs on both. Video encoding helpers live here too.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -151,7 +153,7 @@ class CameraRig:
             raise RenderError("CameraRig.render called after close()")
         if not self._ids:
             return {}
-        self._gl.make_current()
+        _ensure_current(self._gl)
         m, scn, cat = self.model, self.scene, int(mujoco.mjtCatBit.mjCAT_ALL)
         for i, (cid, rect) in enumerate(zip(self._ids, self._rects, strict=True)):
             self._cam.fixedcamid = cid
@@ -182,6 +184,29 @@ class CameraRig:
             self.close()
         except Exception:  # interpreter shutdown: GL may already be gone
             pass
+
+
+def _ensure_current(gl) -> None:
+    """Make ``gl`` current unless it already is: ``eglMakeCurrent`` through PyOpenGL costs
+    about 50 us a call even for the current context, and a rig renders every control step."""
+    address = getattr(getattr(gl, "_context", None), "address", None)
+    get = _egl_current_context() if address else None
+    if get is None or get() != address:
+        gl.make_current()
+
+
+@functools.cache
+def _egl_current_context():
+    """``eglGetCurrentContext`` of the loaded libEGL as a bare ctypes function (1 us a call),
+    or None when the backend is not EGL."""
+    if os.environ.get("MUJOCO_GL") != "egl":
+        return None
+    try:
+        fn = ctypes.CDLL("libEGL.so.1").eglGetCurrentContext
+    except (OSError, AttributeError):
+        return None
+    fn.restype, fn.argtypes = ctypes.c_void_p, []
+    return fn
 
 
 def make_gl_context(width: int, height: int):

@@ -52,6 +52,33 @@ def test_quality_presets_and_bad_values(scene_ik):
         CameraRig(scene.model, {"nose": "nose_cam"}, 64, 64)
 
 
+def test_rig_renders_into_its_own_context_after_others_were_current(scene_ik):
+    # the rig skips eglMakeCurrent when its context is current: after another renderer (of
+    # another model, so its GL objects differ) it must switch back, or it would draw there
+    scene, _ = scene_ik()
+    scene.reset(np.random.default_rng(0), "D0")
+    a = CameraRig(scene.model, {"head": "head_cam"}, 48, 64)
+    first = a.render(scene.data)["head"]
+    small = mujoco.MjModel.from_xml_string(
+        '<mujoco><worldbody><light pos="0 0 3"/><geom type="sphere" size=".3" rgba="1 0 0 1"/>'
+        '<camera name="c" pos="0 -2 0" xyaxes="1 0 0 0 0 1"/></worldbody></mujoco>'
+    )
+    small_data = mujoco.MjData(small)
+    mujoco.mj_forward(small, small_data)
+    b = CameraRig(small, {"c": "c"}, 32, 32)
+    ball = b.render(small_data)["c"]
+    assert np.array_equal(a.render(scene.data)["head"], first)
+    other = mujoco.Renderer(small, 48, 64)
+    other.update_scene(small_data, camera="c")
+    red = other.render()
+    assert np.array_equal(a.render(scene.data)["head"], first)
+    assert np.array_equal(b.render(small_data)["c"], ball)
+    other.update_scene(small_data, camera="c")
+    assert np.array_equal(other.render(), red)  # and the rigs left the other's buffer alone
+    for r in (a, b, other):
+        r.close()
+
+
 def test_large_images_grow_the_offscreen_buffer(scene_ik):
     scene, _ = scene_ik()
     rig = CameraRig(scene.model, {"head": "head_cam"}, 1000, 1400)
