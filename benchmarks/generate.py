@@ -231,9 +231,7 @@ def main() -> None:
     ap.add_argument("--breakdown", action="store_true", help="time each stage (one worker)")
     args = ap.parse_args()
 
-    scene = build_scene("demoforge_humanoid", "stack_blocks")
-    scene.reset(np.random.default_rng(0), "D0")
-    mj_cams = [scene.robot.cameras[c] for c in CAMS]
+    scene = _raw_scene()
     print(
         f"model: nq={scene.model.nq} nbody={scene.model.nbody} ngeom={scene.model.ngeom}; "
         f"source={args.source}, {args.episodes} episodes, {len(CAMS)} cameras "
@@ -280,7 +278,7 @@ def main() -> None:
                         line += f", x{per100 / base:.2f} vs workers={args.workers[0]}"
                 print(line + f"  [{raw}]", flush=True)
         if args.breakdown:
-            render_fps = raw_renderer(scene.model, scene.data, args.size, mj_cams)
+            render_fps = raw_parallel(1, "render", size=args.size)
             breakdown(tmp, args.episodes, args.size, args.source, params, render_fps)
     print("reference: MimicGen on robosuite 1.5.2 here: 5.3 episodes/min (100 steps, 2 cams 84x84)")
 

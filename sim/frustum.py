@@ -134,14 +134,14 @@ class SceneCuller:
             keep = slice(None)
         else:
             # inside every plane by more than the radius <=> the largest distance is < radius
-            out = (self._p4 @ self._world_planes(c0, c1, aspect)).max(1)
+            out = (self._p4 @ self._planes(c0, c1, aspect)).max(1)
             keep = np.flatnonzero(self._always | (out < self._r))
         kept = full[keep]
         rows[: len(kept)] = kept
         scn.ngeom = len(kept)
         return len(kept)
 
-    def _world_planes(self, c0, c1, aspect: float) -> np.ndarray:
+    def _planes(self, c0, c1, aspect: float) -> np.ndarray:
         """(4, 6) world planes of the current view (camera-frame normals cached per frustum)."""
         shape = (
             c0.frustum_near,
