@@ -1,5 +1,11 @@
 """Execute per-step targets in physics and record an Episode: targets -> IK -> joint targets ->
 mj_step. One attempt (:func:`run_attempt`) is the same for every plan source.
+
+IK runs on the robot-alone model and never reads the physics, so :func:`execute` solves it for
+the whole attempt first, converts the actions to actuator targets in one go
+(:meth:`Scene.action_ctrl`), then steps physics with only the recording (and the cameras)
+between steps: less Python interleaved with ``mj_step``, the same bytes as stepping one action
+at a time.
 """
 
 from __future__ import annotations
@@ -26,47 +32,60 @@ STATE_SPEC = int(mujoco.mjtState.mjSTATE_INTEGRATION)
 class Recorder:
     """Accumulates per-step observations, commands, segment labels, states and frames.
 
-    Observation at step t is recorded before action t is applied (LeRobot convention). With
-    ``video`` (a :class:`sim.io.lerobot.stream.VideoStream`), frames go to that encoder instead
-    of being kept; the episode's ``images`` are then filled by the caller from ``video.finish()``.
+    Observation at step t is recorded before action t is applied (LeRobot convention). A step
+    stores only what MuJoCo computed for it (the integration state, EE site and object frames)
+    into arrays sized by :meth:`begin`; joint positions, velocities and gripper openings are
+    sliced from the states, and quaternions converted, once per episode in :meth:`episode`.
+    With ``video`` (a :class:`sim.io.lerobot.stream.VideoStream`), frames go to that encoder
+    instead of being kept; the episode's ``images`` are then filled by the caller from
+    ``video.finish()``.
     """
 
-    qpos: list = field(default_factory=list)
-    qvel: list = field(default_factory=list)
-    action: list = field(default_factory=list)
-    ee: dict = field(default_factory=dict)
-    gripper: dict = field(default_factory=dict)
-    objects: dict = field(default_factory=dict)
+    video: Any = None
+    action: np.ndarray | None = None
     subtasks: dict = field(default_factory=dict)
     images: dict = field(default_factory=dict)
     target: dict = field(default_factory=dict)
     gripper_cmd: dict = field(default_factory=dict)
     segment: dict = field(default_factory=dict)
     segment_ref: dict = field(default_factory=dict)
-    state: list = field(default_factory=list)
-    video: Any = None
-    _state_size: int | None = field(default=None, repr=False)
+    n: int = 0  # steps recorded so far
+    _state: np.ndarray | None = field(default=None, repr=False)
+    _site_pos: np.ndarray | None = field(default=None, repr=False)
+    _site_mat: np.ndarray | None = field(default=None, repr=False)
+    _obj_pos: np.ndarray | None = field(default=None, repr=False)
+    _obj_quat: np.ndarray | None = field(default=None, repr=False)
+    _weld_opening: dict = field(default_factory=dict, repr=False)
 
-    def add(
-        self,
-        scene: Scene,
-        action: np.ndarray,
-        frames: dict[str, np.ndarray] | None,
-    ) -> None:
-        """Record the current state and ``action`` (the commands of the whole attempt are
-        recorded once, by :meth:`set_commands`)."""
-        d = scene.data
-        if self._state_size is None:
-            self._start(scene)
-        self.qpos.append(d.qpos[scene.qpos_adr])  # fancy indexing copies
-        self.qvel.append(d.qvel[scene.dof_adr])
-        self.action.append(np.array(action, dtype=np.float64))  # copy: caller reuses its buffer
-        for arm, lst in self.ee.items():
-            lst.append(scene.ee_pose(arm))
-        for arm, lst in self.gripper.items():
+    def begin(self, scene: Scene, steps: int) -> None:
+        """Size the per-step arrays for ``steps`` control steps of ``scene``."""
+        m = scene.model
+        self.n = 0
+        self._arms = list(scene.arms)
+        self._sites = np.array([scene.ee_site[a] for a in self._arms], dtype=np.intp)
+        self._objs = scene.object_names()
+        self._bodies = np.array([scene.body_id(o) for o in self._objs], dtype=np.intp)
+        self._state = np.empty((steps, mujoco.mj_stateSize(m, STATE_SPEC)))
+        self._site_pos = np.empty((steps, len(self._sites), 3))
+        self._site_mat = np.empty((steps, len(self._sites), 9))
+        self._obj_pos = np.empty((steps, len(self._bodies), 3))
+        self._obj_quat = np.empty((steps, len(self._bodies), 4))
+        self._weld_opening = {
+            a: []
+            for a in scene.gripper_arms
+            if scene.robot.arms[a].gripper.weld  # type: ignore[union-attr]
+        }
+
+    def add(self, scene: Scene, frames: dict[str, np.ndarray] | None) -> None:
+        """Record the current state (the action applied next is recorded with the commands)."""
+        d, t = scene.data, self.n
+        mujoco.mj_getState(scene.model, d, self._state[t], STATE_SPEC)
+        self._site_pos[t] = d.site_xpos[self._sites]
+        self._site_mat[t] = d.site_xmat[self._sites]
+        self._obj_pos[t] = d.xpos[self._bodies]
+        self._obj_quat[t] = d.xquat[self._bodies]
+        for arm, lst in self._weld_opening.items():
             lst.append(scene.gripper_opening(arm))
-        for name, lst in self.objects.items():
-            lst.append(scene.body_pose(name))
         if scene.task is not None:
             for k, v in scene.task.subtasks(scene).items():
                 self.subtasks.setdefault(k, []).append(bool(v))
@@ -75,53 +94,72 @@ class Recorder:
         else:
             for k, v in (frames or {}).items():
                 self.images.setdefault(k, []).append(v)
-        st = np.empty(self._state_size)
-        mujoco.mj_getState(scene.model, d, st, STATE_SPEC)
-        self.state.append(st)
-
-    def _start(self, scene: Scene) -> None:
-        """First step: the per-arm and per-object series (same keys as ``Scene.observe``)."""
-        self._state_size = mujoco.mj_stateSize(scene.model, STATE_SPEC)
-        self.ee = {arm: [] for arm in scene.arms}
-        self.gripper = {arm: [] for arm in scene.gripper_arms}
-        self.objects = {o: [] for o in scene.object_names()}
+        self.n = t + 1
 
     def set_commands(
         self,
+        action: np.ndarray,
         target: dict[str, np.ndarray],
         gripper: dict[str, np.ndarray],
         label: dict[str, Any],
         ref: dict[str, Any],
     ) -> None:
-        """Commanded EE targets (T, 7), gripper commands (T,), segment labels and reference
-        objects (T,) per arm for all recorded steps (what :func:`execute` commanded)."""
+        """The applied actions (T, n_action), commanded EE targets (T, 7), gripper commands
+        (T,), segment labels and reference objects (T,) per arm for all recorded steps (what
+        :func:`execute` commanded)."""
+        self.action = np.array(action, dtype=np.float64)
         self.target = {a: np.array(v, dtype=np.float64) for a, v in target.items()}
         self.gripper_cmd = {a: np.array(v, dtype=np.float64) for a, v in gripper.items()}
         self.segment = {a: list(v) for a, v in label.items()}
         self.segment_ref = {a: list(v) for a, v in ref.items()}
 
     def episode(self, scene: Scene, meta: EpisodeMeta) -> Episode:
-        T = len(self.action)
+        T, m = self.n, scene.model
+        state = self._state[:T] if self._state is not None else np.empty((0, 0))
+        at = mujoco.mj_stateSize(m, mujoco.mjtState.mjSTATE_TIME)  # qpos, then qvel
+        qpos_all = state[:, at : at + m.nq]
+        qvel = state[:, at + m.nq + scene.dof_adr]
+        gripper = {}
+        for arm in scene.gripper_arms:
+            g = scene.robot.arms[arm].gripper
+            if arm in self._weld_opening:
+                gripper[arm] = np.array(self._weld_opening[arm], dtype=np.float64)
+            elif g is None or arm not in scene.gripper_qpos_adr:
+                gripper[arm] = np.zeros(T)
+            else:  # as Scene.gripper_opening, for every step at once
+                q = qpos_all[:, scene.gripper_qpos_adr[arm]]
+                gripper[arm] = np.clip((q - g.closed) / (g.open - g.closed), 0.0, 1.0)
+        quat = np.empty((T, len(self._arms), 4))
+        for t in range(T):  # MuJoCo's own conversion, as Scene.ee_pose
+            for i in range(len(self._arms)):
+                mujoco.mju_mat2Quat(quat[t, i], self._site_mat[t, i])
         arm_joints = {a: list(s.joints) for a, s in scene.robot.arms.items()}
+        action = self.action if self.action is not None else np.empty((0, len(scene.action_names)))
         return Episode(
             meta=meta,
             time=np.arange(T) * scene.control_dt,
             joint_names=list(scene.joint_names),
-            qpos=np.array(self.qpos),
-            qvel=np.array(self.qvel),
+            qpos=qpos_all[:, scene.qpos_adr],
+            qvel=qvel,
             action_names=list(scene.action_names),
-            action=np.array(self.action),
-            ee={k: np.array(v) for k, v in self.ee.items()},
-            gripper={k: np.array(v, dtype=np.float64) for k, v in self.gripper.items()},
-            objects={k: np.array(v) for k, v in self.objects.items()},
+            action=action[:T],
+            ee={
+                a: np.concatenate([self._site_pos[:T, i], quat[:, i]], axis=1)
+                for i, a in enumerate(self._arms)
+            },
+            gripper=gripper,
+            objects={
+                o: np.concatenate([self._obj_pos[:T, i], self._obj_quat[:T, i]], axis=1)
+                for i, o in enumerate(self._objs)
+            },
             subtasks={k: np.array(v, dtype=bool) for k, v in self.subtasks.items()},
             images={k: np.stack(v) for k, v in self.images.items()},
             target={k: np.array(v) for k, v in self.target.items()},
             gripper_cmd={k: np.array(v, dtype=np.float64) for k, v in self.gripper_cmd.items()},
             segment={k: np.array(v, dtype=str) for k, v in self.segment.items()},
             segment_ref={k: np.array(v, dtype=str) for k, v in self.segment_ref.items()},
-            state=np.array(self.state) if self.state else None,
-            state_spec=STATE_SPEC if self.state else None,
+            state=state if T else None,
+            state_spec=STATE_SPEC if T else None,
             arm_joints=arm_joints,
         )
 
@@ -177,20 +215,30 @@ def execute(
         if T and scene.gripper_arms
         else None
     )
+    # IK first, for the whole attempt: it tracks the targets on the robot-alone model from its
+    # own previous solution, never from the physics, so the actions are known before any step
     ik.reset(scene.joint_qpos())
     n_joint = len(scene.joint_names)
-    action = np.empty(len(scene.action_names))
+    actions = np.empty((T, len(scene.action_names)))
     poses = list(targets.pose.items())
     for t in range(T):
         goal = {arm: p[t] for arm, p in poses}
         goal.update(hold)
-        action[:n_joint] = ik.solve(goal)
-        if grip_cols is not None:
-            action[n_joint:] = grip_cols[t]
-        rec.add(scene, action, rig.render(scene.data) if rig else None)
-        scene.set_action(action)
+        actions[t, :n_joint] = ik.solve(goal)
+    if grip_cols is not None:
+        actions[:, n_joint:] = grip_cols
+    ctrl = scene.action_ctrl(actions)  # None: a weld gripper reacts to contacts step by step
+    d = scene.data
+    rec.begin(scene, T)
+    for t in range(T):
+        rec.add(scene, rig.render(d) if rig else None)
+        if ctrl is None:
+            scene.set_action(actions[t])
+        else:
+            d.ctrl[ctrl[0]] = ctrl[1][t]
         scene.step()
     rec.set_commands(
+        actions,
         target,
         grip,
         {arm: targets.label.get(arm) or [""] * T for arm in scene.arms},

@@ -81,6 +81,81 @@ def test_reset_restores_nominal_model_values(scene_ik):
         assert changed.mean() < 0.1, f"{name}: nominal values not restored"
 
 
+def test_action_ctrl_writes_what_set_action_writes_for_a_whole_sequence(scene_ik):
+    """execute() sets the actuators of a whole attempt from one vectorised conversion: each row
+    must equal set_action's ctrl for that action bit for bit (openings outside [0, 1] clipped);
+    a NaN names its step, a wrong width names the action layout."""
+    from sim.errors import ConfigError, PhysicsError
+
+    scene, _ = scene_ik()
+    scene.reset(np.random.default_rng(0), "D0")
+    rng = np.random.default_rng(3)
+    n = len(scene.joint_names)
+    actions = np.concatenate(
+        [rng.uniform(-1, 1, (30, n)), rng.uniform(-0.5, 1.5, (30, len(scene.gripper_arms)))], 1
+    )
+    idx, values = scene.action_ctrl(actions)
+    assert values.shape == (30, len(idx)) and len(set(idx.tolist())) == len(idx)
+    for t in range(30):
+        scene.set_action(actions[t])
+        assert np.array_equal(scene.data.ctrl[idx], values[t]), f"step {t}"
+    bad = actions.copy()
+    bad[7, 2] = np.nan
+    with pytest.raises(PhysicsError, match="NaN/inf at step 7"):
+        scene.action_ctrl(bad)
+    with pytest.raises(ConfigError, match=r"shape \(T, 16\)"):
+        scene.action_ctrl(actions[:, :-1])
+
+
+def test_execute_records_the_same_episode_as_stepping_by_hand(scene_ik):
+    """The rollout solves IK for the whole attempt, then steps physics recording states and
+    frames into arrays; the episode must equal a plain loop over set_action/mj_step reading
+    the scene's own accessors at each step."""
+    import mujoco
+
+    from sim.control.plan import plan_targets
+    from sim.rollout import STATE_SPEC, execute
+
+    scene, ik = scene_ik()
+    rng = np.random.default_rng(5)
+    scene.reset(rng, "D0")
+    start_state = np.empty(mujoco.mj_stateSize(scene.model, STATE_SPEC))
+    mujoco.mj_getState(scene.model, scene.data, start_state, STATE_SPEC)
+    plan = scene.task.demo(scene, rng)
+    start = {arm: scene.ee_pose(arm) for arm in scene.arms}
+    grip = {arm: scene.gripper_opening(arm) for arm in scene.gripper_arms}
+    targets = plan_targets(plan, start, grip, scene.control_dt)
+    ep = execute(scene, ik, targets).episode(scene, _meta())
+    mujoco.mj_setState(scene.model, scene.data, start_state, STATE_SPEC)
+    mujoco.mj_forward(scene.model, scene.data)
+    obs = []
+    for t in range(len(ep)):
+        o = scene.observe()
+        o["subtasks"] = scene.task.subtasks(scene)
+        obs.append(o)
+        scene.set_action(ep.action[t])
+        scene.step()
+    assert len(ep) == len(targets) > 50
+    np.testing.assert_array_equal(ep.qpos, [o["qpos"] for o in obs])
+    np.testing.assert_array_equal(ep.qvel, [o["qvel"] for o in obs])
+    for arm in scene.arms:
+        np.testing.assert_array_equal(ep.ee[arm], [o["ee"][arm] for o in obs])
+    for arm in scene.gripper_arms:
+        np.testing.assert_array_equal(ep.gripper[arm], [o["gripper"][arm] for o in obs])
+    for name in scene.object_names():
+        np.testing.assert_array_equal(ep.objects[name], [o["objects"][name] for o in obs])
+    for k, v in ep.subtasks.items():
+        assert v.tolist() == [bool(o["subtasks"][k]) for o in obs], k
+    assert ep.subtasks["grasped"].any() and ep.subtasks["placed"][-1]
+    np.testing.assert_array_equal(ep.state[0], start_state)
+
+
+def _meta():
+    from sim.episode import EpisodeMeta
+
+    return EpisodeMeta(task="stack_blocks", robot="demoforge_humanoid", fps=20.0)
+
+
 @pytest.mark.slow
 def test_thumbnails_command_writes_pngs(tmp_path):
     r = subprocess.run(
@@ -125,6 +200,44 @@ def test_fast_ik_matches_the_mink_qp_along_a_trajectory():
     assert max(err) < 0.01, f"dls deviates from mink by up to {max(err):.4f} rad"
     with pytest.raises(Exception, match="ik solver 'lbfgs' unknown"):
         ArmIK.for_scene(scene, solver="lbfgs")
+
+
+def test_ik_model_drops_joints_that_move_no_tool_frame_and_solves_the_same():
+    """Fingers leave the IK model (the arm joints become its dofs: no Jacobian column gather);
+    the solution equals IK on the whole robot, with the fingers' equality constraints gone."""
+    import mujoco
+
+    from sim.control.ik import ArmIK, ik_model
+    from sim.model.robot import robot_mjspec
+    from sim.model.scene import attach_body, compile_quiet
+    from sim.tasks import build_scene
+
+    scene = build_scene("demoforge_humanoid", "stack_blocks")
+    scene.reset(np.random.default_rng(0), "D0")
+    mount = scene.model.site("robot_mount")
+    slim = ik_model(scene.robot, mount.pos, mount.quat)
+    names = {slim.joint(j).name for j in range(slim.njnt)}
+    assert names == set(scene.joint_names)  # 14 arm joints, no finger_a/finger_b
+    world = mujoco.MjSpec()  # the whole robot, as the IK model was built before
+    attach_body(
+        world.worldbody.add_frame(pos=mount.pos, quat=mount.quat),
+        robot_mjspec(scene.robot).worldbody.first_body(),
+    )
+    full = compile_quiet(world)
+    assert full.njnt == len(names) + 4
+    home = {n: float(scene.home_qpos[scene.model.joint(n).qposadr[0]]) for n in names}
+    iks = [ArmIK(m, scene.robot, scene.joint_names, home, scene.control_dt) for m in (slim, full)]
+    assert iks[0]._direct and not iks[1]._direct
+    rng = np.random.default_rng(1)
+    start = {arm: scene.ee_pose(arm) for arm in scene.arms}
+    for ik in iks:
+        ik.reset(scene.joint_qpos())
+    for _ in range(40):
+        goal = {a: p + np.r_[rng.normal(0, 0.02, 3), 0, 0, 0, 0] for a, p in start.items()}
+        q_slim, q_full = (ik.solve(goal) for ik in iks)
+        np.testing.assert_allclose(q_slim, q_full, atol=1e-12)
+    for arm in scene.arms:
+        np.testing.assert_allclose(iks[0].ee_pose(arm), iks[1].ee_pose(arm), atol=1e-12)
 
 
 def test_bounded_step_is_the_box_constrained_least_squares_optimum():

@@ -32,13 +32,42 @@ if TYPE_CHECKING:
 
 
 def ik_model(robot: RobotSpec, mount_pos: np.ndarray, mount_quat: np.ndarray) -> mujoco.MjModel:
-    """The robot alone, mounted at (pos [m], quat w,x,y,z) in the world, for IK."""
+    """The robot alone, mounted at (pos [m], quat w,x,y,z) in the world, for IK.
+
+    Joints that move no EE site (fingers, anything below the tool frames) are left out: they
+    never enter the solve, and without them the arm joints are the model's only dofs, so the
+    site Jacobians are the IK Jacobian as they come, with no column gather.
+    """
     spec = robot_mjspec(robot)  # same build-time edits as the scene (fixed joints, sites)
     world = mujoco.MjSpec()
     world.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
     frame = world.worldbody.add_frame(pos=mount_pos, quat=mount_quat)
     attach_body(frame, spec.worldbody.first_body())
-    return compile_quiet(world)
+    model = compile_quiet(world)
+    idle = _joints_moving_no_site(model, [s.ee_site for s in robot.arms.values()])
+    if not idle:
+        return model
+    for name in idle:
+        world.delete(world.joint(name))
+    refs = ("name1", "name2", "target", "objname")  # what equalities/actuators/sensors name
+    for el in [*world.equalities, *world.actuators, *world.sensors]:
+        if {getattr(el, r, None) for r in refs} & set(idle):
+            world.delete(el)
+    try:
+        return compile_quiet(world)
+    except ValueError:  # something else refers to them (a tendon, ...): keep the full robot
+        return model
+
+
+def _joints_moving_no_site(model: mujoco.MjModel, sites: Sequence[str]) -> list[str]:
+    """Names of the joints whose body is an ancestor of none of ``sites``' bodies."""
+    chain: set[int] = set()
+    for s in sites:
+        b = int(model.site(s).bodyid[0])
+        while b > 0:
+            chain.add(b)
+            b = int(model.body_parentid[b])
+    return [model.joint(j).name for j in range(model.njnt) if model.jnt_bodyid[j] not in chain]
 
 
 class ArmIK:
@@ -113,18 +142,26 @@ class ArmIK:
         self.site = {a: self.model.site(s.ee_site).id for a, s in robot.arms.items()}
         self._jacp = np.zeros((3, self.model.nv))
         self._jacr = np.zeros((3, self.model.nv))
-        self._quat, self._goal_quat, self._rot = np.empty(4), np.empty(4), np.empty(3)
+        self._quat, self._rot = np.empty(4), np.empty(3)
         d0 = self.dofs[0] if len(self.dofs) else 0
         contiguous = np.array_equal(self.dofs, np.arange(d0, d0 + len(self.dofs)))
         self._cols = slice(d0, d0 + len(self.dofs)) if contiguous else self.dofs
         k, n = 6 * len(robot.arms), len(self.dofs)
+        self._direct = contiguous and d0 == 0 and n == self.model.nv
         self._J, self._e = np.zeros((k, n)), np.zeros(k)
+        # per arm (in robot.arms order, as targets come): views of its rows of J and e
+        self._rows = [
+            (self._J[r : r + 3], self._J[r + 3 : r + 6], self._e[r : r + 3], self._e[r + 3 : r + 6])
+            for r in range(0, k, 6)
+        ]
+        self._site_xpos, self._site_xmat = self.data.site_xpos, self.data.site_xmat
         self._H, self._g, self._dq = np.zeros((n, n)), np.zeros(n), np.zeros(n)
         self._R = np.zeros((n, n + 7))  # mju_boxQP scratch
-        self._lo, self._hi, self._erot = np.zeros(n), np.zeros(n), np.zeros(3)
+        self._lo, self._hi = np.zeros(n), np.zeros(n)
         self._w = np.tile([position_cost] * 3 + [orientation_cost] * 3, len(robot.arms)).astype(
             np.float64
         )
+        self._wcol = self._w[:, None]
         self._q_home_j = self.q_home[self.qadr].copy()
         self._stale = False
         self.shoulder = {
@@ -178,34 +215,36 @@ class ArmIK:
     def _solve_dls(self, targets: dict[str, np.ndarray]) -> np.ndarray:
         m, d = self.model, self.data
         wpost2 = self.costs[2] ** 2
-        cols, qadr = self._cols, self.qadr
+        cols, qadr, direct = self._cols, self.qadr, self._direct
         k = 6 * len(targets)
-        J, e, w = self._J[:k], self._e[:k], self._w[:k]
+        J, e, w, wcol = self._J[:k], self._e[:k], self._w[:k], self._wcol[:k]
         H, g, dq, R = self._H, self._g, self._dq, self._R
-        jp, jr = self._jacp, self._jacr
+        jp, jr, quat, rot = self._jacp, self._jacr, self._quat, self._rot
+        xpos, xmat = self._site_xpos, self._site_xmat
+        rows = [
+            (self.site[arm], *self._rows[i], np.ascontiguousarray(pose, np.float64))
+            for i, (arm, pose) in enumerate(targets.items())
+        ]
+        diag = H.reshape(-1)[:: len(qadr) + 1]  # a view: the diagonal
         q = d.qpos[qadr]  # a copy (fancy index)
         for _ in range(self.iters):
             mujoco.mj_kinematics(m, d)
             mujoco.mj_comPos(m, d)
-            for i, (arm, pose) in enumerate(targets.items()):
-                sid = self.site[arm]
-                mujoco.mj_jacSite(m, d, jp, jr, sid)
-                r = 6 * i
-                J[r : r + 3] = jp[:, cols]
-                J[r + 3 : r + 6] = jr[:, cols]
-                xmat = d.site_xmat[sid]
-                mujoco.mju_mat2Quat(self._quat, xmat)
-                self._goal_quat[:] = pose[3:7]
-                mujoco.mju_subQuat(self._rot, self._goal_quat, self._quat)
-                e[r : r + 3] = pose[:3]
-                e[r : r + 3] -= d.site_xpos[sid]
-                mujoco.mju_mulMatVec3(self._erot, xmat, self._rot)  # world frame
-                e[r + 3 : r + 6] = self._erot
-            J *= w[:, None]
+            for sid, Jp, Jr, ep, er, pose in rows:
+                if direct:  # the arm joints are the IK model's dofs: the Jacobian as it comes
+                    mujoco.mj_jacSite(m, d, Jp, Jr, sid)
+                else:
+                    mujoco.mj_jacSite(m, d, jp, jr, sid)
+                    Jp[:] = jp[:, cols]
+                    Jr[:] = jr[:, cols]
+                mujoco.mju_mat2Quat(quat, xmat[sid])
+                mujoco.mju_subQuat(rot, pose[3:7], quat)
+                np.subtract(pose[:3], xpos[sid], out=ep)
+                mujoco.mju_mulMatVec3(er, xmat[sid], rot)  # world frame
+            J *= wcol
             e *= w
             mujoco.mju_mulMatTMat(H, J, J)
-            damp = wpost2 + self.DAMPING + self.DAMPING * float(e @ e)
-            H.flat[:: len(q) + 1] += damp
+            diag += wpost2 + self.DAMPING + self.DAMPING * float(e @ e)
             mujoco.mju_mulMatTVec(g, J, e)
             g += wpost2 * (self._q_home_j - q)
             np.subtract(self.q_lo, q, out=self._lo)

@@ -227,6 +227,35 @@ class Scene:
                 continue
             self.data.ctrl[self.gripper_act[arm]] = g.closed + opening * (g.open - g.closed)
 
+    def action_ctrl(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Actuator targets of a whole action sequence (T, n_action), computed at once.
+
+        Returns (ctrl indices, values (T, k)): row t is what :meth:`set_action` writes for
+        ``actions[t]``, bit for bit. None when a gripper is a weld grasp: that one reacts to
+        contacts, so its commands must go through :meth:`set_action` step by step. Raises like
+        :meth:`set_action` on a wrong shape or a NaN/inf, naming the step.
+        """
+        actions = np.asarray(actions, dtype=np.float64)
+        if actions.ndim != 2 or actions.shape[1] != len(self.action_names):
+            raise ConfigError(
+                f"actions must have shape (T, {len(self.action_names)}) = {self.action_names}, "
+                f"got {actions.shape}"
+            )
+        bad = ~np.isfinite(actions).all(axis=1)
+        if bad.any():
+            t = int(np.argmax(bad))
+            raise PhysicsError(f"action has NaN/inf at step {t}: {actions[t]}")
+        grippers = [self.robot.arms[arm].gripper for arm in self.gripper_arms]
+        if any(g is None or g.weld for g in grippers):
+            return None
+        n = len(self.joint_names)
+        cols = [actions[:, :n]]
+        for i, g in enumerate(grippers):
+            opening = np.clip(actions[:, n + i], 0.0, 1.0)
+            cols.append((g.closed + opening * (g.open - g.closed))[:, None])
+        idx = np.concatenate([self.joint_act, [self.gripper_act[a] for a in self.gripper_arms]])
+        return idx.astype(np.intp), np.ascontiguousarray(np.concatenate(cols, axis=1))
+
     def step(self, n: int | None = None) -> None:
         """Advance physics by ``n`` steps (default: one control period); raise on instability."""
         n = self.n_substeps if n is None else n
