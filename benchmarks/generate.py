@@ -143,6 +143,25 @@ def raw_renderer(
     return fps
 
 
+def refs(workers: int, size: int, replay_path: str | None) -> dict:
+    """The raw references on ``workers`` processes: static mj_step, renderer, and the replay
+    of generated episodes once there are some (None before)."""
+    return {
+        "step": raw_parallel(workers),
+        "render": raw_parallel(workers, "render", size=size),
+        "replay": raw_parallel(workers, "replay", replay_path) if replay_path else None,
+    }
+
+
+def _mean(a: float | None, b: float | None) -> float | None:
+    vals = [v for v in (a, b) if v]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _pair(before: dict, after: dict, key: str) -> str:
+    return "/".join("-" if d[key] is None else f"{d[key]:,.0f}" for d in (before, after))
+
+
 def record_sources(tmp: Path, n: int = 10) -> str:
     """n scripted stack_blocks demos (no cameras) as the source dataset for ``--source demos``."""
     cfg = GenerateConfig(episodes=n, output=str(tmp / "sources"), cameras=CameraConfig(names=()))
@@ -242,25 +261,29 @@ def main() -> None:
         params = {"path": record_sources(tmp)} if args.source == "demos" else {}
         replay_path = None
         base = None
-        print("(the raw rates are re-measured right before each cell: this machine's speed drifts)")
+        print(
+            "(raw rates are measured right before and right after each cell and the ratios use"
+            " their mean: this machine's speed drifts)"
+        )
         for w in args.workers:
             for label, cams in (("no cameras", ()), ("2 cameras", CAMS)):
-                # raw references on as many processes as the pipeline has workers
-                step_rate = raw_parallel(w)
-                render_fps = raw_parallel(w, "render", size=args.size)
-                replay_rate = raw_parallel(w, "replay", replay_path) if replay_path else None
+                # raw references on as many processes as the pipeline has workers, measured
+                # before and after the cell; the ratios use the mean of the two
+                before = refs(w, args.size, replay_path)
                 r, wall, frames = run(
                     tmp, f"{label}_w{w}", args.episodes, w, cams, args.size, args.source, params
                 )
-                if replay_path is None and not cams:
-                    replay_path = r.path
-                    replay_rate = raw_parallel(w, "replay", r.path)
+                replay_path = replay_path or (r.path if not cams else None)
+                after = refs(w, args.size, replay_path)
+                step_rate, render_fps, replay_rate = (
+                    _mean(before[k], after[k]) for k in ("step", "render", "replay")
+                )
                 steps = frames * scene.n_substeps
                 epm = 60 * r.episodes / wall
                 per100 = epm * (frames / r.episodes) / 100
-                raw = f"raw: mj_step {step_rate:,.0f}/s"
+                raw = f"raw before/after: mj_step {_pair(before, after, 'step')}/s"
                 if replay_rate:
-                    raw += f", replay {replay_rate:,.0f}/s"
+                    raw += f", replay {_pair(before, after, 'replay')}/s"
                 line = (
                     f"workers={w} {label:10s} {epm:6.1f} episodes/min ({per100:6.1f} per "
                     f"100-step episode), {steps / wall:8,.0f} physics steps/s "
@@ -271,7 +294,7 @@ def main() -> None:
                 if cams:
                     fps = frames * len(CAMS) / wall
                     line += f", {fps:,.0f} frames/s (x{fps / render_fps:.2f} raw renderer)"
-                    raw += f", renderer {render_fps:,.0f} frames/s"
+                    raw += f", renderer {_pair(before, after, 'render')} frames/s"
                     if base is None:
                         base = per100
                     else:

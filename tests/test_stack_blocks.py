@@ -51,8 +51,9 @@ def test_wider_levels_mostly_succeed(scene_ik, level):
 
 
 def test_contact_predicates_agree_with_a_brute_force_scan(scene_ik):
-    """touching / num_touching_geoms / robot_touching (Python loops over the step's contacts)
-    equal a scan of every contact through MuJoCo's own accessors, along a real grasp."""
+    """touching / num_touching_geoms / held_by_hands / robot_touching (Python loops over the
+    step's contacts) equal a scan of every contact through MuJoCo's own accessors, along a real
+    grasp."""
     from sim.model import contacts
 
     scene, ik = scene_ik()
@@ -86,6 +87,8 @@ def test_contact_predicates_agree_with_a_brute_force_scan(scene_ik):
         original(n)
         pads, ab, robot = scan()
         assert [contacts.num_touching_geoms(m, d, a, h) for h in hands] == pads
+        assert contacts.held_by_hands(m, d, a, hands) == [p >= 2 for p in pads]
+        assert contacts.held_by_hands(m, d, a, hands, pads=1) == [p >= 1 for p in pads]
         assert contacts.touching(m, d, a, b) == ab == contacts.touching(m, d, [a], np.array([b]))
         assert contacts.robot_touching(m, d, a, scene.robot_root) == robot
         seen["grasp"] += max(pads) >= 2

@@ -60,6 +60,28 @@ def num_touching_geoms(model: mujoco.MjModel, data: mujoco.MjData, body: int, ot
     return len(hits)
 
 
+def held_by_hands(
+    model: mujoco.MjModel, data: mujoco.MjData, body: int, hands, pads: int = 2
+) -> list[bool]:
+    """Per hand (each an id or ids of its bodies): do at least ``pads`` distinct geoms of it
+    (finger pads) touch ``body``? The grasp signal of the pick tasks, one pass over the
+    step's contacts for all hands."""
+    body = int(body)
+    sets = [_ids(h) for h in hands]
+    hits: list[set[int]] = [set() for _ in sets]
+    for g1, g2, b1, b2 in _body_contacts(model, data):
+        if b1 == body:
+            other, geom = b2, g2
+        elif b2 == body:
+            other, geom = b1, g1
+        else:
+            continue
+        for s, h in zip(sets, hits, strict=True):
+            if other in s:
+                h.add(geom)
+    return [len(h) >= pads for h in hits]
+
+
 def robot_touching(model: mujoco.MjModel, data: mujoco.MjData, body: int, robot_root: int) -> bool:
     """True if ``body`` touches any body of the robot (bodies whose root is ``robot_root``)."""
     body, root = int(body), int(robot_root)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms, robot_touching, touching
+from sim.model.contacts import held_by_hands, robot_touching, touching
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import quat_mul, quat_to_mat, yaw_quat
@@ -95,7 +95,7 @@ class CarryTray(Task):
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         m, d = scene.model, scene.data
-        held = [num_touching_geoms(m, d, self._tray, h) >= 2 for h in scene.hand_bodies.values()]
+        held = held_by_hands(m, d, self._tray, scene.hand_bodies.values())
         return {
             "grasped": bool(all(held)),
             "lifted": bool(d.xpos[self._tray][2] - TRAY_HALF_T > scene.workspace()[2] + 0.015),

@@ -14,7 +14,7 @@ from types import MappingProxyType
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms, robot_touching, touching
+from sim.model.contacts import held_by_hands, robot_touching, touching
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
@@ -95,8 +95,7 @@ class ConveyorPick(Task):
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         grasped = any(
-            num_touching_geoms(scene.model, scene.data, self._part, hand) >= 2
-            for hand in scene.hand_bodies.values()
+            held_by_hands(scene.model, scene.data, self._part, scene.hand_bodies.values())
         )
         return {"grasped": grasped, "in_bin": self._in_bin(scene)}
 

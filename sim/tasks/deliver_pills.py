@@ -9,7 +9,7 @@ import mujoco
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms, robot_touching, touching
+from sim.model.contacts import held_by_hands, robot_touching, touching
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
@@ -82,9 +82,7 @@ class DeliverPills(Task):
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         m, d = scene.model, scene.data
-        grasped = any(
-            num_touching_geoms(m, d, self._bottle, h) >= 2 for h in scene.hand_bodies.values()
-        )
+        grasped = any(held_by_hands(m, d, self._bottle, scene.hand_bodies.values()))
         return {"grasped": grasped, "on_tray": self._on_tray(scene)}
 
     def success(self, scene: Scene) -> bool:

@@ -8,7 +8,7 @@ from types import MappingProxyType
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms, robot_touching
+from sim.model.contacts import held_by_hands, num_touching_geoms, robot_touching
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
@@ -80,9 +80,7 @@ class HandoverCup(Task):
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         m, d = scene.model, scene.data
-        grasped = any(
-            num_touching_geoms(m, d, self._cup, h) >= 2 for h in scene.hand_bodies.values()
-        )
+        grasped = any(held_by_hands(m, d, self._cup, scene.hand_bodies.values()))
         return {
             "grasped": grasped,
             "upright": self._tilt(scene) < UPRIGHT_DEG,

@@ -13,7 +13,7 @@ from types import MappingProxyType
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms, robot_touching
+from sim.model.contacts import held_by_hands, robot_touching
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
@@ -86,10 +86,7 @@ class InsertPeg(Task):
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         local, tilt = self._peg_in_fixture(scene)
-        grasped = any(
-            num_touching_geoms(scene.model, scene.data, self._peg, hand) >= 2
-            for hand in scene.hand_bodies.values()
-        )
+        grasped = any(held_by_hands(scene.model, scene.data, self._peg, scene.hand_bodies.values()))
         aligned = bool(
             tilt < MAX_TILT and np.linalg.norm(local[:2]) < 0.004 and local[2] < FIXTURE_H + 0.03
         )

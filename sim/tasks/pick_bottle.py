@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms, robot_touching, touching
+from sim.model.contacts import held_by_hands, robot_touching, touching
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import mat_to_quat
@@ -63,10 +63,7 @@ class PickBottle(Task):
     def _held(self, scene: Scene) -> bool:
         if scene.weld is not None:
             return any(scene.weld.held(arm) == "bottle" for arm in scene.gripper_arms)
-        return any(
-            num_touching_geoms(scene.model, scene.data, self._bottle, h) >= 2
-            for h in scene.hand_bodies.values()
-        )
+        return any(held_by_hands(scene.model, scene.data, self._bottle, scene.hand_bodies.values()))
 
     def _on_coaster(self, scene: Scene) -> bool:
         d = scene.data

@@ -8,7 +8,7 @@ from types import MappingProxyType
 import numpy as np
 
 from sim.control.plan import Plan, Waypoint
-from sim.model.contacts import num_touching_geoms, robot_touching, touching
+from sim.model.contacts import held_by_hands, robot_touching, touching
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import yaw_quat
@@ -60,10 +60,7 @@ class StackBlocks(Task):
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         a, _ = self._ids(scene)
-        grasped = any(
-            num_touching_geoms(scene.model, scene.data, a, hand) >= 2
-            for hand in scene.hand_bodies.values()
-        )
+        grasped = any(held_by_hands(scene.model, scene.data, a, scene.hand_bodies.values()))
         return {"grasped": grasped, "placed": self._on_top(scene)}
 
     def _on_top(self, scene: Scene) -> bool:

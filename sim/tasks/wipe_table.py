@@ -22,7 +22,7 @@ import numpy as np
 
 from sim.control.plan import Plan, Waypoint
 from sim.errors import ConfigError
-from sim.model.contacts import num_touching_geoms
+from sim.model.contacts import held_by_hands
 from sim.model.scene import Scene
 from sim.tasks.base import Subtask, Task, check_level, register_task
 from sim.transforms import quat_to_mat, yaw_quat
@@ -115,8 +115,7 @@ class WipeTable(Task):
 
     def subtasks(self, scene: Scene) -> dict[str, bool]:
         grasped = any(
-            num_touching_geoms(scene.model, scene.data, self._sponge, hand) >= 2
-            for hand in scene.hand_bodies.values()
+            held_by_hands(scene.model, scene.data, self._sponge, scene.hand_bodies.values())
         )
         over = self._under_sponge(scene) if self._on_table(scene) else None
         if over is not None and over.any():
