@@ -103,6 +103,18 @@ def test_symmetric_frame_is_equivalent_and_closest(seed, order):
         assert quat_angle(src[3:], out[3:]) < 1e-6
 
 
+@settings(max_examples=40, deadline=None)
+@given(seeds, st.sampled_from([0, 1, 2, 4]))
+def test_symmetric_frames_equal_one_call_per_source(seed, order):
+    """The batched form (every candidate source of a subtask at once) gives the same bytes."""
+    from sim.augment.transform import symmetric_frame, symmetric_frames
+
+    rng = np.random.default_rng(seed)
+    srcs, new = random_poses(rng, 12), random_poses(rng, 1)[0]
+    one = np.array([symmetric_frame(s, new, order) for s in srcs])
+    assert np.array_equal(symmetric_frames(srcs, new, order), one)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seeds)
 def test_mirror_is_a_proper_involution_through_the_base_plane(seed):

@@ -78,6 +78,27 @@ def symmetric_frame(src: np.ndarray, new: np.ndarray, order: int) -> np.ndarray:
     if order > 1:
         step = 2 * np.pi / order
         theta = step * round(theta / step)
+    return _turned(m_new, theta)
+
+
+def symmetric_frames(srcs: np.ndarray, new: np.ndarray, order: int) -> np.ndarray:
+    """:func:`symmetric_frame` of one ``new`` (7,) for each of ``srcs`` (N, 7), e.g. every
+    candidate source episode of a subtask: the turns are found for all at once and each
+    distinct turn's frame is built once (the same values as one call per source)."""
+    srcs = np.asarray(srcs, float).reshape(-1, 7)
+    if order < 2:  # nothing shared: order 1 copies, a round object turns continuously
+        return np.array([symmetric_frame(s_, new, order) for s_ in srcs]).reshape(-1, 7)
+    m_new = poses_to_mats(new)
+    r_src = poses_to_mats(srcs)[:, :3, :3]
+    rel = np.einsum("ji,njk->nik", m_new[:3, :3], r_src)  # m_new^T @ m_src per source
+    step = 2 * np.pi / order
+    turns = np.round(np.arctan2(rel[:, 1, 0], rel[:, 0, 0]) / step).astype(int)
+    frames = {k: _turned(m_new, step * k) for k in set(turns.tolist())}
+    return np.array([frames[k] for k in turns.tolist()]).reshape(-1, 7)
+
+
+def _turned(m_new: np.ndarray, theta: float) -> np.ndarray:
+    """Pose of frame ``m_new`` (4, 4) turned by ``theta`` [rad] about its own z axis."""
     c, s_ = np.cos(theta), np.sin(theta)
     rz = np.eye(4)
     rz[:2, :2] = [[c, -s_], [s_, c]]

@@ -48,6 +48,7 @@ from sim.augment.transform import (
     poses_to_mats,
     segment_transform,
     symmetric_frame,
+    symmetric_frames,
 )
 from sim.control.plan import Targets
 from sim.errors import ConfigError, PlanError, SimError, UnknownNameError
@@ -318,7 +319,7 @@ class DemosSource:
         src_refs = None
         if st0.ref is not None:
             src_refs = np.array([self._src_ref(i, seg_of[i], st0.ref) for i in cands])
-            new_ref = np.array([self._symmetric(st0.ref, r, new_ref) for r in src_refs])
+            new_ref = self._symmetric_many(st0.ref, src_refs, new_ref)
         e = select(self.select, rng, cands, src_refs, new_ref)
         warp = float(rng.uniform(*self.time_warp))
         t0 = max(len(tracks[a]) for a, _ in members)
@@ -378,6 +379,13 @@ class DemosSource:
         """``new`` turned to the symmetry-equivalent frame closest to ``src`` (task symmetry)."""
         order = getattr(self.task, "symmetry", {}).get(ref)
         return new if order is None else symmetric_frame(src, new, int(order))
+
+    def _symmetric_many(self, ref: str, srcs: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """:meth:`_symmetric` of ``new`` against each of ``srcs`` (N, 7), as (N, 7)."""
+        order = getattr(self.task, "symmetry", {}).get(ref)
+        if order is None:
+            return np.tile(np.asarray(new, float), (len(srcs), 1))
+        return symmetric_frames(srcs, new, int(order))
 
     def _seg(self, i: int, spec: list[Subtask], arm: str, k: int) -> Segment:
         return [s for s in self.segments(i, spec) if s.target_arm == arm][k]
