@@ -9,7 +9,8 @@ dataset with mp4s) for stack_blocks at 20 Hz and prints episodes/min (also norma
 ratios to raw ``mj_step`` and to a raw ``mujoco.Renderer`` on the same model **with the same
 visual flags** as the pipeline's ``fast`` preset (no shadows/reflections/skybox, no MSAA).
 The raw references run in as many processes at once as the pipeline has workers (workers=2 is
-compared with two cores of bare MuJoCo, not one). The raw renderer draws the whole scene for
+compared with two cores of bare MuJoCo, not one). The raw renderer draws the states recorded in
+the generated episodes (the same arm poses and views as the pipeline) and the whole scene for
 each camera; the pipeline draws only the geoms in each camera's view frustum (same pixels,
 ``sim/frustum.py``), so its image path can beat it.
 ``--source demos`` first records 10 scripted source demos, then times augmentation from them
@@ -59,13 +60,15 @@ def _raw_scene():
 
 def _raw_one(kind: str, arg, size: int, barrier=None) -> float:
     """One process's raw rate: "step" (static mj_step), "replay" (``arg`` = dataset path) or
-    "render" (frames/s over the benchmark cameras); the clock starts after ``barrier``."""
+    "render" (frames/s over the benchmark cameras, drawing the states of the episodes in
+    dataset ``arg`` if given, else the reset scene); the clock starts after ``barrier``."""
     if kind == "replay":
         return raw_replay(arg, barrier=barrier)
     scene = _raw_scene()
     if kind == "render":
         cams = [scene.robot.cameras[c] for c in CAMS]
-        return raw_renderer(scene.model, scene.data, size, cams, barrier=barrier)
+        states = _states(arg) if arg else None
+        return raw_renderer(scene.model, scene.data, size, cams, barrier=barrier, states=states)
     if barrier is not None:
         barrier.wait()
     return raw_mj_step(scene.model, scene.data)
@@ -125,9 +128,12 @@ def raw_renderer(
     n: int = 1000,
     quality: str = "fast",
     barrier=None,
+    states: tuple[np.ndarray, int] | None = None,
 ):
     """Frames/s of a plain mujoco.Renderer with the visual flags of ``quality`` over the cameras
-    (the clock starts after ``barrier``, if given)."""
+    (the clock starts after ``barrier``, if given). With ``states`` ((N, nstate) array, state
+    spec), each step's cameras draw the next recorded state (restoring it is not timed), so the
+    arm, blocks and views are those of the pipeline's episodes."""
     with model_quality(model, quality):  # the same MSAA and tessellation as the pipeline
         r = mujoco.Renderer(model, size, size)
     set_scene_flags(r.scene, quality)
@@ -136,13 +142,60 @@ def raw_renderer(
         r.render()
     if barrier is not None:
         barrier.wait()
-    t = time.perf_counter()
+    spent = 0.0
     for i in range(n):
+        if states is not None and i % len(cams) == 0:
+            arr, spec = states
+            mujoco.mj_setState(model, data, arr[(i // len(cams)) % len(arr)], spec)
+            mujoco.mj_forward(model, data)
+        t = time.perf_counter()
         r.update_scene(data, camera=cams[i % len(cams)])
         r.render()
-    fps = n / (time.perf_counter() - t)
+        spent += time.perf_counter() - t
     r.close()
-    return fps
+    return n / spent
+
+
+def render_interleaved(path: str, size: int, blocks: int = 10, steps: int = 80) -> list[float]:
+    """Frames/s ratios of the pipeline's CameraRig to a raw mujoco.Renderer (same flags, same
+    cameras) drawing the same recorded states, in alternating blocks in one process: each
+    block pair sees the same machine speed, so the ratios carry no drift."""
+    from sim.render import CameraRig
+
+    scene = _raw_scene()
+    m, d = scene.model, scene.data
+    arr, spec = _states(path)
+    cams = {c: scene.robot.cameras[c] for c in CAMS}
+    rig = CameraRig(m, cams, size, size)
+    with model_quality(m, "fast"):
+        raw = mujoco.Renderer(m, size, size)
+    set_scene_flags(raw.scene, "fast")
+
+    def block(k: int, draw) -> float:
+        spent = 0.0
+        for i in range(steps):
+            mujoco.mj_setState(m, d, arr[(k * steps + i) % len(arr)], spec)
+            mujoco.mj_forward(m, d)
+            t = time.perf_counter()
+            draw()
+            spent += time.perf_counter() - t
+        return steps * len(cams) / spent
+
+    def draw_raw() -> None:
+        for c in cams.values():
+            raw.update_scene(d, camera=c)
+            raw.render()
+
+    block(0, draw_raw), block(0, lambda: rig.render(d))  # warm-up
+    ratios = [block(k, lambda: rig.render(d)) / block(k, draw_raw) for k in range(blocks)]
+    raw.close()
+    return ratios
+
+
+def _states(path: str, n_episodes: int = 5) -> tuple[np.ndarray, int]:
+    """The recorded MuJoCo states of a dataset's first episodes, (N, nstate), and their spec."""
+    eps = list(read_episodes(path))[:n_episodes]
+    return np.concatenate([np.asarray(e.state, np.float64) for e in eps]), int(eps[0].state_spec)
 
 
 def refs(workers: int, size: int, replay_path: str | None) -> dict:
@@ -150,7 +203,7 @@ def refs(workers: int, size: int, replay_path: str | None) -> dict:
     of generated episodes once there are some (None before)."""
     return {
         "step": raw_parallel(workers),
-        "render": raw_parallel(workers, "render", size=size),
+        "render": raw_parallel(workers, "render", replay_path, size=size),
         "replay": raw_parallel(workers, "replay", replay_path) if replay_path else None,
     }
 
@@ -303,14 +356,19 @@ def main() -> None:
             share = spent.get("physics (mj_step)", 0.0) / wall
             print(f"physics share of the no-camera wall: x{share:.2f} (same-run ratio to replay)")
             # 2 cameras: the image path against the raw renderer measured before and after
-            before = raw_parallel(1, "render", size=args.size)
+            before = raw_parallel(1, "render", replay_path, size=args.size)
             spent, wall, frames = breakdown(tmp, args.episodes, args.size, args.source, params)
-            render_fps = _mean(before, raw_parallel(1, "render", size=args.size))
+            render_fps = _mean(before, raw_parallel(1, "render", replay_path, size=args.size))
             image = sum(
                 spent.get(k, 0.0)
                 for k in ("render (2 cameras)", "video encode (mp4, in the worker)")
             )
             fps = frames * len(CAMS) / image
+            ratios = render_interleaved(replay_path, args.size)
+            print(
+                f"rendering alone vs raw renderer on the same states, interleaved blocks: "
+                f"median x{float(np.median(ratios)):.2f} (x{min(ratios):.2f}-x{max(ratios):.2f})"
+            )
             print(
                 f"image path alone (render + readback + encode): {fps:,.0f} frames/s "
                 f"(x{fps / render_fps:.2f} raw renderer at {render_fps:,.0f} frames/s, "

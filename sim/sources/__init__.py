@@ -6,7 +6,8 @@ One attempt, whatever the source (``sim.generate`` runs this loop once)::
     scene.reset(streams.reset, level)                      # task reset distribution
     randomizer(scene, streams.randomize)                   # domain randomization (values only)
     targets = source.plan(scene, streams.source)           # per-arm EE targets + gripper + labels
-    execute(scene, ik, targets, noise=streams.noise)       # IK -> joint targets -> mj_step
+    targets = noise(targets, streams.noise)                # action noise on the EE targets
+    execute(scene, ik, targets, rig)                       # IK for every step, then mj_step
     task.success(scene)                                    # judged in physics
 
 Sources are registered by name (``scripted``: the task's demonstrator; ``demos``: segments of
