@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sim.augment.noise import position_noise
 from sim.augment.retime import capped_times, rate_limit, resample, warp_plan
 from sim.augment.select import select
-from sim.augment.stitch import transit
+from sim.augment.stitch import SKIP_POS, needs_transit, transit
 from sim.control.plan import Plan, Waypoint
 from sim.errors import ConfigError, UnknownNameError
 from sim.transforms import yaw_quat
@@ -63,6 +63,22 @@ def test_transit_is_min_jerk_and_ends_on_the_goal():
     step = np.linalg.norm(np.diff(np.vstack([a, tr])[:, :3], axis=0), axis=1)
     assert step[0] < step[4] and step[-1] < step[4]  # slow in, slow out
     assert len(transit(a, a, 10)) == 0  # nothing to do
+
+
+def test_needs_transit_says_whether_transit_has_steps():
+    """The demos source asks before building transits; the answer must match building one."""
+    a = np.r_[0, 0, 0, yaw_quat(0.0)]
+    cases = [
+        (np.r_[0.1, 0, 0.05, yaw_quat(0.5)], 10),  # far
+        (a.copy(), 10),  # the same pose
+        (np.r_[SKIP_POS / 2, 0, 0, yaw_quat(0.0)], 10),  # near in position, same turn
+        (np.r_[SKIP_POS / 2, 0, 0, yaw_quat(0.4)], 10),  # near in position, turned
+        (np.r_[0.1, 0, 0, yaw_quat(0.0)], 0),  # no steps
+        (np.r_[np.nan, 0, 0, yaw_quat(0.0)], 5),  # NaN: never "near"
+    ]
+    for b, n in cases:
+        assert needs_transit(a, b, n) == (len(transit(a, b, n)) > 0), (b, n)
+    assert [needs_transit(a, b, n) for b, n in cases] == [True, False, False, True, False, True]
 
 
 def test_nearest_selection_prefers_close_reference_poses():

@@ -18,17 +18,24 @@ def transit(start: np.ndarray, goal: np.ndarray, steps: int) -> np.ndarray:
     ``goal``); an empty array when ``steps`` <= 0 or the two poses (nearly) coincide.
     """
     start, goal = np.asarray(start, float), np.asarray(goal, float)
-    near = (
-        np.linalg.norm(goal[:3] - start[:3]) < SKIP_POS
-        and float(quat_angle(start[3:], goal[3:])) < SKIP_ANGLE
-    )
-    if steps <= 0 or near:
+    if not needs_transit(start, goal, steps):
         return np.empty((0, 7))
     s = min_jerk(np.arange(1, steps + 1) / steps)
     out = np.empty((steps, 7))
     out[:, :3] = start[:3] + s[:, None] * (goal[:3] - start[:3])
     out[:, 3:] = quat_normalize(slerp(start[3:], goal[3:], s))
     return out
+
+
+def needs_transit(start: np.ndarray, goal: np.ndarray, steps: int) -> bool:
+    """Whether :func:`transit` from ``start`` to ``goal`` (7,) over ``steps`` has any step (not
+    when ``steps`` <= 0 or the poses nearly coincide)."""
+    if steps <= 0:
+        return False
+    start, goal = np.asarray(start, float), np.asarray(goal, float)
+    if not np.linalg.norm(goal[:3] - start[:3]) < SKIP_POS:  # NaN: not near
+        return True
+    return not float(quat_angle(start[3:], goal[3:])) < SKIP_ANGLE
 
 
 def clear_transit(

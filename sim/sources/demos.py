@@ -40,7 +40,7 @@ from sim.augment.segment import (
     source_track,
 )
 from sim.augment.select import MODES, select
-from sim.augment.stitch import Track, clear_transit, transit
+from sim.augment.stitch import Track, clear_transit, needs_transit, transit
 from sim.augment.transform import (
     apply_transform,
     mats_to_poses,
@@ -459,7 +459,8 @@ class DemosSource:
             q = position_noise(q, rng, self.noise)
             raw[arm] = (q, g, st, seg, M)
         n = self.transit_steps
-        need = keep is None and any(len(transit(tracks[a].last_pose, raw[a][0][0], n)) for a in raw)
+        starts = {a: tracks[a].last_pose for a in raw}
+        need = keep is None and any(needs_transit(starts[a], raw[a][0][0], n) for a in raw)
         pieces = {}
         ks = dict(members)
         for arm, (q, g, st, seg, M) in raw.items():
