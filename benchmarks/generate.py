@@ -120,6 +120,14 @@ def raw_replay(path: str, n_episodes: int = 5, barrier=None) -> float:
     return steps / t
 
 
+def plain_renderer(model: mujoco.MjModel, size: int, quality: str = "fast") -> mujoco.Renderer:
+    """A plain mujoco.Renderer with the MSAA, tessellation and scene flags of ``quality``."""
+    with model_quality(model, quality):  # the same MSAA and tessellation as the pipeline
+        r = mujoco.Renderer(model, size, size)
+    set_scene_flags(r.scene, quality)
+    return r
+
+
 def raw_renderer(
     model: mujoco.MjModel,
     data: mujoco.MjData,
@@ -134,9 +142,7 @@ def raw_renderer(
     (the clock starts after ``barrier``, if given). With ``states`` ((N, nstate) array, state
     spec), each step's cameras draw the next recorded state (restoring it is not timed), so the
     arm, blocks and views are those of the pipeline's episodes."""
-    with model_quality(model, quality):  # the same MSAA and tessellation as the pipeline
-        r = mujoco.Renderer(model, size, size)
-    set_scene_flags(r.scene, quality)
+    r = plain_renderer(model, size, quality)
     for i in range(10):  # warm-up (shader compilation)
         r.update_scene(data, camera=cams[i % len(cams)])
         r.render()
@@ -167,9 +173,7 @@ def render_interleaved(path: str, size: int, blocks: int = 10, steps: int = 80) 
     arr, spec = _states(path)
     cams = {c: scene.robot.cameras[c] for c in CAMS}
     rig = CameraRig(m, cams, size, size)
-    with model_quality(m, "fast"):
-        raw = mujoco.Renderer(m, size, size)
-    set_scene_flags(raw.scene, "fast")
+    raw = plain_renderer(m, size)
 
     def block(k: int, draw) -> float:
         spent = 0.0

@@ -128,7 +128,7 @@ class Recorder:
                 gripper[arm] = np.zeros(T)
             else:  # as Scene.gripper_opening, for every step at once
                 q = qpos_all[:, scene.gripper_qpos_adr[arm]]
-                gripper[arm] = np.clip((q - g.closed) / (g.open - g.closed), 0.0, 1.0)
+                gripper[arm] = np.clip(g.opening_for(q), 0.0, 1.0)
         quat = np.empty((T, len(self._arms), 4))
         for t in range(T):  # MuJoCo's own conversion, as Scene.ee_pose
             for i in range(len(self._arms)):
@@ -235,7 +235,8 @@ def execute(
         if ctrl is None:
             scene.set_action(actions[t])
         else:
-            d.ctrl[ctrl[0]] = ctrl[1][t]
+            idx, values = ctrl
+            d.ctrl[idx] = values[t]
         scene.step()
     rec.set_commands(
         actions,

@@ -111,6 +111,14 @@ class GripperSpec:
         """Fastest opening change the gripper can make [opening units / s] (1 = full stroke)."""
         return 1.0 / self.stroke_time
 
+    def ctrl_for(self, opening):
+        """Finger actuator target for an opening in [0, 1] (a float or an array of them)."""
+        return self.closed + opening * (self.open - self.closed)
+
+    def opening_for(self, value):
+        """Opening (not clipped) of a finger actuator or joint value (float or array)."""
+        return (value - self.closed) / (self.open - self.closed)
+
 
 @dataclass(frozen=True)
 class ArmSpec:

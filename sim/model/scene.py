@@ -225,7 +225,7 @@ class Scene:
                 assert self.weld is not None
                 self.weld.command(self.data, arm, opening)
                 continue
-            self.data.ctrl[self.gripper_act[arm]] = g.closed + opening * (g.open - g.closed)
+            self.data.ctrl[self.gripper_act[arm]] = g.ctrl_for(opening)
 
     def action_ctrl(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Actuator targets of a whole action sequence (T, n_action), computed at once.
@@ -252,7 +252,7 @@ class Scene:
         cols = [actions[:, :n]]
         for i, g in enumerate(grippers):
             opening = np.clip(actions[:, n + i], 0.0, 1.0)
-            cols.append((g.closed + opening * (g.open - g.closed))[:, None])
+            cols.append(g.ctrl_for(opening)[:, None])
         idx = np.concatenate([self.joint_act, [self.gripper_act[a] for a in self.gripper_arms]])
         return idx.astype(np.intp), np.ascontiguousarray(np.concatenate(cols, axis=1))
 
@@ -289,7 +289,7 @@ class Scene:
         if g is None or arm not in self.gripper_qpos_adr:
             return 0.0
         q = float(self.data.qpos[self.gripper_qpos_adr[arm]])
-        return min(max((q - g.closed) / (g.open - g.closed), 0.0), 1.0)  # np.clip: 10x slower
+        return min(max(g.opening_for(q), 0.0), 1.0)  # np.clip: 10x slower
 
     def body_id(self, name: str) -> int:
         """Body id by name (cached; KeyError-free: raises like ``model.body`` when unknown)."""
@@ -326,7 +326,7 @@ class Scene:
                 out.append(self.weld.commanded[arm])
                 continue
             c = self.data.ctrl[self.gripper_act[arm]]
-            out.append((c - g.closed) / (g.open - g.closed))
+            out.append(g.opening_for(c))
         return np.array(out)
 
     def set_free_pose(self, body: str, pose: np.ndarray) -> None:
