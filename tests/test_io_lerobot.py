@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -267,6 +269,61 @@ def test_parquet_columns_match_features(written, episodes):
     assert tasks.index.name == "task"
     assert list(tasks.index) == [e.meta.instruction for e in episodes]
     assert list(tasks["task_index"]) == [0, 1]
+
+
+def test_only_integer_columns_are_dictionary_encoded(written):
+    data = pq.ParquetFile(written / "data/chunk-000/file-000.parquet")
+    rg = data.metadata.row_group(0)
+    encoded = {}
+    for i in range(rg.num_columns):
+        col = rg.column(i)
+        encoded[col.path_in_schema.split(".list.")[0]] = "PLAIN_DICTIONARY" in col.encodings or (
+            "RLE_DICTIONARY" in col.encodings
+        )
+    schema = data.schema_arrow
+    for name in schema.names:
+        t = schema.field(name).type
+        if pa.types.is_fixed_size_list(t):
+            t = t.value_type
+        numbered = pa.types.is_integer(t)  # parquet never dictionary-encodes bools
+        key = next(k for k in encoded if k == name or k.startswith(name + "."))
+        assert encoded[key] == numbered, (name, t, encoded[key])
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        pa.array(np.arange(7, dtype=np.int64)),
+        pa.array(np.linspace(-1, 1, 9, dtype=np.float32)).slice(3, 4),
+        pa.array([True, False, True, True, False, False, True, False, True, True]).slice(3),
+        pa.array(np.arange(5, dtype=np.float64)).slice(5),
+        pa.array([], pa.bool_()),
+        pa.chunked_array([pa.array([1, 2], pa.int32()), pa.array([3], pa.int32())]),
+        pa.array([1.0, None, 3.0]),  # nulls: pyarrow's own conversion
+    ],
+)
+def test_arrow_numpy_equals_pyarrow_conversion(arr):
+    from sim.io.lerobot.features import arrow_numpy
+
+    got = arrow_numpy(arr)
+    want = arr.to_numpy(zero_copy_only=False)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    if len(got) and arr.null_count == 0:
+        got[0] = got[-1]  # a copy, writable: the table's buffers are not aliased
+
+
+def test_reading_a_dataset_does_not_import_pandas(written):
+    """pyarrow's to_numpy imports pandas (0.3-0.7 s): every generation worker reads its
+    source dataset, so the reader must not go through it."""
+    code = (
+        "import sys; from sim.io.lerobot import read_lerobot; "
+        f"eps = read_lerobot({str(written)!r}); "
+        "assert len(eps) == 2 and eps[0].qpos.size; "
+        "print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
 
 
 def test_stats_json(written, episodes):

@@ -32,6 +32,7 @@ from sim.io.lerobot.features import (
     VELOCITY,
     _Layout,
     _meta_from_dict,
+    arrow_numpy,
     read_parquet,
 )
 from sim.io.lerobot.info import LeRobotEpisodeRef, LeRobotInfo, _load_jsonl, read_lerobot_info
@@ -88,7 +89,7 @@ def _column(table: pa.Table, name: str, spec: Mapping[str, Any], where: Path) ->
         if T == 0:
             return np.empty((0, width), dtype)
         lengths = (
-            col.value_lengths().to_numpy(zero_copy_only=False)
+            arrow_numpy(col.value_lengths())
             if not pa.types.is_fixed_size_list(col.type)
             else np.full(T, col.type.list_size)
         )
@@ -98,7 +99,7 @@ def _column(table: pa.Table, name: str, spec: Mapping[str, Any], where: Path) ->
                 f"{where}: column {name!r} has {int(lengths[k])} values at row {k}; "
                 f"meta/info.json features[{name!r}]['shape'] is {shape}"
             )
-        values = col.flatten().to_numpy(zero_copy_only=False)
+        values = arrow_numpy(col.flatten())
         out = np.asarray(values).reshape((T, *shape))
     else:
         if shape != [1]:
@@ -106,7 +107,7 @@ def _column(table: pa.Table, name: str, spec: Mapping[str, Any], where: Path) ->
                 f"{where}: column {name!r} holds scalars; meta/info.json "
                 f"features[{name!r}]['shape'] is {shape}"
             )
-        out = col.to_numpy(zero_copy_only=False)
+        out = arrow_numpy(col)
     if out.dtype != dtype:
         out = out.astype(dtype)
     return out
@@ -147,7 +148,7 @@ class _TableCache:
                     f"{self.table.column_names}"
                 )
             self.path = path
-            self.episode_index = self.table["episode_index"].to_numpy()
+            self.episode_index = arrow_numpy(self.table["episode_index"])
         idx = np.flatnonzero(self.episode_index == episode)
         if len(idx) and (idx[-1] - idx[0] + 1 != len(idx)):
             raise FormatError(f"{path}: rows of episode {episode} are not contiguous")

@@ -50,6 +50,8 @@ from sim.io.lerobot.features import (
     _meta_from_dict,
     _schema,
     _table,
+    arrow_numpy,
+    dictionary_columns,
     label_ids,
     read_parquet,
 )
@@ -395,13 +397,18 @@ class LeRobotWriter(StagedWriter):
                 cols[prefix + arm] = label_ids(getattr(episode, group)[arm], table_)
         table = _table(cols, _schema(_features(layout, fps, video)), fps, index, start, task_index)
         for k in DEFAULT_FEATURES:
-            stats[k] = _numeric_stats(table[k].to_numpy())
+            stats[k] = _numeric_stats(arrow_numpy(table[k]))
         marker, parquet, mp4 = self._paths(index)
         need = sum(np.asarray(f).nbytes for f in frames.values()) // 10 + table.nbytes
         try:
             with output_errors(self.partial, need, f"episode {index}"):
                 with atomic_path(parquet) as tmp:
-                    pq.write_table(table, tmp, compression="snappy")
+                    pq.write_table(
+                        table,
+                        tmp,
+                        compression="snappy",
+                        use_dictionary=dictionary_columns(table.schema),
+                    )
                 for cam, fr in frames.items():
                     _encode_mp4(mp4(cam), fr, fps, video)
                     stats[IMAGE_PREFIX + cam] = _image_stats(fr)
@@ -503,12 +510,14 @@ class LeRobotWriter(StagedWriter):
         for (chunk, file), members in groups.items():
             path = build / DATA_PATH.format(chunk_index=chunk, file_index=file)
             path.parent.mkdir(parents=True, exist_ok=True)
-            with pq.ParquetWriter(path, schema, compression="snappy", use_dictionary=True) as w:
+            with pq.ParquetWriter(
+                path, schema, compression="snappy", use_dictionary=dictionary_columns(schema)
+            ) as w:
                 for i in members:
                     s = self._staged[i]
                     t = read_parquet(self._paths(s.index)[1])
                     for name, group in label_cols.items():
-                        ids = remap[i][group][t[name].to_numpy()]
+                        ids = remap[i][group][arrow_numpy(t[name])]
                         t = t.set_column(t.schema.get_field_index(name), name, pa.array(ids))
                         episode_stats[i][name] = to_jsonable(_numeric_stats(ids))
                     w.write_table(t.cast(schema), row_group_size=max(1, t.num_rows))
