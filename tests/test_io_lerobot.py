@@ -313,6 +313,31 @@ def test_arrow_numpy_equals_pyarrow_conversion(arr):
         got[0] = got[-1]  # a copy, writable: the table's buffers are not aliased
 
 
+def test_episode_stats_in_one_pass_equal_per_feature_stats():
+    from sim.io.lerobot.stats import _numeric_stats, numeric_stats_many
+
+    rng = np.random.default_rng(3)
+    cols = {
+        "state": rng.normal(size=(37, 16)).astype(np.float32),
+        "scalar": rng.normal(size=37),
+        "ids": rng.integers(0, 5, 37),
+        "flag": rng.random(37) > 0.5,
+        "wide": rng.normal(size=(37, 3, 2)),
+    }
+    many = numeric_stats_many(cols)
+    assert list(many) == list(cols)
+    for name, col in cols.items():
+        one = _numeric_stats(col)
+        assert list(many[name]) == list(one)
+        for k, v in one.items():
+            assert many[name][k].shape == v.shape, (name, k)
+            if k in ("min", "max", "count") or k.startswith("q"):  # order statistics: exact
+                np.testing.assert_array_equal(many[name][k], v, err_msg=f"{name} {k}")
+            else:  # sums: equal up to summation order
+                np.testing.assert_allclose(many[name][k], v, rtol=1e-12, atol=1e-15)
+    assert numeric_stats_many({}) == {}
+
+
 def test_reading_a_dataset_does_not_import_pandas(written):
     """pyarrow's to_numpy imports pandas (0.3-0.7 s): every generation worker reads its
     source dataset, so the reader must not go through it."""
@@ -457,6 +482,25 @@ def test_crash_before_finalize_is_resumable(tmp_path, episodes):
         assert_same(a, b)
 
 
+def test_resume_of_an_earlier_releases_parquet_staging(tmp_path, episodes):
+    """Staging folders of releases that staged each episode as parquet resume and finalize."""
+    root = tmp_path / "ds"
+    w = LeRobotWriter(root)
+    w.add(episodes[0])
+    staged = tmp_path / "ds.partial" / "episodes" / "episode_000000.arrow"
+    with pa.OSFile(str(staged), "rb") as f:
+        table = pa.ipc.open_file(f).read_all()
+    pq.write_table(table, staged.with_suffix(".parquet"), compression="snappy")
+    staged.unlink()
+    del w
+    w = LeRobotWriter(root, resume=True)
+    assert w.num_staged == 1
+    w.add(episodes[1])
+    w.finalize()
+    for a, b in zip(episodes, read_lerobot(root), strict=True):
+        assert_same(a, b)
+
+
 def test_crash_during_finalize_leaves_no_root(tmp_path, episodes, monkeypatch):
     root = tmp_path / "ds"
     w = LeRobotWriter(root)
@@ -592,9 +636,9 @@ def test_writer_rejects_bad_episode(tmp_path, corrupt, message):
         w.add(corrupt(make_episode(1)))
     assert w.num_staged == 1
     assert sorted(p.name for p in (tmp_path / "ds.partial" / "episodes").iterdir()) == [
+        "episode_000000.arrow",
         "episode_000000.front.mp4",
         "episode_000000.json",
-        "episode_000000.parquet",
         "episode_000000.wrist.mp4",
     ]
     assert not (tmp_path / "ds").exists()

@@ -28,6 +28,27 @@ def _numeric_stats(x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
+def numeric_stats_many(cols: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """:func:`_numeric_stats` of every column of one episode (equal lengths) in one pass.
+
+    The columns are stacked into one (T, n) float64 matrix, so each reduction and the quantiles
+    run once per episode instead of once per feature (24 numpy quantile calls were 4 ms of
+    every staged episode). Per-column values equal :func:`_numeric_stats` up to summation order.
+    """
+    if not cols:
+        return {}
+    flat = [np.asarray(v, dtype=np.float64).reshape(len(v), -1) for v in cols.values()]
+    x = np.concatenate(flat, axis=1)
+    whole = _numeric_stats(x)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    start = 0
+    for name, f in zip(cols, flat, strict=True):
+        stop = start + f.shape[1]
+        out[name] = {k: v if k == "count" else v[start:stop].copy() for k, v in whole.items()}
+        start = stop
+    return out
+
+
 def _image_stats(frames: np.ndarray) -> dict[str, np.ndarray]:
     """Per-channel stats of sampled frames, shape (3, 1, 1), scaled to [0, 1] (LeRobot style).
 
