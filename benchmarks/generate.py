@@ -12,13 +12,15 @@ The raw references run in as many processes at once as the pipeline has workers 
 compared with two cores of bare MuJoCo, not one). The raw renderer draws the states recorded in
 the generated episodes (the same arm poses and views as the pipeline) and the whole scene for
 each camera; the pipeline draws only the geoms in each camera's view frustum (same pixels,
-``sim/frustum.py``), so its image path can beat it.
+``sim/frustum.py``), so its image path can beat it. A camera cell is also compared with
+bare MuJoCo doing the same work: replaying the episodes' actions with ``mj_step`` and drawing
+both cameras with a plain renderer at every control step ("raw replay+render").
 ``--source demos`` first records 10 scripted source demos, then times augmentation from them
 (the task's planner is not called while timing). ``--breakdown`` adds one-worker runs without and
 with cameras, timers around each stage (render, physics, IK, recording, writer): where a control
 step's time goes, what limits the rate, the physics share of the no-camera wall (the ratio to
 raw replay measured inside one run, immune to the machine's drift) and the image path's own
-rate.
+rate, also against the raw renderer in alternating blocks (drift-free).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def _raw_one(kind: str, arg, size: int, barrier=None) -> float:
     dataset ``arg`` if given, else the reset scene); the clock starts after ``barrier``."""
     if kind == "replay":
         return raw_replay(arg, barrier=barrier)
+    if kind == "replay_render":
+        return raw_replay(arg, barrier=barrier, size=size)
     scene = _raw_scene()
     if kind == "render":
         cams = [scene.robot.cameras[c] for c in CAMS]
@@ -98,25 +102,36 @@ def raw_parallel(workers: int, kind: str = "step", arg=None, size: int = 84) -> 
     return workers * min(rates)
 
 
-def raw_replay(path: str, n_episodes: int = 5, barrier=None) -> float:
+def raw_replay(path: str, n_episodes: int = 5, barrier=None, size: int | None = None) -> float:
     """Physics steps/s of bare ``mj_step`` replaying generated episodes' actions (same model,
     same contacts as in the pipeline: grasps, pushes, stacking), from each one's first state;
-    timing starts after ``barrier`` (other processes replaying at once), if given."""
+    timing starts after ``barrier`` (other processes replaying at once), if given. With
+    ``size``, a plain ``mujoco.Renderer`` (same flags) also draws the benchmark cameras at every
+    control step, as a bare MuJoCo loop that records images would (the pixels are kept)."""
     eps = list(read_episodes(path))[:n_episodes]
     scene = build_scene("demoforge_humanoid", "stack_blocks")
     m, d = scene.model, scene.data
+    r = plain_renderer(m, size) if size else None
+    cams = [scene.robot.cameras[c] for c in CAMS]
     if barrier is not None:
         barrier.wait()
     steps, t = 0, 0.0
     for ep in eps:
         mujoco.mj_setState(m, d, np.asarray(ep.state[0], np.float64), int(ep.state_spec))
         actions = np.asarray(ep.action, np.float64)
+        frames = []
         t0 = time.perf_counter()
         for a in actions:
+            if r is not None:
+                for c in cams:
+                    r.update_scene(d, camera=c)
+                    frames.append(r.render())
             scene.set_action(a)
             mujoco.mj_step(m, d, nstep=scene.n_substeps)
         t += time.perf_counter() - t0
         steps += len(actions) * scene.n_substeps
+    if r is not None:
+        r.close()
     return steps / t
 
 
@@ -162,10 +177,15 @@ def raw_renderer(
     return n / spent
 
 
-def render_interleaved(path: str, size: int, blocks: int = 10, steps: int = 80) -> list[float]:
-    """Frames/s ratios of the pipeline's CameraRig to a raw mujoco.Renderer (same flags, same
-    cameras) drawing the same recorded states, in alternating blocks in one process: each
-    block pair sees the same machine speed, so the ratios carry no drift."""
+def render_interleaved(
+    path: str, size: int, blocks: int = 10, steps: int = 160
+) -> dict[str, list[float]]:
+    """Frames/s ratios to a raw mujoco.Renderer (same flags, same cameras) drawing the same
+    recorded states, in alternating blocks in one process: each block triple sees the same
+    machine speed, so the ratios carry no drift. "render": the pipeline's CameraRig alone;
+    "image path": CameraRig plus the worker's mp4 encoding and image stats of the block as one
+    episode (:class:`VideoStream`, what a kept attempt costs beyond physics)."""
+    from sim.io.lerobot.stream import VideoStream
     from sim.render import CameraRig
 
     scene = _raw_scene()
@@ -174,14 +194,20 @@ def render_interleaved(path: str, size: int, blocks: int = 10, steps: int = 80) 
     cams = {c: scene.robot.cameras[c] for c in CAMS}
     rig = CameraRig(m, cams, size, size)
     raw = plain_renderer(m, size)
+    scratch = tempfile.mkdtemp(prefix="demoforge_bench_video_")
+    fps = round(1 / scene.control_dt)
 
-    def block(k: int, draw) -> float:
+    def block(k: int, draw, done=None) -> float:
         spent = 0.0
         for i in range(steps):
             mujoco.mj_setState(m, d, arr[(k * steps + i) % len(arr)], spec)
             mujoco.mj_forward(m, d)
             t = time.perf_counter()
             draw()
+            spent += time.perf_counter() - t
+        if done is not None:
+            t = time.perf_counter()
+            done()
             spent += time.perf_counter() - t
         return steps * len(cams) / spent
 
@@ -190,10 +216,19 @@ def render_interleaved(path: str, size: int, blocks: int = 10, steps: int = 80) 
             raw.update_scene(d, camera=c)
             raw.render()
 
+    stream = VideoStream(scratch, "bench", fps)
     block(0, draw_raw), block(0, lambda: rig.render(d))  # warm-up
-    ratios = [block(k, lambda: rig.render(d)) / block(k, draw_raw) for k in range(blocks)]
+    block(0, lambda: stream.push(rig.render(d)), stream.finish)
+    out: dict[str, list[float]] = {"render": [], "image path": []}
+    for k in range(blocks):
+        r = block(k, draw_raw)
+        out["render"].append(block(k, lambda: rig.render(d)) / r)
+        out["image path"].append(block(k, lambda: stream.push(rig.render(d)), stream.finish) / r)
     raw.close()
-    return ratios
+    import shutil
+
+    shutil.rmtree(scratch, ignore_errors=True)
+    return out
 
 
 def _states(path: str, n_episodes: int = 5) -> tuple[np.ndarray, int]:
@@ -202,13 +237,17 @@ def _states(path: str, n_episodes: int = 5) -> tuple[np.ndarray, int]:
     return np.concatenate([np.asarray(e.state, np.float64) for e in eps]), int(eps[0].state_spec)
 
 
-def refs(workers: int, size: int, replay_path: str | None) -> dict:
+def refs(workers: int, size: int, replay_path: str | None, cams: bool = False) -> dict:
     """The raw references on ``workers`` processes: static mj_step, renderer, and the replay
-    of generated episodes once there are some (None before)."""
+    of generated episodes once there are some (None before), with ``cams`` also rendering the
+    cameras at every control step (the like-for-like reference of a camera cell)."""
     return {
         "step": raw_parallel(workers),
         "render": raw_parallel(workers, "render", replay_path, size=size),
         "replay": raw_parallel(workers, "replay", replay_path) if replay_path else None,
+        "replay_render": raw_parallel(workers, "replay_render", replay_path, size=size)
+        if replay_path and cams
+        else None,
     }
 
 
@@ -322,14 +361,15 @@ def main() -> None:
             for label, cams in (("no cameras", ()), ("2 cameras", CAMS)):
                 # raw references on as many processes as the pipeline has workers, measured
                 # before and after the cell; the ratios use the mean of the two
-                before = refs(w, args.size, replay_path)
+                before = refs(w, args.size, replay_path, bool(cams))
                 r, wall, frames = run(
                     tmp, f"{label}_w{w}", args.episodes, w, cams, args.size, args.source, params
                 )
                 replay_path = replay_path or (r.path if not cams else None)
-                after = refs(w, args.size, replay_path)
-                step_rate, render_fps, replay_rate = (
-                    _mean(before[k], after[k]) for k in ("step", "render", "replay")
+                after = refs(w, args.size, replay_path, bool(cams))
+                step_rate, render_fps, replay_rate, with_cams = (
+                    _mean(before[k], after[k])
+                    for k in ("step", "render", "replay", "replay_render")
                 )
                 steps = frames * scene.n_substeps
                 epm = 60 * r.episodes / wall
@@ -337,11 +377,20 @@ def main() -> None:
                 raw = f"raw before/after: mj_step {_pair(before, after, 'step')}/s"
                 if replay_rate:
                     raw += f", replay {_pair(before, after, 'replay')}/s"
+                if with_cams:
+                    raw += f", replay+render {_pair(before, after, 'replay_render')}/s"
+                vs = (
+                    f"x{steps / wall / with_cams:.2f} raw replay+render"
+                    if with_cams
+                    else f"x{steps / wall / replay_rate:.2f} raw replay"
+                    if replay_rate
+                    else ""
+                )
                 line = (
                     f"workers={w} {label:10s} {epm:6.1f} episodes/min ({per100:6.1f} per "
                     f"100-step episode), {steps / wall:8,.0f} physics steps/s "
                     f"(x{steps / wall / step_rate:.2f} raw mj_step"
-                    + (f", x{steps / wall / replay_rate:.2f} raw replay" if replay_rate else "")
+                    + (f", {vs}" if vs else "")
                     + f"), DGR {r.episodes}/{r.attempts}"
                 )
                 if cams:
@@ -368,11 +417,11 @@ def main() -> None:
                 for k in ("render (2 cameras)", "video encode (mp4, in the worker)")
             )
             fps = frames * len(CAMS) / image
-            ratios = render_interleaved(replay_path, args.size)
-            print(
-                f"rendering alone vs raw renderer on the same states, interleaved blocks: "
-                f"median x{float(np.median(ratios)):.2f} (x{min(ratios):.2f}-x{max(ratios):.2f})"
-            )
+            for what, ratios in render_interleaved(replay_path, args.size).items():
+                print(
+                    f"{what} vs raw renderer on the same states, interleaved blocks: median "
+                    f"x{float(np.median(ratios)):.2f} (x{min(ratios):.2f}-x{max(ratios):.2f})"
+                )
             print(
                 f"image path alone (render + readback + encode): {fps:,.0f} frames/s "
                 f"(x{fps / render_fps:.2f} raw renderer at {render_fps:,.0f} frames/s, "
