@@ -37,6 +37,9 @@ FORMATS = ("lerobot", "robomimic")
 EXECUTORS = ("local", "ray")
 MAX_WORKERS = 256
 PROGRESS_FILE = "generate_progress.json"
+#: per-attempt quality rows (reset pose, success, smoothness), appended at each commit: the
+#: progress file stays small, so saving it costs the same at attempt 10 and at attempt 100,000
+STATS_LOG = "generate_stats.jsonl"
 
 
 @dataclass(frozen=True)
@@ -328,12 +331,12 @@ def _generate(cfg: GenerateConfig, progress: bool | None, pool: Any) -> Generate
         if cfg.output.resume
         else None
     )
+    fresh = state is None
     state = state or {
         "written": 0,
         "next_attempt": 0,
         "failures": {},
         "cpu_seconds": 0.0,
-        "stats": _new_stats(),
         "failed_written": 0,
     }
     if writer.num_staged > cfg.episodes:  # the exact count, known once the writer is open
@@ -343,7 +346,11 @@ def _generate(cfg: GenerateConfig, progress: bool | None, pool: Any) -> Generate
         )
     failures: Counter[str] = Counter(state["failures"])
     failed_written = state.get("failed_written", 0)
-    stats = state["stats"]
+    stats_log = writer.partial / STATS_LOG
+    stats = _new_stats() if fresh else _resume_stats(stats_log, state)
+    if fresh:
+        stats_log.unlink(missing_ok=True)
+    unsaved: list[dict[str, Any]] = []  # stats rows of attempts since the last save
     written, next_attempt = writer.num_staged, state["next_attempt"]
     written_before = written
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -352,8 +359,10 @@ def _generate(cfg: GenerateConfig, progress: bool | None, pool: Any) -> Generate
 
     def save(next_attempt: int, **pending: Any) -> None:
         cpu = state["cpu_seconds"] + cpu_attempts
+        _append_stats(stats_log, unsaved)  # first: the progress file then vouches for them
+        unsaved.clear()
         _save_progress(
-            state_file, cfg, written, next_attempt, failures, stats, cpu,
+            state_file, cfg, written, next_attempt, failures, cpu,
             failed_written=failed_written, **pending,
         )  # fmt: skip
 
@@ -361,7 +370,10 @@ def _generate(cfg: GenerateConfig, progress: bool | None, pool: Any) -> Generate
         if written < cfg.episodes and next_attempt < max_attempts:
             for res in attempt_results(cfg, next_attempt, max_attempts, pool):
                 cpu_attempts += res.cpu_seconds
-                _add_stats(stats, res)
+                row = _stats_row(res)
+                if row is not None:
+                    _add_stats(stats, row)
+                    unsaved.append(row)
                 if res.cause:
                     if failed_writer is not None and res.episode is not None:
                         save(res.index, pending_failed=[res.index, res.cause])
@@ -370,6 +382,7 @@ def _generate(cfg: GenerateConfig, progress: bool | None, pool: Any) -> Generate
                     failures[res.cause] += 1
                 else:
                     save(res.index, pending=res.index)
+                    _kill_point(f"saved:{res.index}")
                     writer.add(res.episode)
                     written += 1
                     if bar:
@@ -473,13 +486,78 @@ def _new_stats() -> dict[str, list]:
     return {"reset_xy": [], "success": [], "max_joint_speed": [], "max_joint_jerk": [], "jumps": []}
 
 
-def _add_stats(stats: dict[str, list], res: Any) -> None:
+_SMOOTHNESS = ("max_joint_speed", "max_joint_jerk", "jumps")
+
+
+def _stats_row(res: Any) -> dict[str, Any] | None:
+    """The quality-report row of one attempt (None when it carries nothing)."""
+    row: dict[str, Any] = {"attempt": int(res.index)}
     if res.reset_xy is not None:
-        stats["reset_xy"].append([float(v) for v in res.reset_xy])
-        stats["success"].append(res.cause is None)
+        row["reset_xy"] = [float(v) for v in res.reset_xy]
+        row["success"] = res.cause is None
     if res.cause is None and res.smoothness:
-        for k in ("max_joint_speed", "max_joint_jerk", "jumps"):
-            stats[k].append(res.smoothness[k])
+        row.update({k: res.smoothness[k] for k in _SMOOTHNESS})
+    return row if len(row) > 1 else None
+
+
+def _add_stats(stats: dict[str, list], row: dict[str, Any]) -> None:
+    if "legacy" in row:  # a whole stats dict, from a progress file of an earlier release
+        for k, v in row["legacy"].items():
+            stats.setdefault(k, []).extend(v)
+        return
+    if "reset_xy" in row:
+        stats["reset_xy"].append(row["reset_xy"])
+        stats["success"].append(row["success"])
+    if "max_joint_speed" in row:
+        for k in _SMOOTHNESS:
+            stats[k].append(row[k])
+
+
+def _append_stats(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` to the stats log, durably (before the progress file that counts them)."""
+    if not rows:
+        return
+    from sim.io.atomic import to_jsonable
+
+    text = "".join(json.dumps(to_jsonable(r), separators=(",", ":")) + "\n" for r in rows)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _resume_stats(path: Path, state: dict[str, Any]) -> dict[str, list]:
+    """The quality stats of the attempts before ``state['next_attempt']``, from the stats log.
+
+    Rows of later attempts (run after the last commit, so run again now) and a line torn by a
+    crash are dropped, and the log is rewritten with the rows kept. A progress file of an
+    earlier release holds its stats inline; they become the log's first row.
+    """
+    from sim.io.atomic import atomic_write_text
+
+    stats = _new_stats()
+    rows: list[dict[str, Any]] = []
+    if "stats" in state:
+        rows.append({"attempt": -1, "legacy": state.pop("stats")})
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    for k, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict) or not isinstance(row.get("attempt"), int):
+                raise ValueError("expected an object with an integer 'attempt'")
+        except ValueError as e:
+            if k == len(lines) - 1:  # torn by a crash mid-append: never counted
+                break
+            raise ConfigError(
+                f"{path}: line {k + 1} unreadable ({e}); use output.overwrite=true"
+            ) from e
+        if row["attempt"] < state["next_attempt"]:
+            rows.append(row)
+    for row in rows:
+        _add_stats(stats, row)
+    text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+    atomic_write_text(path, text)
+    return stats
 
 
 def _report(
@@ -562,7 +640,6 @@ def _save_progress(
     written: int,
     next_attempt: int,
     failures: Counter,
-    stats: dict,
     cpu: float,
     pending: int | None = None,
     failed_written: int = 0,
@@ -579,7 +656,6 @@ def _save_progress(
             "failures": dict(failures),
             "pending": pending,
             "cpu_seconds": cpu,
-            "stats": stats,
             "config": data_config(cfg),
             "keep_failures": cfg.output.keep_failures,
             "failed_written": failed_written,
@@ -643,7 +719,6 @@ def _load_progress(path: Path, staged: int, failed: int = 0, keep: bool = False)
             "cannot resume safely (use output.overwrite=true)"
         )
     state.setdefault("cpu_seconds", 0.0)
-    state.setdefault("stats", _new_stats())
     _reconcile_failed(state, path, failed, keep)
     return state
 

@@ -102,6 +102,45 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, fmt, point):
     assert _arrays(out) == _arrays(ref.path)
 
 
+def _quality(path: str | Path) -> dict:
+    rep = json.loads((Path(path) / "meta" / "demoforge_report.json").read_text())
+    return {k: rep["quality"][k] for k in ("dgr", "coverage", "smoothness")} | {
+        "attempts": rep["attempts"]
+    }
+
+
+@pytest.mark.parametrize("point, damage", [("saved:1", "torn line"), ("attempt:1", "legacy")])
+def test_resumed_quality_report_counts_every_attempt_once(tmp_path, point, damage):
+    """The per-attempt quality rows live in an append-only log beside a small progress file.
+    Killed between saving the progress and staging the episode (``saved:1``), attempt 1 runs
+    again on resume and must not be counted twice; a line torn by the kill is dropped; a
+    progress file of an earlier release (stats inline, no log) resumes too."""
+    from sim.generate import STATS_LOG, _add_stats, _new_stats
+
+    ref = generate(_cfg(tmp_path, "ref", episodes=3), progress=False)
+    cfg = _cfg(tmp_path, "run", episodes=3)
+    p = _run_child(cfg, {"DEMOFORGE_KILL_AT": point})
+    p.communicate(timeout=300)
+    assert p.returncode == -signal.SIGKILL, f"child was not killed at {point}"
+    partial = Path(cfg.output.dir + ".partial")
+    progress_file, log_file = partial / "generate_progress.json", partial / STATS_LOG
+    progress = json.loads(progress_file.read_text())
+    rows = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert "stats" not in progress  # the progress file does not grow with the run
+    assert [r["attempt"] for r in rows] == [0, 1]
+    if damage == "torn line":
+        with log_file.open("a") as fh:
+            fh.write('{"attempt": 2, "reset_x')
+    else:  # the layout of earlier releases
+        stats = _new_stats()
+        for r in rows:
+            _add_stats(stats, r)
+        progress_file.write_text(json.dumps({**progress, "stats": stats}))
+        log_file.unlink()
+    generate(replace(cfg, output=replace(cfg.output, resume=True)), progress=False)
+    assert _quality(cfg.output.dir) == _quality(ref.path)
+
+
 def test_workers_die_with_the_parent(tmp_path):
     """SIGKILL of the parent of a workers=2 run leaves no worker or resource tracker behind."""
     cfg = _cfg(tmp_path, "orphans", episodes=200)
