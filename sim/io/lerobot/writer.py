@@ -58,7 +58,6 @@ from sim.io.lerobot.features import (
 from sim.io.lerobot.stats import (
     _aggregate_stats,
     _image_stats,
-    _numeric_stats,
     numeric_stats_many,
 )
 from sim.io.lerobot.stream import EncodedVideo
@@ -547,10 +546,11 @@ class LeRobotWriter(StagedWriter):
                 for i in members:
                     s = self._staged[i]
                     t = read_staged(self._staged_table_path(s.index))
+                    ids_of = {}
                     for name, group in label_cols.items():
-                        ids = remap[i][group][arrow_numpy(t[name])]
+                        ids = ids_of[name] = remap[i][group][arrow_numpy(t[name])]
                         t = t.set_column(t.schema.get_field_index(name), name, pa.array(ids))
-                        episode_stats[i][name] = to_jsonable(_numeric_stats(ids))
+                    episode_stats[i].update(to_jsonable(numeric_stats_many(ids_of)))
                     w.write_table(t.cast(schema), row_group_size=max(1, t.num_rows))
                     rows[i].update(
                         {
