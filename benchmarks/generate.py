@@ -352,7 +352,7 @@ def main() -> None:
         tmp = Path(d)
         params = {"path": record_sources(tmp)} if args.source == "demos" else {}
         replay_path = None
-        base = None
+        base = base_raw = None
         print(
             "(raw rates are measured right before and right after each cell and the ratios use"
             " their mean: this machine's speed drifts)"
@@ -398,9 +398,11 @@ def main() -> None:
                     line += f", {fps:,.0f} frames/s (x{fps / render_fps:.2f} raw renderer)"
                     raw += f", renderer {_pair(before, after, 'render')} frames/s"
                     if base is None:
-                        base = per100
+                        base, base_raw = per100, with_cams
                     else:
                         line += f", x{per100 / base:.2f} vs workers={args.workers[0]}"
+                        if with_cams and base_raw:  # what the machine itself scales by
+                            line += f" (bare MuJoCo replay+render: x{with_cams / base_raw:.2f})"
                 print(line + f"  [{raw}]", flush=True)
         if args.breakdown:
             # no cameras: the physics share of the wall is the ratio to raw replay that a
