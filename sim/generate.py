@@ -347,9 +347,9 @@ def _generate(cfg: GenerateConfig, progress: bool | None, pool: Any) -> Generate
     failures: Counter[str] = Counter(state["failures"])
     failed_written = state.get("failed_written", 0)
     stats_log = writer.partial / STATS_LOG
-    stats = _new_stats() if fresh else _resume_stats(stats_log, state)
     if fresh:
         stats_log.unlink(missing_ok=True)
+    stats = _new_stats() if fresh else _resume_stats(stats_log, state)
     unsaved: list[dict[str, Any]] = []  # stats rows of attempts since the last save
     written, next_attempt = writer.num_staged, state["next_attempt"]
     written_before = written
@@ -513,15 +513,18 @@ def _add_stats(stats: dict[str, list], row: dict[str, Any]) -> None:
             stats[k].append(row[k])
 
 
+def _jsonl(rows: list[dict[str, Any]]) -> str:
+    from sim.io.atomic import to_jsonable
+
+    return "".join(json.dumps(to_jsonable(r), separators=(",", ":")) + "\n" for r in rows)
+
+
 def _append_stats(path: Path, rows: list[dict[str, Any]]) -> None:
     """Append ``rows`` to the stats log, durably (before the progress file that counts them)."""
     if not rows:
         return
-    from sim.io.atomic import to_jsonable
-
-    text = "".join(json.dumps(to_jsonable(r), separators=(",", ":")) + "\n" for r in rows)
     with open(path, "a", encoding="utf-8") as fh:
-        fh.write(text)
+        fh.write(_jsonl(rows))
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -555,8 +558,7 @@ def _resume_stats(path: Path, state: dict[str, Any]) -> dict[str, list]:
             rows.append(row)
     for row in rows:
         _add_stats(stats, row)
-    text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
-    atomic_write_text(path, text)
+    atomic_write_text(path, _jsonl(rows))
     return stats
 
 

@@ -234,7 +234,7 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     pages for them cost write time and come out larger than plain snappy pages (an episode of
     stack_blocks: 5.4 -> 3.5 ms to write, 250 -> 214 KB).
     """
-    return [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_boolean(f.type)]
+    return [f.name for f in schema if pa.types.is_integer(f.type)]
 
 
 def _episode_columns(ep: Episode, layout: _Layout) -> dict[str, np.ndarray]:

@@ -99,8 +99,7 @@ def _column(table: pa.Table, name: str, spec: Mapping[str, Any], where: Path) ->
                 f"{where}: column {name!r} has {int(lengths[k])} values at row {k}; "
                 f"meta/info.json features[{name!r}]['shape'] is {shape}"
             )
-        values = arrow_numpy(col.flatten())
-        out = np.asarray(values).reshape((T, *shape))
+        out = arrow_numpy(col.flatten()).reshape((T, *shape))
     else:
         if shape != [1]:
             raise FormatError(

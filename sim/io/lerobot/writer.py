@@ -172,7 +172,7 @@ class _Staged:
     meta: dict[str, Any]
     stats: dict[str, dict[str, Any]]
     labels: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # local label tables
-    bytes: int = 0  # staged parquet + mp4 sizes
+    bytes: int = 0  # staged table + mp4 sizes
 
 
 def write_ipc(table: pa.Table, path: Path) -> None:
